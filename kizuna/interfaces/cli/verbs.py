@@ -1,0 +1,6 @@
+"""Imports every verb module so that each registers its commands on the app.
+
+Add one line per verb module; keep the list sorted.
+"""
+
+from __future__ import annotations
