@@ -4,3 +4,5 @@ Add one line per verb module; keep the list sorted.
 """
 
 from __future__ import annotations
+
+from kizuna.interfaces.cli import audit  # noqa: F401

@@ -1,0 +1,415 @@
+"""Embedded SQLite store: laptop mode's durable log of reports and products.
+
+Durability
+    The file runs in WAL mode with ``synchronous=FULL``: every commit fsyncs the write-ahead log
+    before it returns, so a row whose ``put_*`` call has returned survives a crash of the process
+    *and* of the machine. (SQLite's default for WAL, ``NORMAL``, would only survive a crash of
+    the process.) A batch is one transaction: it is all there or not at all, and the call returns
+    after the single commit, which is what makes batching fast (one fsync per batch).
+
+Threads and asyncio
+    One *writer* connection, guarded by a lock, does every write; ``BEGIN IMMEDIATE`` takes the
+    database's write lock up front so the duplicate check and the insert of a batch are atomic
+    even against another process writing the same file. Reads use one connection per thread
+    (WAL lets readers run beside the writer) and fetch a page at a time, so no read transaction
+    stays open while a caller iterates a replay. All calls block (a commit waits for the disk):
+    from asyncio, wrap the store in :class:`kizuna.store.aio.AsyncStore`, which runs every call
+    on one worker thread so the event loop never waits on an fsync.
+
+``":memory:"`` is accepted for tests and scratch use; it is not durable and every read goes
+through the writer connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from kizuna.contract import dumps, parse_report
+from kizuna.store.base import (
+    DEFAULT_NODE,
+    PRODUCT_TYPES,
+    REPLAY_PAGE,
+    REPORT_KINDS,
+    AnyProduct,
+    AnyReport,
+    ProductEntry,
+    StoredProduct,
+    StoredReport,
+    StoreError,
+    check_kind,
+    product_from_json,
+    product_key,
+    sql_filters,
+    sql_limit,
+)
+from kizuna.timefmt import parse_time
+
+# Each entry upgrades the schema by one version (PRAGMA user_version). Append, never edit: a
+# file written by an older kizuna is brought forward by running the entries it has not seen.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE reports (
+            node_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            t REAL NOT NULL,
+            kind TEXT NOT NULL,
+            sensor_id TEXT NOT NULL,
+            nation TEXT NOT NULL,
+            received_at_s REAL NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (node_id, id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX reports_node_time ON reports (node_id, t, id)",
+        "CREATE INDEX reports_kind_time ON reports (kind, t)",
+        """CREATE TABLE products (
+            node_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            track_id TEXT NOT NULL,
+            t REAL NOT NULL,
+            received_at_s REAL NOT NULL,
+            rule TEXT,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (node_id, key)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX products_node_time ON products (node_id, t, key)",
+        "CREATE INDEX products_kind_time ON products (kind, t)",
+        "CREATE INDEX products_track_time ON products (track_id, t)",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_REPORT_INSERT = (
+    "INSERT INTO reports (node_id, id, t, kind, sensor_id, nation, received_at_s, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_PRODUCT_INSERT = (
+    "INSERT INTO products (node_id, key, kind, track_id, t, received_at_s, rule, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+def _report_row(node_id: str, report: AnyReport, received_at_s: float) -> tuple[Any, ...]:
+    return (
+        node_id,
+        report.id,
+        report.t,
+        report.kind,
+        report.sensor.id,
+        report.sensor.nation,
+        received_at_s,
+        dumps(report),
+    )
+
+
+def _product_row(
+    node_id: str, key: str, product: AnyProduct, received_at_s: float, rule: str | None
+) -> tuple[Any, ...]:
+    return (
+        node_id,
+        key,
+        product.product,
+        product.track_id,
+        parse_time(product.time),
+        float(received_at_s),
+        rule,
+        dumps(product),
+    )
+
+
+class SQLiteStore:
+    """A :class:`kizuna.store.base.Store` in one SQLite file (see the module docstring).
+
+    ``path``: the database file (created with its directory if absent) or ``":memory:"``.
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 10.0) -> None:
+        self.path = str(path)
+        self._memory = self.path == ":memory:"
+        if not self._memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._busy_ms = int(busy_timeout_s * 1000)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        try:
+            self._writer = self._connect()
+            if not self._memory:
+                mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"{self.path}: could not switch to WAL (got {mode})")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open store: {exc}") from exc
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so the commit that makes a row
+        # durable is visible in the code rather than implied by the driver.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        # FULL: fsync the WAL at every commit (durable across power loss, not just a crash).
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        self._check_open()
+        if self._memory:
+            with self._lock:
+                return self._writer.execute(sql, params).fetchall()
+        return self._reader().execute(sql, params).fetchall()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: store is closed")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._writer.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path}: schema version {version} is newer than this kizuna "
+                        f"({SCHEMA_VERSION})"
+                    )
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[number]:
+                        self._writer.execute(statement)
+                self._writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self._writer.execute("COMMIT")
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def _insert(
+        self, table: Literal["reports", "products"], rows: list[tuple[Any, ...]]
+    ) -> list[bool]:
+        """Insert rows keyed by ``(row[0], row[1])``; one durable commit; flags of new rows."""
+        self._check_open()
+        if not rows:
+            return []
+        key_column = "id" if table == "reports" else "key"
+        sql = _REPORT_INSERT if table == "reports" else _PRODUCT_INSERT
+        with self._lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                existing = self._existing(table, key_column, rows)
+                flags: list[bool] = []
+                fresh: list[tuple[Any, ...]] = []
+                for row in rows:
+                    identity = (row[0], row[1])
+                    is_new = identity not in existing
+                    flags.append(is_new)
+                    if is_new:
+                        # A second copy inside the same batch is a duplicate too.
+                        existing.add(identity)
+                        fresh.append(row)
+                self._writer.executemany(sql, fresh)
+                self._writer.execute("COMMIT")
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+        return flags
+
+    def _existing(
+        self, table: str, key_column: str, rows: list[tuple[Any, ...]]
+    ) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        by_node: dict[str, list[str]] = {}
+        for row in rows:
+            by_node.setdefault(row[0], []).append(row[1])
+        for node, keys in by_node.items():
+            # Chunked to stay below SQLite's bound-parameter limit.
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cursor = self._writer.execute(
+                    f"SELECT {key_column} FROM {table} WHERE node_id = ? "
+                    f"AND {key_column} IN ({marks})",
+                    (node, *chunk),
+                )
+                found.update((node, key) for (key,) in cursor)
+        return found
+
+    def put_report(
+        self,
+        report: AnyReport,
+        *,
+        node_id: str = DEFAULT_NODE,
+        received_at_s: float | None = None,
+    ) -> bool:
+        """Store one report durably; ``False`` (and nothing changed) if its id is stored."""
+        return self.put_reports([report], node_id=node_id, received_at_s=received_at_s)[0]
+
+    def put_reports(
+        self,
+        reports: Iterable[AnyReport],
+        *,
+        node_id: str = DEFAULT_NODE,
+        received_at_s: float | None = None,
+    ) -> list[bool]:
+        """Store a batch in one transaction; per-report flags, ``True`` where it was new."""
+        now = time.time() if received_at_s is None else float(received_at_s)
+        return self._insert("reports", [_report_row(node_id, r, now) for r in reports])
+
+    def put_product(
+        self, node_id: str, product: AnyProduct, received_at_s: float, rule: str | None
+    ) -> bool:
+        """Store one product durably with the rule that released it; ``False`` if a duplicate."""
+        return self.put_products(node_id, [(product, received_at_s, rule)])[0]
+
+    def put_products(self, node_id: str, entries: Iterable[ProductEntry]) -> list[bool]:
+        """Store a batch of ``(product, received_at_s, rule)`` in one transaction."""
+        rows = [
+            _product_row(node_id, product_key(product), product, received_at_s, rule)
+            for product, received_at_s, rule in entries
+        ]
+        return self._insert("products", rows)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def reports(
+        self,
+        *,
+        node_id: str | None = DEFAULT_NODE,
+        since_s: float | None = None,
+        until_s: float | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> list[StoredReport]:
+        """Reports with ``since_s <= t < until_s`` in time order; ``node_id=None``: all nodes."""
+        check_kind(kind, REPORT_KINDS, "report")
+        where, params = sql_filters(node_id, since_s, until_s, kind=kind)
+        sql = (
+            f"SELECT node_id, t, received_at_s, payload FROM reports{where} "
+            f"ORDER BY t, node_id, id{sql_limit(limit)}"
+        )
+        return [
+            StoredReport(node, t, received, parse_report(payload))
+            for node, t, received, payload in self._read(sql, params)
+        ]
+
+    def products(
+        self,
+        *,
+        node_id: str | None = None,
+        since_s: float | None = None,
+        until_s: float | None = None,
+        kind: str | None = None,
+        track_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[StoredProduct]:
+        """Products with ``since_s <= t < until_s`` in time order, filtered as given."""
+        check_kind(kind, tuple(PRODUCT_TYPES), "product")
+        where, params = sql_filters(node_id, since_s, until_s, kind=kind, track_id=track_id)
+        sql = (
+            "SELECT node_id, key, kind, t, received_at_s, rule, payload FROM products"
+            f"{where} ORDER BY t, node_id, key{sql_limit(limit)}"
+        )
+        return [_stored_product(row) for row in self._read(sql, params)]
+
+    def replay(
+        self,
+        since_s: float | None = None,
+        until_s: float | None = None,
+        *,
+        node_id: str = DEFAULT_NODE,
+        kind: str | None = None,
+    ) -> Iterator[AnyReport]:
+        """Yield one node's reports with ``since_s <= t < until_s`` ordered by (time, id).
+
+        Pages are fetched by keyset (the last ``(t, id)`` seen), so rows written while the
+        caller iterates are seen if they sort after the current position.
+        """
+        check_kind(kind, REPORT_KINDS, "report")
+        where, params = sql_filters(node_id, since_s, until_s, kind=kind)
+        for row in self._pages("reports", "id", "payload", where, params):
+            yield parse_report(row[0])
+
+    def replay_products(
+        self,
+        since_s: float | None = None,
+        until_s: float | None = None,
+        *,
+        node_id: str = DEFAULT_NODE,
+        kind: str | None = None,
+    ) -> Iterator[StoredProduct]:
+        """Yield one node's products with ``since_s <= t < until_s`` ordered by (time, key)."""
+        check_kind(kind, tuple(PRODUCT_TYPES), "product")
+        where, params = sql_filters(node_id, since_s, until_s, kind=kind)
+        columns = "node_id, key, kind, t, received_at_s, rule, payload"
+        for row in self._pages("products", "key", columns, where, params):
+            yield _stored_product(row)
+
+    def _pages(
+        self, table: str, key_column: str, columns: str, where: str, params: tuple[Any, ...]
+    ) -> Iterator[tuple[Any, ...]]:
+        after: tuple[float, str] | None = None
+        while True:
+            clause, extra = where, params
+            if after is not None:
+                keyset = f"(t > ? OR (t = ? AND {key_column} > ?))"
+                clause = f"{where} AND {keyset}" if where else f" WHERE {keyset}"
+                extra = (*params, after[0], after[0], after[1])
+            sql = (
+                f"SELECT t, {key_column}, {columns} FROM {table}{clause} "
+                f"ORDER BY t, {key_column} LIMIT {REPLAY_PAGE}"
+            )
+            page = self._read(sql, extra)
+            for row in page:
+                yield row[2:]
+            if len(page) < REPLAY_PAGE:
+                return
+            after = (page[-1][0], page[-1][1])
+
+    def count(self, table: Literal["reports", "products"], *, node_id: str | None = None) -> int:
+        """Number of rows in ``table`` (for one node, or all when ``node_id`` is None)."""
+        if table not in ("reports", "products"):
+            raise StoreError(f"table must be 'reports' or 'products'; got {table!r}")
+        where, params = sql_filters(node_id, None, None)
+        return int(self._read(f"SELECT count(*) FROM {table}{where}", params)[0][0])
+
+    def close(self) -> None:
+        """Close every connection (idempotent)."""
+        if self._closed:
+            return
+        with self._lock:
+            self._closed = True
+            self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _stored_product(row: tuple[Any, ...]) -> StoredProduct:
+    node, key, kind, t, received, rule, payload = row
+    return StoredProduct(node, key, kind, t, received, rule, product_from_json(kind, payload))
