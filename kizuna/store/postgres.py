@@ -120,7 +120,11 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._closed = False
         self._conn = self._connect()
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._conn.close()  # do not leak the connection of a store that never opened
+            raise
 
     # --- connection --------------------------------------------------------------------------
 

@@ -142,13 +142,20 @@ class SQLiteStore:
         self._closed = False
         try:
             self._writer = self._connect()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open store: {exc}") from exc
+        try:
             if not self._memory:
                 mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise StoreError(f"{self.path}: could not switch to WAL (got {mode})")
             self._migrate()
         except sqlite3.Error as exc:
+            self._writer.close()
             raise StoreError(f"{self.path}: cannot open store: {exc}") from exc
+        except BaseException:
+            self._writer.close()
+            raise
 
     # --- connections ---------------------------------------------------------------------
 
