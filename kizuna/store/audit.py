@@ -271,7 +271,8 @@ class AuditLog:
             created = not self.path.exists()
             if created:
                 self.path.touch()
-                self._sync_dir()
+                if sync:
+                    self._sync_dir()
         except OSError as exc:
             raise AuditError(f"cannot create audit log {self.path}: {exc}") from exc
         result = verify(self.path, node=node)
