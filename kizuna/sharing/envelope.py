@@ -1,0 +1,169 @@
+"""The envelope every product travels in between nodes, and its wire form.
+
+An :class:`Envelope` carries one contract object (a report or a track/prediction/alert, as the
+JSON object of DESIGN.md section 4) plus what the release policy needs without parsing it: the
+product kind, the originating nation, the publishing node, the release instant and the marking.
+Its ``id`` is stable for one version of one product, so a re-publication is recognised as a
+duplicate (in memory by the in-process bus, by ``Nats-Msg-Id`` in JetStream).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kizuna.contract import Marking
+from kizuna.errors import InputError
+from kizuna.sharing.agreement import Agreement, ProductKind
+from kizuna.timefmt import parse_time
+
+
+def product_kind_of(product: dict[str, Any]) -> ProductKind:
+    """``report`` for the three report kinds, else the product's ``product`` field."""
+    declared = product.get("product")
+    if declared in ("track", "prediction", "alert"):
+        return declared  # type: ignore[return-value]
+    if product.get("kind") in ("radar", "launch", "position") and "sensor" in product:
+        return "report"
+    raise InputError("cannot tell the product kind (no `product` field, not a report)")
+
+
+def product_key(kind: str, product: dict[str, Any], origin_node: str) -> str:
+    """Stable id of one version of one product.
+
+    Reports keep their own id (the contract makes a repeated id a duplicate wherever it comes
+    from). Derived products are named by their producing node, because two nodes' trackers may
+    both call a track ``T1``; an alert update is a new version (time and status).
+    """
+    try:
+        if kind == "report":
+            return f"report:{product['id']}"
+        if kind in ("track", "prediction"):
+            return f"{kind}:{origin_node}:{product['track_id']}:{product['time']}"
+        if kind == "alert":
+            return (
+                f"alert:{origin_node}:{product['alert_id']}:{product['time']}:{product['status']}"
+            )
+    except KeyError as exc:
+        raise InputError(f"{kind} without field {exc.args[0]!r}") from None
+    raise InputError(f"unknown product kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One product on its way between nodes.
+
+    ``originator`` is the nation whose release rules govern the product (the sensor's nation
+    for a report, the producing node's nation otherwise); ``time`` is the release instant in
+    POSIX seconds (UTC), at which the policy evaluates the agreement; ``product`` is the
+    contract JSON object, whose ``marking`` equals ``marking``.
+    """
+
+    id: str
+    kind: ProductKind
+    originator: str
+    origin_node: str
+    time: float
+    marking: Marking
+    product: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls,
+        product: BaseModel | dict[str, Any],
+        *,
+        origin_node: str,
+        agreement: Agreement,
+        at_time: float | None = None,
+    ) -> Envelope:
+        """Wrap a contract object published by ``origin_node``.
+
+        ``at_time`` defaults to the product's own ``time`` (for a live node the two agree; a
+        replay passes the replay clock).
+        """
+        body = product.model_dump(mode="json") if isinstance(product, BaseModel) else product
+        kind = product_kind_of(body)
+        node = agreement.node(origin_node)
+        if kind == "report":
+            try:
+                originator = body["sensor"]["nation"]
+            except (KeyError, TypeError):
+                raise InputError("report without sensor.nation") from None
+        else:
+            originator = node.nation
+        try:
+            marking = Marking.model_validate(body["marking"])
+        except (KeyError, ValidationError):
+            raise InputError(f"{kind} without a valid marking") from None
+        when = parse_time(body["time"]) if at_time is None else float(at_time)
+        return cls(
+            id=product_key(kind, body, origin_node),
+            kind=kind,
+            originator=originator,
+            origin_node=origin_node,
+            time=when,
+            marking=marking,
+            product=body,
+        )
+
+    def with_marking(self, marking: Marking) -> Envelope:
+        """The same envelope with a new marking, written into the product too."""
+        body = dict(self.product)
+        body["marking"] = marking.model_dump(mode="json")
+        return Envelope(
+            self.id, self.kind, self.originator, self.origin_node, self.time, marking, body
+        )
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "id": self.id,
+                "kind": self.kind,
+                "originator": self.originator,
+                "origin_node": self.origin_node,
+                "time": self.time,
+                "marking": self.marking.model_dump(mode="json"),
+                "product": self.product,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "bus") -> Envelope:
+        """Decode and validate a wire envelope; :class:`InputError` names the field."""
+        try:
+            wire = _Wire.model_validate_json(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "(envelope)"
+            raise InputError(first["msg"], field=field, source=source) from None
+        if wire.product.get("marking") != wire.marking.model_dump(mode="json"):
+            raise InputError("product marking differs from envelope marking", source=source)
+        return cls(
+            wire.id,
+            wire.kind,
+            wire.originator,
+            wire.origin_node,
+            wire.time,
+            wire.marking,
+            wire.product,
+        )
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    id: str = Field(min_length=1, max_length=512)
+    kind: ProductKind
+    originator: str = Field(pattern=r"^[A-Z]{3}$")
+    origin_node: str = Field(min_length=1, max_length=64)
+    time: float
+    marking: Marking
+    product: dict[str, Any]
+
+
+__all__ = ["Envelope", "product_key", "product_kind_of"]

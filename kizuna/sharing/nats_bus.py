@@ -1,0 +1,290 @@
+"""The federation bus: one node over NATS JetStream (nats-py), implementing :class:`Bus`.
+
+Publishing: the node routes the product with :func:`kizuna.sharing.policy.route` (every hop a
+policy decision, exactly as in-process) and publishes one JetStream message per nation it may
+reach, on ``kz.<originator>.<dest>.<kind>.<node>`` with header ``Nats-Msg-Id:
+<dest>|<envelope id>`` so that each stream stores each product once. The publish returns after
+the originating nation's stream acknowledged it (durable before acknowledged).
+
+Receiving: one durable pull consumer per node, named after the node, with the single filter
+subject ``kz.*.<nation>.>``. Every message is checked again on arrival (subject consistent
+with the envelope, and :func:`decide` for this node); anything refused is acknowledged, not
+handed over, and recorded in :attr:`NatsBus.dropped` for the audit log. The server, configured
+by :mod:`kizuna.sharing.natsconfig`, enforces the same agreement on subjects independently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+
+from kizuna.errors import InputError, KizunaError
+from kizuna.sharing.agreement import Agreement
+from kizuna.sharing.bus import BusEvent, Delivery, Observer, check_publishable
+from kizuna.sharing.envelope import Envelope
+from kizuna.sharing.policy import Decision, Routing, decide, route
+from kizuna.sharing.subjects import (
+    STREAM,
+    consumer_filter,
+    consumer_name,
+    inbox_prefix,
+    parse_subject,
+    product_subject,
+    stream_subjects,
+)
+from kizuna.timefmt import format_time
+
+# JetStream's default duplicate window is 2 minutes; a node restarted within it and
+# re-publishing is de-duplicated by the server. Longer windows cost server memory.
+DUPLICATE_WINDOW_S = 120.0
+
+
+class TransportError(KizunaError):
+    """The NATS server could not be reached or refused the node's setup."""
+
+
+def msg_id(dest_nation: str, envelope: Envelope) -> str:
+    """``Nats-Msg-Id`` of one copy: distinct per destination, since the originating nation's
+    stream stores every copy it sends."""
+    return f"{dest_nation}|{envelope.id}"
+
+
+class NatsBus:
+    """One node's connection to the federation; implements :class:`kizuna.sharing.bus.Bus`.
+
+    Create with :meth:`connect`. ``errors`` collects asynchronous server errors (permission
+    violations show up there); ``dropped`` the deliveries refused on arrival.
+    """
+
+    def __init__(self, agreement: Agreement, node_id: str, observer: Observer | None) -> None:
+        self._agreement = agreement
+        self._node_id = node_id
+        self._nation = agreement.node(node_id).nation
+        self._observer = observer
+        self._nc: Any = None
+        self._js: Any = None
+        self._sub: Any = None
+        self.errors: list[str] = []
+        self.dropped: list[BusEvent] = []
+
+    # --- setup -----------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        agreement: Agreement,
+        node_id: str,
+        servers: str | Sequence[str] = "nats://127.0.0.1:4222",
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        observer: Observer | None = None,
+        deliver_from: float | None = None,
+        connect_timeout_s: float = 2.0,
+        reconnect: bool = True,
+    ) -> NatsBus:
+        """Connect node ``node_id``, ensure its nation's stream and its durable consumer.
+
+        ``deliver_from`` (POSIX s) starts a *new* durable consumer at that time instead of the
+        start of the stream; an existing durable consumer resumes where it stopped.
+        """
+        bus = cls(agreement, node_id, observer)
+
+        async def on_error(exc: Exception) -> None:
+            bus.errors.append(str(exc))
+
+        prefix = inbox_prefix(node_id)
+        try:
+            bus._nc = await nats.connect(
+                servers=[servers] if isinstance(servers, str) else list(servers),
+                user=user,
+                password=password,
+                name=f"kizuna-{node_id}",
+                inbox_prefix=prefix.encode(),
+                error_cb=on_error,
+                connect_timeout=connect_timeout_s,
+                allow_reconnect=reconnect,
+                max_reconnect_attempts=-1 if reconnect else 0,
+                reconnect_time_wait=0.25,
+            )
+        except (nats.errors.Error, OSError) as exc:
+            raise TransportError(f"node {node_id}: cannot connect to {servers}: {exc}") from None
+        bus._js = bus._nc.jetstream()
+        try:
+            await bus._ensure_stream()
+            bus._sub = await bus._js.pull_subscribe(
+                consumer_filter(bus._nation),
+                durable=consumer_name(node_id),
+                stream=STREAM,
+                config=_consumer_config(node_id, bus._nation, deliver_from),
+                # nats-py appends the random part to this prefix without a dot.
+                inbox_prefix=f"{prefix}.".encode(),
+            )
+        except (nats.errors.Error, nats.js.errors.Error) as exc:
+            await bus._nc.close()
+            raise TransportError(f"node {node_id}: JetStream setup failed: {exc}") from None
+        return bus
+
+    async def _ensure_stream(self) -> None:
+        config = StreamConfig(
+            name=STREAM,
+            subjects=stream_subjects(self._nation, self._agreement.nation_codes),
+            duplicate_window=DUPLICATE_WINDOW_S,
+        )
+        try:
+            await self._js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            # Same name, different subjects: the agreement gained or lost a nation.
+            await self._js.update_stream(config)
+
+    # --- Bus -------------------------------------------------------------------------------
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @property
+    def agreement(self) -> Agreement:
+        return self._agreement
+
+    def _emit(self, event: BusEvent) -> None:
+        if self._observer is not None:
+            self._observer(event)
+
+    async def publish(self, envelope: Envelope) -> Routing:
+        check_publishable(self._agreement, self._node_id, envelope)
+        routing = route(
+            envelope.kind,
+            envelope.marking,
+            envelope.originator,
+            self._node_id,
+            self._agreement,
+            envelope.time,
+        )
+        for hop in routing.refused:
+            self._emit(BusEvent("refused", hop.from_node, hop.to_node, envelope, hop.decision))
+        # One copy per destination nation; the server fans it out to that nation's nodes.
+        dests: dict[str, Decision] = {}
+        for target in sorted(routing.reached):
+            dests.setdefault(self._agreement.node(target).nation, routing.decisions[target])
+        if not dests:
+            return routing
+        payload = envelope.to_bytes()
+        results = await asyncio.gather(
+            *(self._publish_one(dest, envelope, payload) for dest in dests),
+            return_exceptions=True,
+        )
+        for dest, result in zip(dests, results, strict=True):
+            if isinstance(result, BaseException):
+                refusal = Decision(
+                    False,
+                    None,
+                    f"server did not store the copy for {dest}: {type(result).__name__}: {result}",
+                )
+                self._emit(BusEvent("refused", self._node_id, dest, envelope, refusal))
+                if not isinstance(result, Exception):
+                    raise result
+                raise TransportError(refusal.reason) from result
+            self._emit(BusEvent("released", self._node_id, dest, envelope, dests[dest]))
+        return routing
+
+    async def _publish_one(self, dest: str, envelope: Envelope, payload: bytes) -> None:
+        subject = product_subject(envelope.originator, dest, envelope.kind, self._node_id)
+        await self._js.publish(
+            subject,
+            payload,
+            stream=STREAM,
+            headers={"Nats-Msg-Id": msg_id(dest, envelope)},
+        )
+
+    async def receive(self, max_messages: int = 256, timeout_s: float = 1.0) -> list[Delivery]:
+        try:
+            msgs = await self._sub.fetch(max_messages, timeout=timeout_s)
+        except nats.errors.TimeoutError:
+            return []
+        out: list[Delivery] = []
+        for msg in msgs:
+            delivery = await self._admit(msg)
+            if delivery is not None:
+                out.append(delivery)
+        return out
+
+    async def _admit(self, msg: Msg) -> Delivery | None:
+        try:
+            envelope = Envelope.from_bytes(msg.data, source=msg.subject)
+        except InputError as exc:
+            self.errors.append(f"malformed envelope on {msg.subject}: {exc}")
+            await msg.term()
+            return None
+        if envelope.origin_node == self._node_id:
+            await msg.ack()  # our own copy for our nation's other nodes
+            return None
+        reason = self._subject_mismatch(msg.subject, envelope)
+        decision = (
+            Decision(False, None, reason)
+            if reason
+            else decide(
+                envelope.kind,
+                envelope.marking,
+                envelope.originator,
+                self._node_id,
+                self._agreement,
+                envelope.time,
+            )
+        )
+        if not decision.allowed:
+            event = BusEvent("dropped", self._node_id, envelope.origin_node, envelope, decision)
+            self.dropped.append(event)
+            self._emit(event)
+            await msg.ack()
+            return None
+        self._emit(BusEvent("received", self._node_id, envelope.origin_node, envelope, decision))
+        return Delivery(envelope, decision, (envelope.origin_node, self._node_id), msg.ack)
+
+    def _subject_mismatch(self, subject: str, envelope: Envelope) -> str | None:
+        # The server authenticated the subject (publish permissions); the envelope is only what
+        # the publisher wrote, so the two must agree.
+        try:
+            origin, dest, kind, node = parse_subject(subject)
+        except ValueError as exc:
+            return str(exc)
+        if (origin, dest, kind, node) != (
+            envelope.originator,
+            self._nation,
+            envelope.kind,
+            envelope.origin_node,
+        ):
+            return f"subject {subject} does not match the envelope it carries"
+        return None
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.drain()
+
+
+def _consumer_config(node_id: str, nation: str, deliver_from: float | None) -> ConsumerConfig:
+    # Exactly one filter subject: nats-server 2.9 silently ignores the 2.10 `filter_subjects`
+    # list and would deliver the whole stream.
+    config = ConsumerConfig(
+        durable_name=consumer_name(node_id),
+        ack_policy=AckPolicy.EXPLICIT,
+        filter_subject=consumer_filter(nation),
+        ack_wait=30.0,
+        max_ack_pending=20_000,
+    )
+    if deliver_from is None:
+        config.deliver_policy = DeliverPolicy.ALL
+    else:
+        config.deliver_policy = DeliverPolicy.BY_START_TIME
+        config.opt_start_time = format_time(deliver_from)
+    return config
+
+
+__all__ = ["DUPLICATE_WINDOW_S", "NatsBus", "TransportError", "msg_id"]

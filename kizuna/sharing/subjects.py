@@ -1,0 +1,77 @@
+"""NATS subject and JetStream naming, shared by the NATS bus and the server-config generator.
+
+A product released by nation ``O`` to nation ``D`` travels on
+
+    kz.<O>.<D>.<kind>.<origin node>          e.g. kz.JPN.USA.report.JJOC
+
+so that the server can enforce the agreement by subject alone: nation ``O``'s account exports
+``kz.O.D.<kind>.>`` only to account ``D`` and only where a release rule allows it, and a node
+user may publish only ``kz.<its nation>.<D>.<kind>.<itself>`` for those same ``D`` and kinds.
+``D == O`` is the originating nation's own copy (delivery to its other nodes).
+
+Each nation's account holds one stream, :data:`STREAM`, capturing what the nation sends
+(``kz.O.>``) and what it receives (``kz.X.O.>`` for every other nation ``X``; the two sets must
+not overlap, which nats-server checks). Each node reads through one durable pull consumer named
+after the node, with exactly one filter subject, ``kz.*.<its nation>.>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+ROOT = "kz"
+STREAM = "KIZUNA"
+JS_API = "$JS.API"
+
+
+def product_subject(originator: str, dest_nation: str, kind: str, origin_node: str) -> str:
+    """Subject of one product released by ``originator`` to ``dest_nation``."""
+    return f"{ROOT}.{originator}.{dest_nation}.{kind}.{origin_node}"
+
+
+def release_subject(originator: str, dest_nation: str, kind: str) -> str:
+    """Wildcard of every ``kind`` product ``originator`` releases to ``dest_nation``."""
+    return f"{ROOT}.{originator}.{dest_nation}.{kind}.>"
+
+
+def consumer_filter(nation: str) -> str:
+    """The single filter subject of every consumer of ``nation``: all it receives."""
+    return f"{ROOT}.*.{nation}.>"
+
+
+def stream_subjects(nation: str, nations: Iterable[str]) -> list[str]:
+    """Subjects of ``nation``'s stream: all it sends, plus all others send to it."""
+    return [f"{ROOT}.{nation}.>"] + [
+        f"{ROOT}.{other}.{nation}.>" for other in sorted(set(nations)) if other != nation
+    ]
+
+
+def parse_subject(subject: str) -> tuple[str, str, str, str]:
+    """``(originator, dest_nation, kind, origin_node)`` of a product subject."""
+    parts = subject.split(".")
+    if len(parts) != 5 or parts[0] != ROOT:
+        raise ValueError(f"not a kizuna product subject: {subject!r}")
+    return parts[1], parts[2], parts[3], parts[4]
+
+
+def inbox_prefix(node_id: str) -> str:
+    """Per-node reply inbox prefix, so a node's subscribe permission covers only its replies."""
+    return f"_INBOX_{node_id}"
+
+
+def consumer_name(node_id: str) -> str:
+    """Durable consumer name of a node (node ids are already valid consumer names)."""
+    return node_id
+
+
+__all__ = [
+    "ROOT",
+    "STREAM",
+    "consumer_filter",
+    "consumer_name",
+    "inbox_prefix",
+    "parse_subject",
+    "product_subject",
+    "release_subject",
+    "stream_subjects",
+]
