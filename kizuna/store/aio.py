@@ -95,6 +95,23 @@ class AsyncStore:
             if len(page) < REPLAY_PAGE:
                 return
 
+    async def replay_products(
+        self,
+        since_s: float | None = None,
+        until_s: float | None = None,
+        *,
+        node_id: str = DEFAULT_NODE,
+        kind: str | None = None,
+    ) -> AsyncIterator[StoredProduct]:
+        """Async version of :meth:`Store.replay_products`."""
+        iterator = self.store.replay_products(since_s, until_s, node_id=node_id, kind=kind)
+        while True:
+            page = await self._call(lambda: list(itertools.islice(iterator, REPLAY_PAGE)))
+            for product in page:
+                yield product
+            if len(page) < REPLAY_PAGE:
+                return
+
     async def close(self) -> None:
         await self._call(self.store.close)
         self._executor.shutdown(wait=True)

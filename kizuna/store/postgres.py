@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, TypeVar
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from kizuna.contract import parse_report
 from kizuna.store.base import (
@@ -231,14 +230,14 @@ class PostgresStore:
                 r.sensor.id,
                 r.sensor.nation,
                 now,
-                Jsonb(r.model_dump(mode="json")),
+                r.model_dump_json(),
             )
             for r in reports
         ]
         return self._insert(
             f"INSERT INTO {self._s}.reports "
             "(node_id, id, t, kind, sensor_id, nation, received_at_s, payload) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
             rows,
         )
 
@@ -259,14 +258,14 @@ class PostgresStore:
                 parse_time(p.time),
                 float(received),
                 rule,
-                Jsonb(p.model_dump(mode="json")),
+                p.model_dump_json(),
             )
             for p, received, rule in entries
         ]
         return self._insert(
             f"INSERT INTO {self._s}.products "
             "(node_id, key, kind, track_id, t, received_at_s, rule, payload) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
             rows,
         )
 

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from kizuna.contract import dumps, parse_report
+from kizuna.contract import parse_report
 from kizuna.store.base import (
     DEFAULT_NODE,
     PRODUCT_TYPES,
@@ -103,7 +103,7 @@ def _report_row(node_id: str, report: AnyReport, received_at_s: float) -> tuple[
         report.sensor.id,
         report.sensor.nation,
         received_at_s,
-        dumps(report),
+        report.model_dump_json(),
     )
 
 
@@ -118,7 +118,7 @@ def _product_row(
         parse_time(product.time),
         float(received_at_s),
         rule,
-        dumps(product),
+        product.model_dump_json(),
     )
 
 
