@@ -5,4 +5,6 @@ Add one line per verb module; keep the list sorted.
 
 from __future__ import annotations
 
+from kizuna.interfaces.cli import agreement  # noqa: F401
 from kizuna.interfaces.cli import audit  # noqa: F401
+from kizuna.interfaces.cli import natsconfig  # noqa: F401
