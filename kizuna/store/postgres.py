@@ -145,12 +145,15 @@ class PostgresStore:
             if self._closed:
                 raise StoreError(f"PostgreSQL store {self.schema!r} is closed")
             try:
-                return work(self._conn)
-            except psycopg.OperationalError:
-                if not self._conn.closed and not self._conn.broken:
-                    raise
-                self._conn = self._connect()
-                return work(self._conn)
+                try:
+                    return work(self._conn)
+                except psycopg.OperationalError:
+                    if not self._conn.closed and not self._conn.broken:
+                        raise
+                    self._conn = self._connect()
+                    return work(self._conn)
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL store {self.schema!r}: {exc}") from exc
 
     def _migrate(self) -> None:
         def migrate(conn: psycopg.Connection[Any]) -> None:

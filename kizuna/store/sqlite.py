@@ -179,11 +179,15 @@ class SQLiteStore:
         return conn
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        self._check_open()
-        if self._memory:
-            with self._lock:
-                return self._writer.execute(sql, params).fetchall()
-        return self._reader().execute(sql, params).fetchall()
+        try:
+            if self._memory:
+                with self._lock:
+                    self._check_open()
+                    return self._writer.execute(sql, params).fetchall()
+            self._check_open()
+            return self._reader().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed: {exc}") from exc
 
     def _check_open(self) -> None:
         if self._closed:
@@ -205,8 +209,14 @@ class SQLiteStore:
                 self._writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self._writer.execute("COMMIT")
             except BaseException:
-                self._writer.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        # A failed COMMIT may already have ended the transaction; a second error from ROLLBACK
+        # would hide the first.
+        if self._writer.in_transaction:
+            self._writer.execute("ROLLBACK")
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -214,30 +224,35 @@ class SQLiteStore:
         self, table: Literal["reports", "products"], rows: list[tuple[Any, ...]]
     ) -> list[bool]:
         """Insert rows keyed by ``(row[0], row[1])``; one durable commit; flags of new rows."""
-        self._check_open()
         if not rows:
+            self._check_open()
             return []
         key_column = "id" if table == "reports" else "key"
         sql = _REPORT_INSERT if table == "reports" else _PRODUCT_INSERT
         with self._lock:
-            self._writer.execute("BEGIN IMMEDIATE")
+            self._check_open()
             try:
-                existing = self._existing(table, key_column, rows)
-                flags: list[bool] = []
-                fresh: list[tuple[Any, ...]] = []
-                for row in rows:
-                    identity = (row[0], row[1])
-                    is_new = identity not in existing
-                    flags.append(is_new)
-                    if is_new:
-                        # A second copy inside the same batch is a duplicate too.
-                        existing.add(identity)
-                        fresh.append(row)
-                self._writer.executemany(sql, fresh)
-                self._writer.execute("COMMIT")
-            except BaseException:
-                self._writer.execute("ROLLBACK")
-                raise
+                self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    existing = self._existing(table, key_column, rows)
+                    flags: list[bool] = []
+                    fresh: list[tuple[Any, ...]] = []
+                    for row in rows:
+                        identity = (row[0], row[1])
+                        is_new = identity not in existing
+                        flags.append(is_new)
+                        if is_new:
+                            # A second copy inside the same batch is a duplicate too.
+                            existing.add(identity)
+                            fresh.append(row)
+                    self._writer.executemany(sql, fresh)
+                    # Durable here: with synchronous=FULL the COMMIT returns after the fsync.
+                    self._writer.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: write failed, nothing stored: {exc}") from exc
         return flags
 
     def _existing(
