@@ -14,7 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kizuna.store.aio import AsyncStore
-from kizuna.store.audit import AuditEntry, AuditError, AuditFailure, AuditLog, VerifyResult, verify
+from kizuna.store.audit import (
+    AuditEntry,
+    AuditError,
+    AuditEvent,
+    AuditFailure,
+    AuditLog,
+    VerifyResult,
+    verify,
+    verify_paths,
+)
 from kizuna.store.base import (
     DEFAULT_NODE,
     AnyProduct,
@@ -48,6 +57,7 @@ __all__ = [
     "AsyncStore",
     "AuditEntry",
     "AuditError",
+    "AuditEvent",
     "AuditFailure",
     "AuditLog",
     "PostgresStore",
@@ -61,4 +71,5 @@ __all__ = [
     "product_key",
     "product_kind",
     "verify",
+    "verify_paths",
 ]

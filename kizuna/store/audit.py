@@ -33,7 +33,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +94,47 @@ class AuditEntry:
     def line(self) -> bytes:
         """The entry as written: canonical bytes and a newline."""
         return canonical_bytes(self.to_dict()) + b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One decision to record: what :meth:`AuditLog.append_many` takes."""
+
+    action: Action
+    kind: str
+    key: str
+    rule: str | None = None
+    peer: str | None = None
+    time_s: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        action: Action,
+        item: AnyReport | AnyProduct,
+        rule: str | None,
+        *,
+        peer: str | None = None,
+        time_s: float | None = None,
+    ) -> AuditEvent:
+        """The event for a contract report or product (kind and key derived from it)."""
+        return cls(action, product_kind(item), product_key(item), rule, peer, time_s)
+
+    def check(self) -> None:
+        """Reject what the log could not verify later (raised before anything is written)."""
+        if self.action not in ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {self.action!r}")
+        for name in ("kind", "key"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string")
+        for name in ("rule", "peer"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a string or None")
+        for name in ("kind", "key", "rule", "peer"):
+            value = getattr(self, name)
+            if value is not None:
+                canonical_bytes({name: value})  # ValueError for text with no UTF-8 form
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,30 +346,7 @@ class AuditLog:
 
         ``time_s``: POSIX seconds of the decision (default: now, wall clock).
         """
-        if action not in ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
-        stamp = format_time(time.time() if time_s is None else time_s)
-        with self._lock:
-            if self._handle.closed:
-                raise AuditError(f"audit log {self.path} is closed")
-            fields: dict[str, Any] = {
-                "seq": self._seq + 1,
-                "time": stamp,
-                "node": self.node,
-                "action": action,
-                "kind": kind,
-                "key": key,
-                "rule": rule,
-                "peer": peer,
-                "prev": self._prev,
-            }
-            entry = AuditEntry(**fields, hash=entry_hash(fields))
-            self._handle.write(entry.line())
-            self._handle.flush()
-            if self.sync:
-                os.fsync(self._handle.fileno())
-            self._seq, self._prev = entry.seq, entry.hash
-        return entry
+        return self.append_many([AuditEvent(action, kind, key, rule, peer, time_s)])[0]
 
     def record(
         self,
@@ -340,9 +358,52 @@ class AuditLog:
         time_s: float | None = None,
     ) -> AuditEntry:
         """Append an entry for a contract report or product (kind and key derived from it)."""
-        return self.append(
-            action, product_kind(item), product_key(item), rule, peer=peer, time_s=time_s
-        )
+        return self.append_many([AuditEvent.of(action, item, rule, peer=peer, time_s=time_s)])[0]
+
+    def append_many(self, events: Iterable[AuditEvent]) -> list[AuditEntry]:
+        """Append several entries with one write and (when ``sync``) one fsync.
+
+        The batch path for high rates: an fsync costs milliseconds, so a node that decides on
+        many products per tick records them together before sending any of them.
+        """
+        events = list(events)
+        for event in events:
+            event.check()
+        now = time.time()
+        with self._lock:
+            if self._handle.closed:
+                raise AuditError(f"audit log {self.path} is closed")
+            seq, prev = self._seq, self._prev
+            entries: list[AuditEntry] = []
+            for event in events:
+                fields: dict[str, Any] = {
+                    "seq": seq + 1,
+                    "time": format_time(now if event.time_s is None else event.time_s),
+                    "node": self.node,
+                    "action": event.action,
+                    "kind": event.kind,
+                    "key": event.key,
+                    "rule": event.rule,
+                    "peer": event.peer,
+                    "prev": prev,
+                }
+                entry = AuditEntry(**fields, hash=entry_hash(fields))
+                entries.append(entry)
+                seq, prev = entry.seq, entry.hash
+            # Everything that can fail on content has run; only now touch the file.
+            self._handle.write(b"".join(entry.line() for entry in entries))
+            self._handle.flush()
+            if self.sync:
+                os.fsync(self._handle.fileno())
+            self._seq, self._prev = seq, prev
+        return entries
+
+    def flush_to_disk(self) -> None:
+        """fsync what has been appended (for logs opened with ``sync=False``)."""
+        with self._lock:
+            if not self._handle.closed:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
 
     def close(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from kizuna.store.audit import (
     GENESIS,
     AuditError,
+    AuditEvent,
     AuditLog,
     canonical_bytes,
     entry_hash,
@@ -195,6 +196,42 @@ def test_appending_to_a_broken_log_is_refused_unless_torn_tail(tmp_path: Path) -
     tampered.write_bytes(edited[0].replace(b"INDOPACOM", b"INDOPACOX") + b"".join(edited[1:]))
     with pytest.raises(AuditError, match="seq 1"):
         AuditLog(tampered, "JJOC", recover_torn_tail=True)  # never "repairs" an edit
+
+
+def test_batch_append_equals_sequential_appends(tmp_path: Path) -> None:
+    events = [
+        AuditEvent.of("received", report(f"R:{i}", T0_S + i), None, peer="USFK", time_s=T0_S + i)
+        for i in range(5)
+    ] + [AuditEvent("released", "track", "track:T:1", "rule-x", "JJOC", T0_S + 9.0)]
+    with AuditLog(tmp_path / "one.jsonl", "INDOPACOM") as log:
+        one_by_one = [
+            log.append(e.action, e.kind, e.key, e.rule, peer=e.peer, time_s=e.time_s)
+            for e in events
+        ]
+    with AuditLog(tmp_path / "batch.jsonl", "INDOPACOM") as log:
+        assert log.append_many(events[:2]) == one_by_one[:2]
+        assert log.append_many([]) == []
+        assert log.append_many(events[2:]) == one_by_one[2:]
+        assert log.head == (6, one_by_one[-1].hash)
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "batch.jsonl").read_bytes()
+    assert verify(tmp_path / "batch.jsonl").entries == 6
+
+
+def test_unwritable_text_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    with AuditLog(path, "JJOC") as log:
+        log.append("received", "report", "report:ok", None)
+        with pytest.raises(ValueError, match="UTF-8"):
+            log.append_many(
+                [
+                    AuditEvent("received", "report", "report:fine", None),
+                    AuditEvent("received", "report", "report:\ud800", None),
+                ]
+            )
+        with pytest.raises(TypeError, match="rule"):
+            log.append("released", "track", "k", 7)  # type: ignore[arg-type]
+        assert log.head[0] == 1
+    assert verify(path).entries == 1
 
 
 def test_bad_action_is_refused(tmp_path: Path) -> None:
