@@ -21,7 +21,8 @@ Nodes
 Times
     ``t`` columns hold the product's own time (report ``time``; product ``time``) as POSIX
     seconds; ``received_at_s`` is when the node accepted it. Ranges are half-open,
-    ``since_s <= t < until_s``.
+    ``since_s <= t < until_s``. ``received_until_s`` answers the after-action question "what
+    had this node received before T" (``received_at_s < T``).
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class Store(Protocol):
         since_s: float | None = None,
         until_s: float | None = None,
         kind: str | None = None,
+        received_until_s: float | None = None,
         limit: int | None = None,
     ) -> list[StoredReport]: ...
 
@@ -177,6 +179,7 @@ class Store(Protocol):
         until_s: float | None = None,
         kind: str | None = None,
         track_id: str | None = None,
+        received_until_s: float | None = None,
         limit: int | None = None,
     ) -> list[StoredProduct]: ...
 
@@ -222,6 +225,7 @@ def sql_filters(
     *,
     kind: str | None = None,
     track_id: str | None = None,
+    received_until_s: float | None = None,
     mark: str = "?",
 ) -> tuple[str, tuple[Any, ...]]:
     """``(" WHERE ...", params)`` for the filters that are not None (``mark``: placeholder)."""
@@ -233,10 +237,11 @@ def sql_filters(
         ("t", "<", until_s),
         ("kind", "=", kind),
         ("track_id", "=", track_id),
+        ("received_at_s", "<", received_until_s),
     ):
         if value is not None:
             clauses.append(f"{column} {op} {mark}")
-            params.append(float(value) if column == "t" else value)
+            params.append(value if column in ("node_id", "kind", "track_id") else float(value))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 

@@ -284,11 +284,14 @@ class PostgresStore:
         since_s: float | None = None,
         until_s: float | None = None,
         kind: str | None = None,
+        received_until_s: float | None = None,
         limit: int | None = None,
     ) -> list[StoredReport]:
         """Reports with ``since_s <= t < until_s`` in time order; ``node_id=None``: all nodes."""
         check_kind(kind, REPORT_KINDS, "report")
-        where, params = sql_filters(node_id, since_s, until_s, kind=kind, mark="%s")
+        where, params = sql_filters(
+            node_id, since_s, until_s, kind=kind, received_until_s=received_until_s, mark="%s"
+        )
         sql = (
             f"SELECT node_id, t, received_at_s, payload FROM {self._s}.reports{where} "
             f"ORDER BY t, node_id, id{sql_limit(limit)}"
@@ -306,12 +309,19 @@ class PostgresStore:
         until_s: float | None = None,
         kind: str | None = None,
         track_id: str | None = None,
+        received_until_s: float | None = None,
         limit: int | None = None,
     ) -> list[StoredProduct]:
         """Products with ``since_s <= t < until_s`` in time order, filtered as given."""
         check_kind(kind, tuple(PRODUCT_TYPES), "product")
         where, params = sql_filters(
-            node_id, since_s, until_s, kind=kind, track_id=track_id, mark="%s"
+            node_id,
+            since_s,
+            until_s,
+            kind=kind,
+            track_id=track_id,
+            received_until_s=received_until_s,
+            mark="%s",
         )
         sql = (
             "SELECT node_id, key, kind, t, received_at_s, rule, payload "

@@ -319,11 +319,14 @@ class SQLiteStore:
         since_s: float | None = None,
         until_s: float | None = None,
         kind: str | None = None,
+        received_until_s: float | None = None,
         limit: int | None = None,
     ) -> list[StoredReport]:
         """Reports with ``since_s <= t < until_s`` in time order; ``node_id=None``: all nodes."""
         check_kind(kind, REPORT_KINDS, "report")
-        where, params = sql_filters(node_id, since_s, until_s, kind=kind)
+        where, params = sql_filters(
+            node_id, since_s, until_s, kind=kind, received_until_s=received_until_s
+        )
         sql = (
             f"SELECT node_id, t, received_at_s, payload FROM reports{where} "
             f"ORDER BY t, node_id, id{sql_limit(limit)}"
@@ -341,11 +344,19 @@ class SQLiteStore:
         until_s: float | None = None,
         kind: str | None = None,
         track_id: str | None = None,
+        received_until_s: float | None = None,
         limit: int | None = None,
     ) -> list[StoredProduct]:
         """Products with ``since_s <= t < until_s`` in time order, filtered as given."""
         check_kind(kind, tuple(PRODUCT_TYPES), "product")
-        where, params = sql_filters(node_id, since_s, until_s, kind=kind, track_id=track_id)
+        where, params = sql_filters(
+            node_id,
+            since_s,
+            until_s,
+            kind=kind,
+            track_id=track_id,
+            received_until_s=received_until_s,
+        )
         sql = (
             "SELECT node_id, key, kind, t, received_at_s, rule, payload FROM products"
             f"{where} ORDER BY t, node_id, key{sql_limit(limit)}"

@@ -42,9 +42,12 @@ def test_report_round_trip_every_kind(store: Any) -> None:
         report("L:1", T0_S + 2.0, kind="launch"),
         report("P:1", T0_S + 3.0, kind="position"),
     ]
-    assert store.put_reports(originals) == [True, True, True]
+    assert store.put_reports(originals, received_at_s=T0_S + 4.0) == [True, True, True]
     assert [row.report for row in store.reports()] == originals
     assert [row.report.id for row in store.reports(kind="launch")] == ["L:1"]
+    store.put_report(report("R:2", T0_S + 0.5), received_at_s=T0_S + 99.0)
+    early = store.reports(received_until_s=T0_S + 99.0)
+    assert [row.report.id for row in early] == ["R:1", "L:1", "P:1"]
 
 
 def test_batch_flags_duplicates_inside_and_across_batches(store: Any) -> None:
@@ -123,6 +126,9 @@ def test_product_queries(store: Any) -> None:
     assert len(store.products(track_id="T1", kind="track")) == 5
     assert len(store.products(node_id="USFK")) == 1
     assert len(store.products(limit=3)) == 3
+    # After action: what had been received before T0+30.1 s (receipt 0.1 s after each track).
+    known = store.products(node_id="INDOPACOM", received_until_s=T0_S + 30.1)
+    assert [round(p.t - T0_S) for p in known] == [0, 10, 20]
     with pytest.raises(StoreError, match="product kind"):
         store.products(kind="radar")
     with pytest.raises(StoreError, match="report kind"):
