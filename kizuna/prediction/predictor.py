@@ -1,0 +1,347 @@
+"""The predictor: track updates in, prediction products (and ground tracks) out.
+
+One :class:`Predictor` serves all tracks of a node. Each call to :meth:`Predictor.update` takes
+a batch of track updates, drops those predicted too recently (per-track rate limit), and runs
+the remaining ones through the vectorised impact, launch and category computations together.
+
+Per-track memory (why the class exists): the time of the last prediction and its phase (rate
+limiting), and the best launch estimate so far. A launch point is best estimated early in the
+coast, from the first well-converged state, and it does not change with time, so the estimate
+with the smallest ``sigma_m`` is kept rather than one that degrades as the track moves away
+from the pad and more back-propagation accumulates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from kizuna.contract import (
+    Ellipse95,
+    ImpactPoint,
+    LaunchPoint,
+    Marking,
+    PredictionProduct,
+)
+from kizuna.geo.constants import WGS84_A_M, WGS84_GM_M3_S2
+from kizuna.geo.geodesic import distance_m
+from kizuna.physics.dynamics import FULL, NO_DRAG, ForceModel
+from kizuna.prediction.category import classify, inertial_velocity_mps
+from kizuna.prediction.impact import (
+    DEFAULT_HORIZON_S,
+    GroundTrack,
+    Method,
+    ground_tracks,
+    predict_impact,
+)
+from kizuna.prediction.launch import LaunchEstimate, estimate_launch
+from kizuna.timefmt import format_time
+
+Array = NDArray[np.float64]
+
+MIN_HIT_PROBABILITY = 0.05  # below this, a partly-orbital track gets no impact point
+
+
+@dataclass(frozen=True)
+class TrackUpdate:
+    """One track's filtered state, as the tracker hands it over.
+
+    ``x`` (6,) ECEF [r (m), v (m/s)] or (7,) with the ballistic coefficient (kg/m^2) last;
+    ``P`` its covariance (6, 6) or (7, 7); ``time_s`` POSIX seconds of the state;
+    ``ballistic_coefficient_kg_m2`` for 6-state tracks (inf = no drag); ``phase`` one of
+    ``boost|midcourse|terminal|unknown``.
+    """
+
+    track_id: str
+    time_s: float
+    x: ArrayLike
+    P: ArrayLike
+    marking: Marking
+    ballistic_coefficient_kg_m2: float = NO_DRAG
+    phase: str = "unknown"
+    exercise: bool = False
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A prediction product plus what the contract does not carry but others need."""
+
+    product: PredictionProduct
+    ground_track: GroundTrack | None  # predicted path of the mean to impact (for warning)
+    hit_probability: float  # fraction of the state distribution that comes down
+    impact_time_sigma_s: float | None
+    impact_covariance_en_m2: Array | None  # (2, 2) at the mean impact, metres^2
+    launch_time_sigma_s: float | None
+
+
+@dataclass
+class _TrackMemory:
+    last_time_s: float = -math.inf
+    last_phase: str = ""
+    launch: tuple[float, float, float, float, float] | None = None  # t, lat, lon, sigma, t_sig
+    launch_from_coast: bool = False
+    max_alt_m: float = 0.0
+
+
+def _osculating_apogee_m(state: Array) -> Array:
+    """Two-body apogee height (m) above the equatorial radius; inf when unbound."""
+    r = state[..., :3]
+    v = inertial_velocity_mps(state)
+    rn = np.linalg.norm(r, axis=-1)
+    energy = 0.5 * np.einsum("...i,...i->...", v, v) - WGS84_GM_M3_S2 / rn
+    h2 = np.sum(np.cross(r, v) ** 2, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = -WGS84_GM_M3_S2 / (2.0 * energy)
+        ecc = np.sqrt(np.clip(1.0 + 2.0 * energy * h2 / WGS84_GM_M3_S2**2, 0.0, None))
+        return np.where(energy < 0.0, a * (1.0 + ecc) - WGS84_A_M, np.inf)
+
+
+class Predictor:
+    """Turns track updates into :class:`Prediction` objects, rate-limited per track.
+
+    ``min_interval_s``: a track is re-predicted at most this often unless its phase changed
+    (0 predicts every update). ``method``: "unscented" (default; 13-15 propagations per track)
+    or "monte_carlo" (``samples`` per track, seeded by ``seed``). ``with_ground_track``: also
+    propagate the mean state for the warning layer's overflight checks.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_interval_s: float = 1.0,
+        method: Method = "unscented",
+        samples: int = 500,
+        seed: int = 0,
+        forces: ForceModel = FULL,
+        max_duration_s: float = DEFAULT_HORIZON_S,
+        with_ground_track: bool = True,
+    ) -> None:
+        self.min_interval_s = float(min_interval_s)
+        self.method: Method = method
+        self.samples = int(samples)
+        self.forces = forces
+        self.max_duration_s = float(max_duration_s)
+        self.with_ground_track = with_ground_track
+        self._rng = np.random.default_rng(seed)
+        self._memory: dict[str, _TrackMemory] = {}
+
+    def forget(self, track_id: str) -> None:
+        """Drop a deleted track's memory."""
+        self._memory.pop(track_id, None)
+
+    def due(self, update: TrackUpdate) -> bool:
+        """Whether this update would produce a prediction (rate limit and phase change)."""
+        memory = self._memory.get(update.track_id)
+        if memory is None:
+            return True
+        return (
+            update.phase != memory.last_phase
+            or update.time_s - memory.last_time_s >= self.min_interval_s
+        )
+
+    def predict_one(self, update: TrackUpdate, *, force: bool = False) -> Prediction | None:
+        """Single-track convenience around :meth:`update`."""
+        out = self.update([update], force=force)
+        return out[0] if out else None
+
+    def update(self, updates: Sequence[TrackUpdate], *, force: bool = False) -> list[Prediction]:
+        """Predict every due track of the batch at once; returns one Prediction per due track.
+
+        Later updates of the same track in one batch supersede earlier ones.
+        """
+        latest: dict[str, TrackUpdate] = {}
+        for u in updates:
+            if u.track_id not in latest or u.time_s >= latest[u.track_id].time_s:
+                latest[u.track_id] = u
+        batch = [u for u in latest.values() if force or self.due(u)]
+        if not batch:
+            return []
+        dim = max(np.asarray(u.x).shape[-1] for u in batch)
+        x = np.stack([_pad(np.asarray(u.x, float), dim, u) for u in batch])
+        P = np.stack([_pad_cov(np.asarray(u.P, float), dim) for u in batch])
+        t = np.array([u.time_s for u in batch])
+        beta = np.array([u.ballistic_coefficient_kg_m2 for u in batch], float)
+        phase = np.array([u.phase for u in batch])
+        boosting = phase == "boost"
+
+        category = classify(x, P, phase)
+        # An orbital track has no impact to find, and back-propagating an orbit finds no pad:
+        # both would only burn the whole horizon. Its launch stays as estimated earlier.
+        coasting = ~boosting & (category != "orbital")
+        hit_p = np.zeros(len(batch))
+        impact = None
+        if coasting.any():
+            impact = predict_impact(
+                x[coasting],
+                P[coasting],
+                t[coasting],
+                beta[coasting],
+                method=self.method,
+                samples=self.samples,
+                rng=self._rng,
+                forces=self.forces,
+                max_duration_s=self.max_duration_s,
+            )
+            hit_p[coasting] = impact.hit_probability
+        launch = _no_launch(len(batch))
+        wanted = boosting | coasting
+        if wanted.any():
+            part = estimate_launch(
+                x[wanted],
+                P[wanted],
+                t[wanted],
+                beta[wanted],
+                boosting=boosting[wanted],
+                forces=self.forces,
+            )
+            for name in ("time_s", "time_sigma_s", "lat_deg", "lon_deg", "sigma_m", "max_alt_m"):
+                getattr(launch, name)[wanted] = getattr(part, name)
+        want_track = coasting & (category != "orbital") & (hit_p > 0)
+        tracks: dict[int, GroundTrack] = {}
+        if self.with_ground_track and want_track.any():
+            idx = np.flatnonzero(want_track)
+            for i, gt in zip(
+                idx,
+                ground_tracks(
+                    x[idx],
+                    t[idx],
+                    beta[idx],
+                    forces=self.forces,
+                    max_duration_s=self.max_duration_s,
+                ),
+                strict=True,
+            ):
+                tracks[int(i)] = gt
+        osc_apogee = _osculating_apogee_m(x[:, :6])
+        coast_pos = np.cumsum(coasting) - 1
+
+        results = []
+        for i, u in enumerate(batch):
+            memory = self._memory.setdefault(u.track_id, _TrackMemory())
+            memory.last_time_s, memory.last_phase = u.time_s, u.phase
+            # Launch: keep the best estimate, and any coast-based one over a boost-based one.
+            if np.isfinite(launch.lat_deg[i]):
+                candidate = (
+                    float(launch.time_s[i]),
+                    float(launch.lat_deg[i]),
+                    float(launch.lon_deg[i]),
+                    float(launch.sigma_m[i]),
+                    float(launch.time_sigma_s[i]),
+                )
+                from_coast = not bool(boosting[i])
+                if (
+                    memory.launch is None
+                    or (from_coast and not memory.launch_from_coast)
+                    or (from_coast == memory.launch_from_coast and candidate[3] <= memory.launch[3])
+                ):
+                    memory.launch, memory.launch_from_coast = candidate, from_coast
+            if np.isfinite(launch.max_alt_m[i]):
+                memory.max_alt_m = max(memory.max_alt_m, float(launch.max_alt_m[i]))
+
+            impact_point = None
+            t_sigma = None
+            cov_en = None
+            if (
+                impact is not None
+                and coasting[i]
+                and category[i] != "orbital"
+                and hit_p[i] >= MIN_HIT_PROBABILITY
+            ):
+                j = int(coast_pos[i])
+                impact_point = ImpactPoint(
+                    time=format_time(impact.time_s[j]),
+                    lat=float(impact.lat_deg[j]),
+                    lon=float(_wrap_lon(impact.lon_deg[j])),
+                    ellipse_95=Ellipse95(
+                        semi_major_m=float(impact.semi_major_m[j]),
+                        semi_minor_m=float(impact.semi_minor_m[j]),
+                        orientation_deg=float(impact.orientation_deg[j]) % 180.0,
+                    ),
+                )
+                t_sigma = float(impact.time_sigma_s[j])
+                cov_en = impact.covariance_en_m2[j].copy()
+
+            gt = tracks.get(i)
+            apogee_m = memory.max_alt_m
+            if gt is not None:
+                apogee_m = max(apogee_m, float(gt.alt_m.max()))
+            elif category[i] == "orbital" and np.isfinite(osc_apogee[i]):
+                apogee_m = max(apogee_m, float(osc_apogee[i]))
+            launch_point = None
+            if memory.launch is not None:
+                lt, la, lo, sig, _ = memory.launch
+                launch_point = LaunchPoint(
+                    time=format_time(lt), lat=la, lon=_wrap_lon(lo), sigma_m=sig
+                )
+            range_km = None
+            if impact_point is not None and launch_point is not None:
+                range_km = (
+                    float(
+                        distance_m(
+                            launch_point.lat, launch_point.lon, impact_point.lat, impact_point.lon
+                        )
+                    )
+                    / 1e3
+                )
+            product = PredictionProduct(
+                track_id=u.track_id,
+                time=format_time(u.time_s),
+                category=str(category[i]),  # type: ignore[arg-type]
+                impact=impact_point,
+                launch=launch_point,
+                apogee_km=None if boosting[i] else apogee_m / 1e3,
+                range_km=range_km,
+                marking=u.marking,
+                exercise=u.exercise,
+            )
+            results.append(
+                Prediction(
+                    product=product,
+                    ground_track=gt if impact_point is not None else None,
+                    hit_probability=float(hit_p[i]),
+                    impact_time_sigma_s=t_sigma,
+                    impact_covariance_en_m2=cov_en,
+                    launch_time_sigma_s=memory.launch[4] if memory.launch else None,
+                )
+            )
+        return results
+
+
+def _no_launch(n: int) -> LaunchEstimate:
+    nan = np.full(n, np.nan)
+    return LaunchEstimate(
+        nan.copy(),
+        nan.copy(),
+        nan.copy(),
+        nan.copy(),
+        nan.copy(),
+        np.full((n, 2, 2), np.nan),
+        nan.copy(),
+    )
+
+
+def _wrap_lon(lon_deg: float) -> float:
+    return float((float(lon_deg) + 180.0) % 360.0 - 180.0)
+
+
+def _pad(x: Array, dim: int, update: TrackUpdate) -> Array:
+    """A 6-state among 7-state tracks gets its fixed ballistic coefficient as the 7th state."""
+    if x.shape[-1] == dim:
+        return x
+    return np.append(x, min(update.ballistic_coefficient_kg_m2, 1e9))
+
+
+def _pad_cov(P: Array, dim: int) -> Array:
+    if P.shape[-1] == dim:
+        return P
+    out = np.zeros((dim, dim))
+    out[: P.shape[0], : P.shape[1]] = P
+    out[dim - 1, dim - 1] = 1e-6  # known exactly
+    return out
+
+
+__all__ = ["MIN_HIT_PROBABILITY", "Prediction", "Predictor", "TrackUpdate"]
