@@ -1,0 +1,369 @@
+"""The alert engine: from each prediction of a threat, who must be told, kept right over time.
+
+Rules (issue 4, DESIGN.md section 4):
+
+* **Impact** (kind ``impact``): the prediction's 95 % ellipse is intersected with the regions.
+  Land (prefecture, province, base) or territorial sea -> level ``warning``; only an EEZ ->
+  ``advisory``; no region at all (at sea outside every EEZ) -> ``notice``. An ``orbital``
+  prediction, or one with no impact, raises no impact alert (and cancels one that is active).
+* **Overflight** (kind ``overflight``, level ``warning``): the predicted remaining ground track
+  passes over a prefecture or province while the object is below
+  :attr:`AlertRules.overflight_ceiling_m`, or at any height when it will not reach orbit
+  (category ``ballistic`` or ``unknown``), as J-Alert warned on 2017-08-29 and 2022-10-04.
+
+Lifecycle, per threat and kind, with one ``alert_id``: ``issued`` -> ``updated`` (regions or
+impact time changed materially) -> ``cancelled`` (left every region / no longer predicted),
+``impacted`` (impact time reached) or ``passed`` (the object is beyond every region it was
+predicted to overfly). A cancelled alert is re-``issued`` under the same id if the threat comes
+back. Hysteresis: a region enters the alert when the 95 % ellipse (or the ground track) touches
+it, and leaves only when the ellipse grown by :attr:`AlertRules.exit_margin_m` (or the track
+buffered by it) misses it, so a prediction wandering along a border cannot flap.
+
+Exercise traffic: alerts derived from an exercise prediction are ``exercise: true``, carry an
+EXERCISE banner in every language and have their own ``alert_id`` (suffix ``-EXERCISE``);
+real-world and exercise state are never shared, so exercise traffic never raises, updates or
+cancels a real-world alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from kizuna.contract import AlertProduct, Messages, PredictionProduct, combine_markings
+from kizuna.geo.regions import LAND_KINDS, Region, RegionSet, buffer_path, load
+from kizuna.timefmt import format_time, parse_time
+from kizuna.warning.inputs import GroundTrack
+from kizuna.warning.messages import render
+
+Level = Literal["warning", "advisory", "notice"]
+Status = Literal["issued", "updated", "cancelled", "impacted", "passed"]
+_KIND_ORDER = {"prefecture": 0, "province": 1, "base": 2, "territory": 3, "eez": 4}
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """Tunable thresholds of the alert rules (defaults justified inline)."""
+
+    # Orbital objects are overflight threats only below this height. 1,000 km is above any
+    # launcher's powered ascent over Japan/Korea (the 2023-24 satellite launches passed over
+    # Okinawa in powered flight, a few hundred km up) while real low orbits are not re-warned
+    # once the object is tracked as orbital and above it.
+    overflight_ceiling_m: float = 1_000_000.0
+    # Hysteresis band: a region leaves an alert only when the ellipse grown by this much (or
+    # the ground track buffered by it) misses it. 20 km ~ a few sigma of a late-midcourse
+    # impact point, and more than the 1 km simplification of the region shapes.
+    exit_margin_m: float = 20_000.0
+    # An impact-time change smaller than this is not "material" (no updated line).
+    impact_time_tolerance_s: float = 30.0
+    # A region counts as overflown once now is within this of the last time over it.
+    pass_tolerance_s: float = 1.0
+    # Ground-track resampling step, so a narrow region between two samples is not missed.
+    track_step_m: float = 2_000.0
+    overflight_kinds: frozenset[str] = frozenset({"prefecture", "province"})
+    # False: exercise predictions produce no alert at all (they never produce a real one).
+    emit_exercise: bool = True
+
+
+def impact_level(regions: Iterable[Region]) -> Level:
+    """Level of an impact alert from the regions its ellipse touches."""
+    kinds = {r.kind for r in regions}
+    if kinds & (LAND_KINDS | {"territory"}):
+        return "warning"
+    if "eez" in kinds:
+        return "advisory"
+    return "notice"
+
+
+def alert_id_for(track_id: str, kind: str, exercise: bool) -> str:
+    """One id per threat and kind; exercise alerts can never share a real alert's id."""
+    return f"ALERT-{track_id}-{kind.upper()}" + ("-EXERCISE" if exercise else "")
+
+
+def _ordered(regions: Iterable[Region]) -> tuple[Region, ...]:
+    return tuple(sorted(set(regions), key=lambda r: (_KIND_ORDER[r.kind], r.code)))
+
+
+@dataclass
+class _Line:
+    """One alert line to emit (before it becomes an AlertProduct)."""
+
+    kind: Literal["impact", "overflight"]
+    status: Status
+    level: Level
+    regions: tuple[Region, ...]
+    event_time_s: float | None  # impact time, or first time over the regions
+    impact_time_s: float | None
+
+
+@dataclass
+class _ImpactLifecycle:
+    state: Literal["idle", "active", "cancelled", "impacted"] = "idle"
+    held: tuple[Region, ...] = ()
+    level: Level = "notice"
+    impact_time_s: float | None = None  # as last emitted
+    latest_impact_time_s: float | None = None
+
+    def step(
+        self, pred: PredictionProduct, now_s: float, regions: RegionSet, rules: AlertRules
+    ) -> list[_Line]:
+        if self.state == "impacted":
+            return []
+        impact = pred.impact if pred.category != "orbital" else None
+        if impact is None:
+            return self._cancel()
+        t_imp = parse_time(impact.time)
+        self.latest_impact_time_s = t_imp
+        ell = impact.ellipse_95
+        strict = set(
+            regions.regions_hit_by_ellipse(
+                impact.lat, impact.lon, ell.semi_major_m, ell.semi_minor_m, ell.orientation_deg
+            )
+        )
+        new_held = strict
+        if self.state == "active" and self.held:
+            loose = set(
+                regions.regions_hit_by_ellipse(
+                    impact.lat,
+                    impact.lon,
+                    ell.semi_major_m + rules.exit_margin_m,
+                    ell.semi_minor_m + rules.exit_margin_m,
+                    ell.orientation_deg,
+                )
+            )
+            new_held = strict | (set(self.held) & loose)
+        held = _ordered(new_held)
+        lines: list[_Line] = []
+        if self.state in ("idle", "cancelled"):
+            # After a cancel only a region hit re-issues (no fresh notice for a receding threat).
+            if self.state == "idle" or held:
+                self._take(held, t_imp)
+                lines.append(self._line("issued"))
+        elif self.held and not held:
+            lines.extend(self._cancel())
+        elif held != self.held or abs(t_imp - (self.impact_time_s or t_imp)) >= (
+            rules.impact_time_tolerance_s
+        ):
+            self._take(held, t_imp)
+            lines.append(self._line("updated"))
+        return lines + self.tick(now_s)
+
+    def tick(self, now_s: float) -> list[_Line]:
+        if (
+            self.state == "active"
+            and self.latest_impact_time_s is not None
+            and (now_s >= self.latest_impact_time_s)
+        ):
+            self.state = "impacted"
+            self.impact_time_s = self.latest_impact_time_s
+            return [self._line("impacted")]
+        return []
+
+    def _take(self, held: tuple[Region, ...], t_imp: float) -> None:
+        self.state = "active"
+        self.held = held
+        self.level = impact_level(held)
+        self.impact_time_s = t_imp
+
+    def _cancel(self) -> list[_Line]:
+        if self.state != "active":
+            return []
+        self.state = "cancelled"
+        line = self._line("cancelled")
+        self.held = ()
+        return [line]
+
+    def _line(self, status: Status) -> _Line:
+        return _Line(
+            "impact", status, self.level, self.held, self.impact_time_s, self.impact_time_s
+        )
+
+
+@dataclass
+class _OverflightLifecycle:
+    state: Literal["idle", "active", "cancelled", "passed"] = "idle"
+    held: dict[str, Region] = field(default_factory=dict)
+    t_first: dict[str, float] = field(default_factory=dict)
+    t_last: dict[str, float] = field(default_factory=dict)
+    passed: set[str] = field(default_factory=set)
+
+    def active_regions(self) -> tuple[Region, ...]:
+        return _ordered(r for c, r in self.held.items() if c not in self.passed)
+
+    def step(
+        self,
+        pred: PredictionProduct,
+        track: GroundTrack | None,
+        now_s: float,
+        regions: RegionSet,
+        rules: AlertRules,
+        impact_time_s: float | None,
+    ) -> list[_Line]:
+        strict: dict[str, tuple[float, float]] = {}
+        loose: set[str] = set()
+        future = track.after(now_s) if track is not None else None
+        if future is not None:
+            dense = future.densified(rules.track_step_m)
+            eligible = (dense.alt_m < rules.overflight_ceiling_m) | (pred.category != "orbital")
+            if np.any(eligible):
+                columns = [
+                    j for j, r in enumerate(regions.regions) if r.kind in rules.overflight_kinds
+                ]
+                member = regions.membership(dense.lat_deg, dense.lon_deg)[:, columns]
+                member &= eligible[:, None]
+                for k, j in enumerate(columns):
+                    times = dense.time_s[member[:, k]]
+                    if times.size:
+                        strict[regions.regions[j].code] = (float(times[0]), float(times[-1]))
+                if self.held:
+                    band = buffer_path(
+                        dense.lat_deg[eligible], dense.lon_deg[eligible], rules.exit_margin_m
+                    )
+                    loose = {r.code for r in regions.regions_hit(band)}
+        before_regions = self.active_regions()
+        before = set(before_regions)
+        was_active = self.state == "active"
+        if not was_active:
+            # A fresh alert: nothing held from a previous, closed one.
+            self.held, self.t_first, self.t_last, self.passed = {}, {}, {}, set()
+        dropped = False
+        for code in list(self.held):
+            if code in strict or code in self.passed:
+                continue
+            if now_s >= self.t_last[code] - rules.pass_tolerance_s:
+                self.passed.add(code)  # the object is already beyond it
+            elif code not in loose:
+                del self.held[code]  # the prediction moved away (past the hysteresis band)
+                dropped = True
+        for code, (t0, t1) in strict.items():
+            if code in self.passed:
+                continue
+            self.held[code] = regions[code]
+            self.t_first[code] = t0
+            self.t_last[code] = t1
+        after = set(self.active_regions())
+        lines: list[_Line] = []
+        if not was_active:
+            if after:
+                self.state = "active"
+                lines.append(self._line("issued", impact_time_s))
+            return lines
+        if not after:
+            lines.extend(
+                self._close(impact_time_s, cancelled=() if self.passed else before_regions)
+            )
+        elif after != before and (after - before or dropped):
+            lines.append(self._line("updated", impact_time_s))
+        return lines
+
+    def tick(self, now_s: float, rules: AlertRules, impact_time_s: float | None) -> list[_Line]:
+        if self.state != "active":
+            return []
+        for code in list(self.held):
+            if code not in self.passed and now_s >= self.t_last[code] + rules.pass_tolerance_s:
+                self.passed.add(code)
+        if not self.active_regions():
+            return self._close(impact_time_s, cancelled=())
+        return []
+
+    def _close(self, impact_time_s: float | None, cancelled: tuple[Region, ...]) -> list[_Line]:
+        """``passed`` if any region was overflown, else ``cancelled`` naming ``cancelled``."""
+        if not self.passed:
+            self.state = "cancelled"
+            return [_Line("overflight", "cancelled", "warning", cancelled, None, impact_time_s)]
+        self.state = "passed"
+        passed = _ordered(self.held[c] for c in self.passed if c in self.held)
+        return [_Line("overflight", "passed", "warning", passed, None, impact_time_s)]
+
+    def _line(self, status: Status, impact_time_s: float | None) -> _Line:
+        active = self.active_regions()
+        first = min((self.t_first[r.code] for r in active), default=None)
+        return _Line("overflight", status, "warning", active, first, impact_time_s)
+
+
+class ThreatAlerts:
+    """The alert state of one threat (one track, real or exercise): impact and overflight."""
+
+    def __init__(self, track_id: str, exercise: bool, regions: RegionSet, rules: AlertRules):
+        self.track_id = track_id
+        self.exercise = exercise
+        self._regions = regions
+        self._rules = rules
+        self.impact = _ImpactLifecycle()
+        self.overflight = _OverflightLifecycle()
+        self._last: PredictionProduct | None = None
+
+    def update(
+        self, pred: PredictionProduct, track: GroundTrack | None, now_s: float
+    ) -> list[AlertProduct]:
+        self._last = pred
+        lines = self.impact.step(pred, now_s, self._regions, self._rules)
+        lines += self.overflight.step(
+            pred, track, now_s, self._regions, self._rules, self.impact.latest_impact_time_s
+        )
+        return [self._product(line, now_s) for line in lines]
+
+    def tick(self, now_s: float) -> list[AlertProduct]:
+        if self._last is None:
+            return []
+        lines = self.impact.tick(now_s)
+        lines += self.overflight.tick(now_s, self._rules, self.impact.latest_impact_time_s)
+        return [self._product(line, now_s) for line in lines]
+
+    def _product(self, line: _Line, now_s: float) -> AlertProduct:
+        pred = self._last
+        key = line.level if line.status in ("issued", "updated") else line.status
+        messages = render(line.kind, key, line.regions, line.event_time_s, now_s, self.exercise)
+        return AlertProduct(
+            alert_id=alert_id_for(self.track_id, line.kind, self.exercise),
+            track_id=self.track_id,
+            time=format_time(now_s),
+            kind=line.kind,
+            level=line.level,
+            status=line.status,
+            regions=[r.to_contract() for r in line.regions],
+            impact_time=None if line.impact_time_s is None else format_time(line.impact_time_s),
+            message=Messages(**messages),
+            marking=combine_markings([pred.marking]),
+            exercise=self.exercise,
+        )
+
+
+class AlertEngine:
+    """Alert state for every threat; feed it every prediction, and the clock.
+
+    Call :meth:`update` for each track update (its latest prediction, its predicted remaining
+    ground track, and the current time) and :meth:`tick` periodically or at the end of a run,
+    so that alerts whose impact or overflight time has come are closed (``impacted`` /
+    ``passed``) even when the track is no longer updated. Both return the new alert lines, in
+    order, ready to be written to ``alerts.jsonl`` or published.
+    """
+
+    def __init__(self, regions: RegionSet | None = None, rules: AlertRules | None = None):
+        self.regions = regions if regions is not None else load()
+        self.rules = rules if rules is not None else AlertRules()
+        self.threats: dict[tuple[str, bool], ThreatAlerts] = {}
+
+    def update(
+        self, prediction: PredictionProduct, ground_track: GroundTrack | None, now_s: float
+    ) -> list[AlertProduct]:
+        if prediction.exercise and not self.rules.emit_exercise:
+            return []
+        # Keyed by (track, exercise): exercise traffic never touches a real-world alert.
+        key = (prediction.track_id, prediction.exercise)
+        threat = self.threats.get(key)
+        if threat is None:
+            threat = ThreatAlerts(
+                prediction.track_id, prediction.exercise, self.regions, self.rules
+            )
+            self.threats[key] = threat
+        return threat.update(prediction, ground_track, float(now_s))
+
+    def tick(self, now_s: float) -> list[AlertProduct]:
+        out: list[AlertProduct] = []
+        for threat in self.threats.values():
+            out.extend(threat.tick(float(now_s)))
+        return out
