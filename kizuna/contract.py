@@ -295,11 +295,11 @@ def finite(value: float) -> float:
 
 __all__ = [
     "AlertProduct",
+    "LaunchReport",
     "Marking",
     "PositionReport",
     "PredictionProduct",
     "RadarReport",
-    "LaunchReport",
     "Report",
     "TrackProduct",
     "combine_markings",

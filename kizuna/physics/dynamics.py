@@ -63,15 +63,11 @@ def approx_altitude_m(r_ecef_m: ArrayLike) -> Array:
 def frame_acceleration_ecef(r_ecef_m: Array, v_ecef_mps: Array) -> Array:
     """Coriolis plus centrifugal acceleration (m/s^2) for rotation w about ECEF +z."""
     w = WGS84_OMEGA_RAD_S
-    coriolis = np.stack(
-        [2.0 * w * v_ecef_mps[..., 1], -2.0 * w * v_ecef_mps[..., 0],
-         np.zeros_like(v_ecef_mps[..., 2])], axis=-1,
-    )
-    centrifugal = np.stack(
-        [w * w * r_ecef_m[..., 0], w * w * r_ecef_m[..., 1], np.zeros_like(r_ecef_m[..., 2])],
-        axis=-1,
-    )
-    return coriolis + centrifugal
+    out = np.zeros(np.broadcast_shapes(r_ecef_m.shape, v_ecef_mps.shape))
+    # -2 w x v = (2 w v_y, -2 w v_x, 0);  -w x (w x r) = (w^2 x, w^2 y, 0)
+    out[..., 0] = 2.0 * w * v_ecef_mps[..., 1] + w * w * r_ecef_m[..., 0]
+    out[..., 1] = -2.0 * w * v_ecef_mps[..., 0] + w * w * r_ecef_m[..., 1]
+    return out
 
 
 def drag_acceleration_ecef(
@@ -119,9 +115,10 @@ def state_jacobian(
 ) -> Array:
     """Jacobian A = d(state_derivative)/d(state), shape (..., 6, 6), for EKF linearisation.
 
-    Gravity gradient (with J2), the rotation terms exactly, and drag's dependence on velocity
-    (its weak dependence on altitude through density is dropped: it matters only deep in the
-    atmosphere, where filters carry generous process noise anyway).
+    Gravity gradient (with J2), the rotation terms exactly, and drag through both velocity and
+    altitude: below ~80 km the density's change with height (scale height ~7 km) makes the
+    altitude term larger than the gravity gradient, so it cannot be dropped. The height
+    gradient is taken along the geocentric radius, which is within 0.2 degrees of the normal.
     """
     state = np.asarray(state, float)
     r, v = state[..., :3], state[..., 3:]
@@ -141,6 +138,13 @@ def state_jacobian(
         k = -0.5 * rho / beta  # a = k |v| v  ->  da/dv = k (|v| I + v v^T / |v|)
         outer = v[..., :, None] * v[..., None, :] / speed[..., None, None]
         jac[..., 3:6, 3:6] += k[..., None, None] * (speed[..., None, None] * np.eye(3) + outer)
+        altitude = approx_altitude_m(r)
+        step_m = 25.0
+        dlnrho_dh = (np.log(density_kg_m3(altitude + step_m))
+                     - np.log(density_kg_m3(altitude - step_m))) / (2.0 * step_m)
+        drag = (k * speed)[..., None] * v
+        up = r / np.linalg.norm(r, axis=-1, keepdims=True)
+        jac[..., 3:6, 0:3] += drag[..., :, None] * (dlnrho_dh[..., None] * up)[..., None, :]
     return jac
 
 

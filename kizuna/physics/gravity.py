@@ -26,16 +26,14 @@ def gravity_ecef(r_ecef_m: ArrayLike, *, j2: bool = True) -> NDArray[np.float64]
     """
     r = np.asarray(r_ecef_m, float)
     r2 = np.einsum("...i,...i->...", r, r)
-    rn = np.sqrt(r2)
-    point_mass = -WGS84_GM_M3_S2 / (r2 * rn)
+    point_mass = -WGS84_GM_M3_S2 / (r2 * np.sqrt(r2))
     if not j2:
         return point_mass[..., None] * r
     k = 1.5 * WGS84_J2 * WGS84_A_M**2 / r2
-    z2_r2 = r[..., 2] ** 2 / r2
-    factor_xy = 1.0 + k * (1.0 - 5.0 * z2_r2)
-    factor_z = 1.0 + k * (3.0 - 5.0 * z2_r2)
-    factors = np.stack([factor_xy, factor_xy, factor_z], axis=-1)
-    return point_mass[..., None] * factors * r
+    common = 1.0 + k * (1.0 - 5.0 * r[..., 2] ** 2 / r2)  # the xy factor; z adds 2k
+    out = (point_mass * common)[..., None] * r
+    out[..., 2] += point_mass * 2.0 * k * r[..., 2]
+    return out
 
 
 def gravity_potential(r_ecef_m: ArrayLike, *, j2: bool = True) -> NDArray[np.float64]:

@@ -23,8 +23,8 @@ from scipy.interpolate import CubicHermiteSpline
 from kizuna.errors import PhysicsError
 from kizuna.geo.frames import ecef_to_lla
 from kizuna.geo.geodesic import distance_m
-from kizuna.physics.boost import LaunchGeometry, Vehicle, fly_boost
-from kizuna.physics.dynamics import FULL, ForceModel, approx_altitude_m, state_derivative
+from kizuna.physics.boost import LaunchGeometry, Vehicle, fly_boost, vehicle_for
+from kizuna.physics.dynamics import FULL, ForceModel, approx_altitude_m
 from kizuna.physics.propagate import ImpactResult, propagate_to_impact
 
 Array = NDArray[np.float64]
@@ -55,14 +55,19 @@ def evaluate(
     pitch_deg: Array,
     forces: ForceModel = FULL,
     max_flight_s: float = MAX_FLIGHT_S,
+    max_altitude_m: float = np.inf,
 ) -> Candidates:
-    """Fly N candidates (burn time, burnout pitch) from the pad to impact, all at once."""
+    """Fly N candidates (burn time, burnout pitch) from the pad to impact, all at once.
+
+    Candidates rising above ``max_altitude_m`` are abandoned (range inf, not hit).
+    """
     burn, pitch = np.broadcast_arrays(
         np.atleast_1d(np.asarray(burn_s, float)), np.atleast_1d(np.asarray(pitch_deg, float))
     )
     burnout, _ = fly_boost(geometry, vehicle, burn, pitch, forces)
     impact = propagate_to_impact(
-        burnout, burn, vehicle.ballistic_coefficient_kg_m2, forces, max_flight_s - burn.max()
+        burnout, burn, vehicle.ballistic_coefficient_kg_m2, forces, max_flight_s - burn.max(),
+        max_altitude_m=max_altitude_m,
     )
     rng = distance_m(geometry.lat_deg, geometry.lon_deg, impact.lat_deg, impact.lon_deg)
     rng = np.where(impact.hit, rng, np.inf)
@@ -202,82 +207,62 @@ def design_for_apogee(
 ) -> Flight:
     """The flight from ``geometry`` reaching ``apogee_m`` and landing ``range_m`` away.
 
+    ``vehicle`` defaults to the class :func:`~kizuna.physics.boost.vehicle_for` the flight.
+
     Raises :class:`PhysicsError` when no flight of this vehicle does both (e.g. an apogee too
     low for the range).
     """
-    vehicle = vehicle or Vehicle()
     if range_m <= 0 or apogee_m <= 0:
         raise PhysicsError("range and apogee must be positive")
+    vehicle = vehicle or vehicle_for(range_m, apogee_m)
     target = np.array([range_m, apogee_m])
 
     def residual(c: Candidates) -> Array:
         got = np.stack([np.minimum(c.range_m, 1e9), c.apogee_m], axis=-1)
         return np.log(got / target)
 
-    burns = np.geomspace(MIN_BURN_S, MAX_BURN_S, 14)
-    pitches = np.linspace(10.0, 88.0, 14)
+    burns = np.geomspace(MIN_BURN_S, MAX_BURN_S, 10)
+    # Dense near the vertical, where lofted flights' apogee is most sensitive to pitch.
+    pitches = 90.0 - np.geomspace(1.5, 80.0, 12)
     bb, pp = np.meshgrid(burns, pitches, indexing="ij")
-    grid = evaluate(geometry, vehicle, bb.ravel(), pp.ravel(), forces)
+    ceiling_m = 3.0 * apogee_m + 500e3
+    grid = evaluate(geometry, vehicle, bb.ravel(), pp.ravel(), forces, max_altitude_m=ceiling_m)
     cost = np.sum(residual(grid) ** 2, axis=-1)
     cost[~grid.impact.hit] = np.inf
-    best = int(np.argmin(cost))
-    x = np.array([np.log(grid.burn_s[best]), grid.pitch_deg[best]])
-    step = np.array([1e-4, 1e-3])
+    # Several starts, Newton on all of them in one batch: near the vertical the range is not
+    # monotonic in pitch (the Earth turns under a long lofted flight), so the best grid cell
+    # can sit on the wrong branch.
+    starts = np.argsort(cost)[:4]
+    starts = starts[np.isfinite(cost[starts])]
+    if starts.size == 0:
+        raise PhysicsError("no candidate flight of this vehicle comes back to Earth")
+    x = np.column_stack([np.log(grid.burn_s[starts]), grid.pitch_deg[starts]])
+    step = np.array([1e-3, 1e-2])
+    offsets = np.vstack([np.zeros(2), np.diag(step)])  # (3, 2): point, +burn, +pitch
 
     for _ in range(30):
-        trial = x + np.vstack([np.zeros(2), np.diag(step)])
-        c = evaluate(geometry, vehicle, np.exp(trial[:, 0]), trial[:, 1], forces)
-        f = residual(c)
-        if np.max(np.abs(f[0])) < tolerance and c.impact.hit[0]:
-            return _flight_from(geometry, vehicle, c, 0, forces)
-        jac = ((f[1:] - f[0]) / step[:, None]).T
-        try:
-            delta = np.linalg.solve(jac, -f[0])
-        except np.linalg.LinAlgError:
-            break
+        trial = (x[:, None, :] + offsets[None, :, :]).reshape(-1, 2)
+        c = evaluate(geometry, vehicle, np.exp(trial[:, 0]), trial[:, 1], forces,
+                     max_altitude_m=ceiling_m)
+        f = residual(c).reshape(len(x), 3, 2)
+        hit = c.impact.hit.reshape(len(x), 3)
+        done = np.flatnonzero((np.max(np.abs(f[:, 0]), axis=-1) < tolerance) & hit[:, 0])
+        if done.size:
+            return _flight_from(geometry, vehicle, c, 3 * int(done[0]), forces)
+        jac = np.swapaxes((f[:, 1:] - f[:, :1]) / step[None, :, None], 1, 2)  # (K, 2, 2)
+        ok = np.abs(np.linalg.det(jac)) > 1e-12
+        delta = np.zeros_like(x)
+        delta[ok] = np.linalg.solve(jac[ok], -f[ok, 0][..., None])[..., 0]
         # Damp: never more than ~30 % in burn or 8 degrees of pitch in one step.
-        scale = min(1.0, 0.3 / max(abs(delta[0]), 1e-12), 8.0 / max(abs(delta[1]), 1e-12))
-        x = x + scale * delta
-        x[0] = np.clip(x[0], np.log(MIN_BURN_S), np.log(MAX_BURN_S))
-        x[1] = np.clip(x[1], MIN_PITCH_DEG, MAX_PITCH_DEG)
+        scale = np.minimum(1.0, np.minimum(0.3 / np.maximum(np.abs(delta[:, 0]), 1e-12),
+                                           8.0 / np.maximum(np.abs(delta[:, 1]), 1e-12)))
+        x = x + scale[:, None] * delta
+        x[:, 0] = np.clip(x[:, 0], np.log(MIN_BURN_S), np.log(MAX_BURN_S))
+        x[:, 1] = np.clip(x[:, 1], MIN_PITCH_DEG, MAX_PITCH_DEG)
     raise PhysicsError(
         f"no flight reaches apogee {apogee_m / 1e3:.0f} km at range {range_m / 1e3:.0f} km "
         "with this vehicle"
     )
-
-
-def _burn_for_range(
-    geometry: LaunchGeometry,
-    vehicle: Vehicle,
-    pitch_deg: Array,
-    range_m: float,
-    forces: ForceModel,
-    iterations: int = 40,
-    tolerance: float = 1e-5,
-) -> tuple[Array, Candidates]:
-    """For each pitch, the burn time that gives ``range_m`` (vectorised bisection-secant)."""
-    n = pitch_deg.size
-    lo = np.full(n, np.log(MIN_BURN_S))
-    hi = np.full(n, np.log(MAX_BURN_S))
-    f_lo = np.full(n, -np.inf)
-    f_hi = np.full(n, np.inf)
-    x = 0.5 * (lo + hi)
-    c = evaluate(geometry, vehicle, np.exp(x), pitch_deg, forces)
-    for _ in range(iterations):
-        f = np.log(np.minimum(c.range_m, 1e9) / range_m)
-        if np.all(np.abs(f) < tolerance):
-            break
-        low = f < 0
-        lo, f_lo = np.where(low, x, lo), np.where(low, f, f_lo)
-        hi, f_hi = np.where(low, hi, x), np.where(low, f_hi, f)
-        finite = np.isfinite(f_lo) & np.isfinite(f_hi) & (f_hi > f_lo)
-        secant = lo - f_lo * (hi - lo) / np.where(finite, f_hi - f_lo, 1.0)
-        mid = 0.5 * (lo + hi)
-        # Secant inside the middle 90 % of the bracket, bisection otherwise: always converges.
-        inside = finite & (secant > lo + 0.05 * (hi - lo)) & (secant < hi - 0.05 * (hi - lo))
-        x = np.where(inside, secant, mid)
-        c = evaluate(geometry, vehicle, np.exp(x), pitch_deg, forces)
-    return np.exp(x), c
 
 
 def design_min_energy(
@@ -285,25 +270,59 @@ def design_min_energy(
     range_m: float,
     vehicle: Vehicle | None = None,
     forces: ForceModel = FULL,
+    tolerance: float = 1e-4,
 ) -> Flight:
-    """The least-energy (shortest-burn) flight from ``geometry`` landing ``range_m`` away."""
-    vehicle = vehicle or Vehicle()
+    """The least-energy (shortest-burn) flight from ``geometry`` landing ``range_m`` away.
+
+    At the shortest burn that reaches a range, that range is the *largest* any pitch gives for
+    that burn, so the optimum solves F = (ln(range/R), d ln(range)/d pitch) = 0. Newton on F
+    with the derivatives from a 2x3 stencil of candidates flown in one batch.
+    """
     if range_m <= 0:
         raise PhysicsError("range must be positive")
-    pitches = np.linspace(15.0, 75.0, 25)
-    for width in (None, 2.5, 0.5):
-        if width is not None:
-            pitches = np.linspace(best_pitch - width, best_pitch + width, 11)
-        burn, c = _burn_for_range(geometry, vehicle, pitches, range_m, forces)
-        ok = c.impact.hit & (np.abs(np.log(np.minimum(c.range_m, 1e9) / range_m)) < 1e-4)
-        if not ok.any():
-            raise PhysicsError(f"no flight of this vehicle reaches {range_m / 1e3:.0f} km")
-        burn = np.where(ok, burn, np.inf)
-        best_pitch = float(pitches[int(np.argmin(burn))])
-    best = int(np.argmin(burn))
-    return _flight_from(geometry, vehicle, c, best, forces)
+    vehicle = vehicle or vehicle_for(range_m)
+    burns = np.geomspace(MIN_BURN_S, MAX_BURN_S, 12)
+    pitches = np.linspace(12.0, 72.0, 11)
+    bb, pp = np.meshgrid(burns, pitches, indexing="ij")
+    grid = evaluate(geometry, vehicle, bb.ravel(), pp.ravel(), forces,
+                    max_altitude_m=4.0 * range_m + 1000e3)
+    reach = np.where(grid.impact.hit, grid.range_m, 0.0).reshape(bb.shape)
+    best_per_burn = reach.max(axis=1)
+    enough = np.flatnonzero(best_per_burn >= range_m)
+    if enough.size == 0:
+        raise PhysicsError(f"no flight of this vehicle reaches {range_m / 1e3:.0f} km")
+    row = int(enough[0])
+    # Start between the last burn short of the range and the first that reaches it.
+    if row > 0:
+        lo, hi = np.log(best_per_burn[row - 1]), np.log(best_per_burn[row])
+        frac = (np.log(range_m) - lo) / max(hi - lo, 1e-12)
+        x = np.array([np.log(burns[row - 1]) + frac * np.log(burns[row] / burns[row - 1]),
+                      pitches[int(np.argmax(reach[row]))]])
+    else:
+        x = np.array([np.log(burns[0]), pitches[int(np.argmax(reach[0]))]])
 
-
-def energy_rate_check(state: Array, forces: ForceModel = FULL) -> Array:
-    """d/dt of the state, exposed for tests of the trajectory samples (m/s, m/s^2)."""
-    return state_derivative(state, np.inf, forces)
+    h_deg, k_log = 0.5, 2e-3
+    stencil = np.array([[0, -h_deg], [0, 0], [0, h_deg], [k_log, -h_deg], [k_log, 0],
+                        [k_log, h_deg]])
+    for _ in range(40):
+        trial = x + stencil
+        c = evaluate(geometry, vehicle, np.exp(trial[:, 0]), trial[:, 1], forces,
+                     max_altitude_m=4.0 * range_m + 1000e3)
+        log_range = np.log(np.where(c.impact.hit, c.range_m, 1e-3) / range_m)
+        f1_0, f1_k = log_range[1], log_range[4]
+        slope_0 = (log_range[2] - log_range[0]) / (2 * h_deg)
+        slope_k = (log_range[5] - log_range[3]) / (2 * h_deg)
+        curvature = (log_range[2] - 2 * log_range[1] + log_range[0]) / h_deg**2
+        if abs(f1_0) < tolerance and abs(slope_0) < 1e-4 and c.impact.hit[1]:
+            return _flight_from(geometry, vehicle, c, 1, forces)
+        jac = np.array([[(f1_k - f1_0) / k_log, slope_0], [(slope_k - slope_0) / k_log,
+                                                         curvature]])
+        try:
+            delta = np.linalg.solve(jac, -np.array([f1_0, slope_0]))
+        except np.linalg.LinAlgError:
+            break
+        scale = min(1.0, 0.2 / max(abs(delta[0]), 1e-12), 5.0 / max(abs(delta[1]), 1e-12))
+        x = x + scale * delta
+        x[0] = np.clip(x[0], np.log(MIN_BURN_S), np.log(MAX_BURN_S))
+        x[1] = np.clip(x[1], MIN_PITCH_DEG + h_deg, MAX_PITCH_DEG - h_deg)
+    raise PhysicsError(f"minimum-energy design for {range_m / 1e3:.0f} km did not converge")
