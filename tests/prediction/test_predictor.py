@@ -1,0 +1,89 @@
+"""The Predictor: products that satisfy the contract, rate limiting, categories."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from prediction_truth import LAUNCH_TIME_S
+
+from kizuna.contract import Marking, PredictionProduct, dumps
+from kizuna.geo.geodesic import distance_m
+from kizuna.prediction.predictor import Predictor, TrackUpdate
+from kizuna.timefmt import parse_time
+
+MARK = Marking(classification="SECRET", releasable_to=["USA", "JPN", "KOR"])
+P = np.diag([100.0**2] * 3 + [3.0**2] * 3)
+
+
+def _update(flight, coast_s: float, track_id: str = "T1", phase: str = "midcourse"):
+    x, t = flight.state_after_burnout(coast_s)
+    return TrackUpdate(
+        track_id, t, x, P, MARK, flight.vehicle.ballistic_coefficient_kg_m2, phase, exercise=True
+    )
+
+
+def test_midcourse_prediction_product(mrbm):
+    (pred,) = Predictor().update([_update(mrbm, 120.0)])
+    product = pred.product
+    assert PredictionProduct.model_validate(json.loads(dumps(product))) == product
+    assert product.category == "ballistic" and product.exercise and product.marking == MARK
+    impact = product.impact
+    miss = distance_m(impact.lat, impact.lon, mrbm.impact.lat_deg[0], mrbm.impact.lon_deg[0])
+    assert miss < impact.ellipse_95.semi_major_m
+    assert abs(parse_time(impact.time) - mrbm.impact.time_s[0]) < 3 * pred.impact_time_sigma_s
+    launch = product.launch
+    pad = distance_m(launch.lat, launch.lon, mrbm.geometry.lat_deg, mrbm.geometry.lon_deg)
+    assert pad < 3 * launch.sigma_m
+    assert abs(parse_time(launch.time) - LAUNCH_TIME_S) < 3 * pred.launch_time_sigma_s
+    true_range_km = (
+        distance_m(
+            mrbm.geometry.lat_deg,
+            mrbm.geometry.lon_deg,
+            mrbm.impact.lat_deg[0],
+            mrbm.impact.lon_deg[0],
+        )
+        / 1e3
+    )
+    assert product.range_km == pytest.approx(true_range_km, abs=3 * launch.sigma_m / 1e3 + 5.0)
+    assert product.apogee_km == pytest.approx(mrbm.impact.apogee_m[0] / 1e3, rel=0.01)
+    assert pred.ground_track is not None and pred.ground_track.impacts
+    assert pred.hit_probability == 1.0
+
+
+def test_rate_limit_and_phase_change(srbm):
+    predictor = Predictor(min_interval_s=2.0)
+    first = _update(srbm, 20.0)
+    assert len(predictor.update([first])) == 1
+    soon = _update(srbm, 21.0)
+    assert predictor.update([soon]) == []
+    assert len(predictor.update([soon], force=True)) == 1
+    assert len(predictor.update([_update(srbm, 21.5, phase="terminal")])) == 1
+    assert len(predictor.update([_update(srbm, 24.0, phase="terminal")])) == 1
+    predictor.forget("T1")
+    assert predictor.due(_update(srbm, 24.1, phase="terminal"))
+
+
+def test_boost_orbital_and_ballistic_in_one_batch(srbm):
+    r = 6_778_137.0
+    orbit = np.array([r, 0.0, 0.0, 0.0, np.sqrt(3.986004418e14 / r) - 7.292115e-5 * r, 0.0])
+    elapsed, boosting = srbm.boost_trace[50]
+    updates = [
+        TrackUpdate("SAT", LAUNCH_TIME_S, orbit, P, MARK, phase="midcourse"),
+        TrackUpdate(
+            "BOOST", LAUNCH_TIME_S + float(elapsed[0]), boosting[0], P, MARK, phase="boost"
+        ),
+        _update(srbm, 30.0, track_id="RV"),
+    ]
+    out = {p.product.track_id: p for p in Predictor().update(updates)}
+    assert out["SAT"].product.category == "orbital" and out["SAT"].product.impact is None
+    assert out["SAT"].product.apogee_km == pytest.approx(400.0, abs=1.0)
+    assert out["BOOST"].product.category == "unknown" and out["BOOST"].product.impact is None
+    assert out["BOOST"].product.launch is not None
+    assert out["RV"].product.category == "ballistic" and out["RV"].product.impact is not None
+    # The boost-phase launch estimate is replaced once the track coasts.
+    predictor = Predictor(min_interval_s=0.0)
+    predictor.update([updates[1]])
+    (coasting,) = predictor.update([_update(srbm, 30.0, track_id="BOOST")])
+    assert coasting.product.launch.sigma_m != out["BOOST"].product.launch.sigma_m
