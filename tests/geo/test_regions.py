@@ -28,11 +28,37 @@ def codes_at(rs: regions.RegionSet, lat: float, lon: float) -> list[str]:
 
 def test_every_code_is_present_with_names(rs):
     jp = [f"JP-{n:02d}" for n in range(1, 48)]
-    kr = ["KR-11", "KR-26", "KR-27", "KR-28", "KR-29", "KR-30", "KR-31", "KR-41", "KR-42",
-          "KR-43", "KR-44", "KR-45", "KR-46", "KR-47", "KR-48", "KR-49", "KR-50"]
+    kr = [
+        "KR-11",
+        "KR-26",
+        "KR-27",
+        "KR-28",
+        "KR-29",
+        "KR-30",
+        "KR-31",
+        "KR-41",
+        "KR-42",
+        "KR-43",
+        "KR-44",
+        "KR-45",
+        "KR-46",
+        "KR-47",
+        "KR-48",
+        "KR-49",
+        "KR-50",
+    ]
     zones = ["JPN-EEZ", "KOR-EEZ", "JPN-TS", "KOR-TS"]
-    bases = ["BASE-YOKOTA", "BASE-YOKOSUKA", "BASE-MISAWA", "BASE-KADENA", "BASE-IWAKUNI",
-             "BASE-SASEBO", "BASE-HUMPHREYS", "BASE-OSAN", "BASE-ANDERSEN"]
+    bases = [
+        "BASE-YOKOTA",
+        "BASE-YOKOSUKA",
+        "BASE-MISAWA",
+        "BASE-KADENA",
+        "BASE-IWAKUNI",
+        "BASE-SASEBO",
+        "BASE-HUMPHREYS",
+        "BASE-OSAN",
+        "BASE-ANDERSEN",
+    ]
     assert sorted(rs.codes()) == sorted(jp + kr + zones + bases)
     assert len(JP_PREFECTURES) == 47 and len(KR_PROVINCES) == 17 and len(BASES) == 9
     for r in rs:
@@ -148,7 +174,9 @@ def test_circle_area_matches_pi_r_squared():
 def test_regions_hit_by_ellipse(rs):
     # A 1 km circle on Kadena's runway: the base and Okinawa prefecture.
     assert [r.code for r in rs.regions_hit(regions.circle_polygon(26.3556, 127.7675, 1000.0))] == [
-        "JP-47", "BASE-KADENA"]
+        "JP-47",
+        "BASE-KADENA",
+    ]
     # The 2017-11-29 impact point with a 20 km x 8 km ellipse: only the EEZ.
     hit = rs.regions_hit_by_ellipse(40.57, 136.97, 20_000.0, 8_000.0, 90.0)
     assert [r.code for r in hit] == ["JPN-EEZ"]
