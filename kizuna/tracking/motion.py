@@ -1,0 +1,262 @@
+"""Motion models of a tracked missile in ECEF: ballistic flight and powered (boost) flight.
+
+State layout (shared by every model so that an IMM can mix them; a model uses a prefix)::
+
+    index 0:3   r      ECEF position, m
+    index 3:6   v      ECEF velocity relative to the rotating Earth, m/s
+    index 6     k      inverse ballistic coefficient 1/beta = C_D A / m, m^2/kg (>= 0)
+    index 7:10  a_t    thrust (non-gravitational, non-drag) acceleration, ECEF, m/s^2
+
+:data:`BALLISTIC` uses the first 7 components, :data:`BOOST` all 10. The dynamics are the
+physics module's (J2 gravity, Coriolis and centrifugal terms, US-1976 drag), with drag written
+in ``k`` so that "no drag" is ``k = 0`` rather than an infinite beta:
+
+    r' = v,   v' = g_J2(r) - 2 w x v - w x (w x r) - rho(h) |v| v k / 2 + a_t,
+    k' = 0 + noise,   a_t' = 0 + noise (boost only).
+
+Process noise (continuous white noise, spectral densities; each figure documented where set):
+
+* every model: white acceleration noise on v for forces the model lacks. Above the
+  atmosphere these are the geopotential beyond J2 and lunisolar terms (< 1e-4 m/s^2), so the
+  density is small; in the air the dominant unmodelled force is the drag error from density
+  and ballistic-coefficient variation, modelled as 25 % of the current drag acceleration with a
+  5 s correlation time (a scale height crossed at 1-2 km/s), giving q = (0.25 |a_drag|)^2 * 5 s.
+* ``k``: random walk, the ballistic coefficient drifting with Mach number and attitude.
+* ``a_t`` (boost only): white jerk. Thrust acceleration of the physics boost model grows from
+  ~20 to ~100 m/s^2 over a burn of ~100 s while the pitch turns by up to 80 degrees, so it
+  changes by about 1 m/s^2 every second: q_jerk = 2 m^2/s^5 covers that with margin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kizuna.geo.constants import WGS84_B_M
+from kizuna.physics.atmosphere import density_kg_m3
+from kizuna.physics.constants import WGS84_A_M, WGS84_GM_M3_S2, WGS84_J2, WGS84_OMEGA_RAD_S
+from kizuna.physics.dynamics import KEPLER, ForceModel, acceleration_ecef, approx_altitude_m
+from kizuna.physics.gravity import gravity_gradient_ecef
+
+Array = NDArray[np.float64]
+
+POS = slice(0, 3)
+VEL = slice(3, 6)
+INV_BETA = 6
+THRUST = slice(7, 10)
+BALLISTIC_DIM = 7
+BOOST_DIM = 10
+
+# Drag-free part of the physics forces: drag is added here in terms of k (see module doc).
+_NO_DRAG = ForceModel(j2=True, rotation=True, drag=False)
+_DRAG_ERROR_FRACTION = 0.25
+_DRAG_CORRELATION_S = 5.0
+_DENSITY_STEP_M = 50.0  # finite-difference step for d(rho)/dh in the Jacobian
+
+
+@dataclass(frozen=True)
+class MotionModel:
+    """One motion model: its dimension and its process-noise spectral densities.
+
+    ``q_accel_m2_s3``: white acceleration noise density on each velocity axis, m^2/s^3.
+    ``q_inv_beta``: random-walk density of k, (m^2/kg)^2/s.
+    ``q_jerk_m2_s5``: white jerk density on each thrust axis (boost models only), m^2/s^5.
+    ``forces``: which physics forces act (the default is the full model: J2, rotation, drag).
+    """
+
+    name: str
+    dim: int
+    q_accel_m2_s3: float
+    q_inv_beta: float
+    q_jerk_m2_s5: float = 0.0
+    forces: ForceModel = _NO_DRAG
+    drag: bool = True
+
+    @property
+    def thrust(self) -> bool:
+        return self.dim == BOOST_DIM
+
+    def derivative(self, x: Array) -> Array:
+        """d/dt of states ``(..., dim)``.
+
+        For the full force model this is :func:`_fast_acceleration`, a fused evaluation of the
+        physics module's J2 gravity, frame and drag terms (tested equal to
+        :func:`kizuna.physics.dynamics.state_derivative` to round-off): the filter evaluates it
+        four times per RK4 sub-step for every track and sigma point, where the separate
+        physics functions' per-call overhead dominates for arrays of a few hundred rows.
+        """
+        r, v = x[..., POS], x[..., VEL]
+        if self.forces == _NO_DRAG:
+            a = _fast_acceleration(r, v, x[..., INV_BETA] if self.drag else None)
+        else:
+            a = acceleration_ecef(r, v, np.inf, self.forces)
+            if self.drag:
+                a = a + _drag_ecef(r, v, x[..., INV_BETA])
+        if self.thrust:
+            a = a + x[..., THRUST]
+        out = np.empty_like(x)
+        out[..., POS] = v
+        out[..., VEL] = a
+        if x.shape[-1] > 6:
+            out[..., 6:] = 0.0
+        return out
+
+    def jacobian(self, x: Array) -> Array:
+        """d(derivative)/d(state), shape ``(..., dim, dim)``.
+
+        Point-mass gravity gradient (the J2 part of the gradient is 1e-3 of it and changes a
+        5 s covariance step by far less than the process noise), rotation terms exactly, and
+        drag's dependence on velocity, altitude (through density) and k.
+        """
+        n = self.dim
+        r, v = x[..., POS], x[..., VEL]
+        jac = np.zeros(x.shape[:-1] + (n, n))
+        jac[..., 0, 3] = jac[..., 1, 4] = jac[..., 2, 5] = 1.0
+        jac[..., 3:6, 0:3] = gravity_gradient_ecef(r, j2=False)
+        if self.forces.rotation:
+            w = WGS84_OMEGA_RAD_S
+            jac[..., 3, 0] += w * w
+            jac[..., 4, 1] += w * w
+            jac[..., 3, 4] += 2.0 * w
+            jac[..., 4, 3] -= 2.0 * w
+        if self.drag:
+            k = np.maximum(x[..., INV_BETA], 0.0)
+            alt = approx_altitude_m(r)
+            rho = density_kg_m3(alt)
+            drho_dh = (
+                density_kg_m3(alt + _DENSITY_STEP_M) - density_kg_m3(alt - _DENSITY_STEP_M)
+            ) / (2.0 * _DENSITY_STEP_M)
+            speed = np.maximum(np.linalg.norm(v, axis=-1), 1e-9)
+            # a = -rho |v| v k / 2
+            outer = v[..., :, None] * v[..., None, :] / speed[..., None, None]
+            dv = (-0.5 * rho * k)[..., None, None] * (speed[..., None, None] * np.eye(3) + outer)
+            jac[..., 3:6, 3:6] += dv
+            up = r / np.linalg.norm(r, axis=-1, keepdims=True)
+            drag_per_rho = (-0.5 * k * speed)[..., None] * v
+            jac[..., 3:6, 0:3] += (drag_per_rho * drho_dh[..., None])[..., :, None] * up[
+                ..., None, :
+            ]
+            jac[..., 3:6, INV_BETA] = (-0.5 * rho * speed)[..., None] * v
+        if self.thrust:
+            jac[..., 3, 7] = jac[..., 4, 8] = jac[..., 5, 9] = 1.0
+        return jac
+
+    def noise(self, x: Array, dt_s: Array) -> Array:
+        """Discrete process noise Q over steps ``dt_s`` (shape (...)) from the state ``x``.
+
+        White acceleration (density q) gives per axis [[q dt^3/3, q dt^2/2], [q dt^2/2, q dt]];
+        white jerk on the thrust states adds the nearly-constant-acceleration block.
+        """
+        dt = np.abs(np.asarray(dt_s, float))
+        q = np.full(dt.shape, self.q_accel_m2_s3)
+        if self.drag:
+            drag = np.linalg.norm(_drag_ecef(x[..., POS], x[..., VEL], x[..., INV_BETA]), axis=-1)
+            q = q + (_DRAG_ERROR_FRACTION * drag) ** 2 * _DRAG_CORRELATION_S
+        n = self.dim
+        out = np.zeros(dt.shape + (n, n))
+        eye = np.eye(3)
+        d2, d3 = dt * dt, dt * dt * dt
+        out[..., 0:3, 0:3] = (q * d3 / 3.0)[..., None, None] * eye
+        out[..., 0:3, 3:6] = out[..., 3:6, 0:3] = (q * d2 / 2.0)[..., None, None] * eye
+        out[..., 3:6, 3:6] = (q * dt)[..., None, None] * eye
+        out[..., INV_BETA, INV_BETA] = self.q_inv_beta * dt
+        if self.thrust:
+            j = self.q_jerk_m2_s5
+            d4, d5 = d2 * d2, d2 * d3
+            blocks = {
+                (0, 0): d5 / 20.0,
+                (0, 1): d4 / 8.0,
+                (0, 2): d3 / 6.0,
+                (1, 1): d3 / 3.0,
+                (1, 2): d2 / 2.0,
+                (2, 2): dt,
+            }
+            starts = (0, 3, 7)
+            for (a, b), value in blocks.items():
+                block = (j * value)[..., None, None] * eye
+                sa, sb = starts[a], starts[b]
+                out[..., sa : sa + 3, sb : sb + 3] += block
+                if a != b:
+                    out[..., sb : sb + 3, sa : sa + 3] += block
+        return out
+
+    def step_limit_s(self, x: Array) -> Array:
+        """Largest RK4 step (s) that keeps truncation error far below the measurement noise.
+
+        5 s in vacuum; 1 s below 120 km, 0.25 s below 30 km where drag changes fast; powered
+        flight 1 s (the thrust states are constant over a step, so the step bounds only the
+        gravity/drag integration).
+        """
+        alt = approx_altitude_m(x[..., POS])
+        limit = np.where(alt > 120_000.0, 5.0, np.where(alt > 30_000.0, 1.0, 0.25))
+        if self.thrust:
+            limit = np.minimum(limit, 1.0)
+        return limit
+
+
+def _fast_acceleration(r: Array, v: Array, inv_beta: Array | None) -> Array:
+    """J2 gravity + Coriolis + centrifugal (+ drag with k = 1/beta) in one pass, (..., 3)."""
+    x, y, z = r[..., 0], r[..., 1], r[..., 2]
+    r2 = x * x + y * y + z * z
+    rn = np.sqrt(r2)
+    point_mass = -WGS84_GM_M3_S2 / (r2 * rn)
+    k = 1.5 * WGS84_J2 * WGS84_A_M**2 / r2
+    zz = 5.0 * z * z / r2
+    f_xy = point_mass * (1.0 + k * (1.0 - zz))
+    f_z = point_mass * (1.0 + k * (3.0 - zz))
+    w = WGS84_OMEGA_RAD_S
+    vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
+    out = np.empty(r.shape)
+    out[..., 0] = (f_xy + w * w) * x + 2.0 * w * vy
+    out[..., 1] = (f_xy + w * w) * y - 2.0 * w * vx
+    out[..., 2] = f_z * z
+    if inv_beta is not None:
+        sin2 = z * z / r2
+        ellipsoid = (
+            WGS84_A_M * WGS84_B_M / np.sqrt(WGS84_B_M**2 * (1.0 - sin2) + WGS84_A_M**2 * sin2)
+        )
+        rho = density_kg_m3(rn - ellipsoid)
+        speed = np.sqrt(vx * vx + vy * vy + vz * vz)
+        out += (-0.5 * rho * speed * np.maximum(inv_beta, 0.0))[..., None] * v
+    return out
+
+
+def _drag_ecef(r: Array, v: Array, inv_beta: Array) -> Array:
+    """Drag acceleration -rho |v| v k / 2 (m/s^2) with k = 1/beta clipped at 0."""
+    rho = density_kg_m3(approx_altitude_m(r))
+    speed = np.linalg.norm(v, axis=-1)
+    return (-0.5 * rho * speed * np.maximum(inv_beta, 0.0))[..., None] * v
+
+
+# Above the air the residual accelerations the filter lacks (geopotential beyond J2, Sun and
+# Moon) are below 1e-4 m/s^2; with a 100 s correlation time q = (1e-4)^2 * 100 = 1e-6. The
+# figure used is 10 times larger to cover the finite-difference truth sampling and leave the
+# filter a margin for real-world forces; NEES tests (tests/tracking) check it is not too large.
+Q_ACCEL_BALLISTIC_M2_S3 = 1e-5
+# 1/beta for re-entry vehicles drifts by ~10 % of a typical 1.25e-4 m^2/kg per 100 s.
+Q_INV_BETA = (1.25e-5) ** 2 / 100.0
+Q_JERK_BOOST_M2_S5 = 2.0
+
+BALLISTIC = MotionModel("ballistic", BALLISTIC_DIM, Q_ACCEL_BALLISTIC_M2_S3, Q_INV_BETA)
+BOOST = MotionModel(
+    "boost", BOOST_DIM, Q_ACCEL_BALLISTIC_M2_S3 * 100.0, Q_INV_BETA * 10.0, Q_JERK_BOOST_M2_S5
+)
+# Drag-free Kepler ballistic model, for filter equivalence tests against closed forms.
+KEPLER_BALLISTIC = MotionModel(
+    "kepler", BALLISTIC_DIM, Q_ACCEL_BALLISTIC_M2_S3, 0.0, forces=KEPLER, drag=False
+)
+
+__all__ = [
+    "BALLISTIC",
+    "BALLISTIC_DIM",
+    "BOOST",
+    "BOOST_DIM",
+    "INV_BETA",
+    "KEPLER_BALLISTIC",
+    "POS",
+    "THRUST",
+    "VEL",
+    "MotionModel",
+]

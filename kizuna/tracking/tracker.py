@@ -1,0 +1,859 @@
+"""The multi-sensor, multi-nation tracker: reports in, system-track updates out.
+
+Usage (the library entry point; the CLI ``kizuna track`` and live nodes use exactly this)::
+
+    tracker = Tracker()
+    for report in reports:                 # validated contract reports, any order
+        tracker.ingest(report)             # False for a duplicate id or a too-late report
+        updates = tracker.advance(now_s)   # processes reports older than now - reorder window
+    updates += tracker.flush()             # end of input: process everything buffered
+
+Each :class:`TrackUpdate` is one confirmed track's state after it absorbed one report.
+
+Processing, per batch. Reports released by the reorder buffer are processed in time order. A
+*batch* is the radar plots of one sensor within ``scan_window_s`` of the batch's first plot (one
+scan), or one group of partner position reports, or one launch detection. For a radar batch:
+
+1. every live track is predicted (IMM: mixing, then each model's filter) to the batch time;
+2. gating: k-d tree ball query, then the chi-square test on the innovation (exercise and
+   real-world traffic never associate with each other);
+3. global nearest-neighbour assignment (:mod:`kizuna.tracking.association`);
+4. assigned tracks are predicted to their plot's exact time and updated (IMM update);
+5. unassigned plots try two-point initiation against earlier unused plots (any sensor);
+   the rest wait in that pool for up to ``pair_max_dt_s``;
+6. track management: a tentative track is confirmed at ``confirm_hits`` associated inputs
+   (M-of-N, with N bounded by the miss counter); a miss is a scan of a sensor that has seen
+   the track without a plot for it; tracks die after too many consecutive misses, after too
+   long without an update, or when they are below ground (impact).
+
+Partner ``position`` reports go to the system track carrying their ``(nation, track_ref)``,
+else to the gated nearest track, else start a track; the state update is covariance
+intersection (:mod:`kizuna.tracking.fusion`). A ``launch`` report seeds a tentative boost track.
+
+Out-of-order input: reports are held in a heap for ``reorder_window_s`` (3 s) of input time and
+released in time order; a report older than what has already been processed is counted in
+:attr:`Tracker.late` and dropped. A report whose ``id`` was already accepted is ignored.
+
+All per-track numbers live in arrays (states, covariances, mode probabilities, counters,
+sensor-seen matrix, marking bit masks), so each batch costs a fixed number of numpy calls.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import chdtri
+
+from kizuna.contract import (
+    CLASSIFICATION_RANK,
+    LaunchReport,
+    Marking,
+    PositionReport,
+    RadarReport,
+    TrackProduct,
+    finite,
+)
+from kizuna.geo.frames import ecef_to_lla, enu_rotation, lla_to_ecef
+from kizuna.physics.dynamics import approx_altitude_m
+from kizuna.timefmt import format_time
+from kizuna.tracking import imm
+from kizuna.tracking.association import assign, ball_candidates
+from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likelihood, mahalanobis_sq
+from kizuna.tracking.fusion import ci_omega
+from kizuna.tracking.initiation import launch_seed, two_point
+from kizuna.tracking.measurement import (
+    PositionModel,
+    RadarModel,
+    SensorFrames,
+    aer_point_covariance,
+    aer_to_point,
+)
+from kizuna.tracking.motion import BALLISTIC_DIM, INV_BETA
+
+Array = NDArray[np.float64]
+AnyReport = RadarReport | LaunchReport | PositionReport
+_CLASSIFICATIONS = {rank: name for name, rank in CLASSIFICATION_RANK.items()}
+
+TENTATIVE, CONFIRMED = 0, 1
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tunable figures of the tracker (defaults documented where they matter)."""
+
+    filter: Filter = EKF
+    reorder_window_s: float = 3.0
+    scan_window_s: float = 0.25  # one radar scan: plots of one sensor this close in time
+    gate_probability: float = 0.9995  # chi-square gate on the 3-D innovation
+    gate_sigma: float = 5.0  # k-d tree prefilter ball, in (trace) sigmas
+    confirm_hits: int = 3  # M of M-of-N
+    tentative_max_misses: int = 2  # N - M + 1 for a tentative track
+    confirmed_max_misses: int = 6
+    tentative_timeout_s: float = 20.0
+    confirmed_timeout_s: float = 60.0
+    seed_timeout_s: float = 300.0  # a launch seed waits this long for a radar plot
+    max_speed_mps: float = 8000.0  # two-point initiation: faster pairs are not one object
+    pair_min_dt_s: float = 0.5  # shorter chords give useless velocities
+    pair_max_dt_s: float = 30.0
+    tau_burn_s: float = 90.0  # IMM prior on remaining burn time
+    collapse_probability: float = 0.999  # ballistic probability that ends the IMM for a track
+    collapse_min_hits: int = 5
+    boost_prior_low: float = 0.5  # initial boost probability below 150 km and 5 km/s
+    boost_prior_high: float = 0.02  # ... and above (midcourse first detection)
+    terminal_altitude_m: float = 100_000.0
+
+
+@dataclass(slots=True)
+class TrackUpdate:
+    """A confirmed system track right after an update (the tracker's output).
+
+    ``x`` (7,) = ECEF position (m), ECEF velocity (m/s, relative to the rotating Earth) and
+    1/beta (m^2/kg); ``P`` (7, 7) its covariance (combined over IMM modes). ``beta_kg_m2`` is
+    1/x[6] (inf when the estimate is 0 or below: no measurable drag yet). ``thrust_ecef_mps2``
+    is the boost model's thrust estimate (zeros for a ballistic track), ``boost_probability``
+    the IMM probability of powered flight. ``sensors``, ``nations``: every input that ever
+    updated the track; ``marking`` is :func:`kizuna.contract.combine_markings` of all those
+    inputs; ``track_refs`` partner track numbers by nation; ``launch`` the seeding launch
+    report as (time_s, lat_deg, lon_deg, sigma_m) if the track began from one.
+    """
+
+    track_id: str
+    time_s: float
+    x: Array
+    P: Array
+    beta_kg_m2: float
+    thrust_ecef_mps2: Array
+    boost_probability: float
+    phase: str
+    sensors: tuple[str, ...]
+    nations: tuple[str, ...]
+    marking: Marking
+    exercise: bool
+    track_refs: dict[str, str] = field(default_factory=dict)
+    launch: tuple[float, float, float, float] | None = None
+
+    @property
+    def position_sigma_m(self) -> float:
+        """Largest 1-sigma position error over all directions (sqrt of P_pos's top eigenvalue)."""
+        return float(np.sqrt(max(np.linalg.eigvalsh(self.P[:3, :3])[-1], 0.0)))
+
+    def to_product(self) -> TrackProduct:
+        """The contract's ``tracks.jsonl`` object."""
+        lat, lon, alt = ecef_to_lla(self.x[:3])
+        return TrackProduct(
+            track_id=self.track_id,
+            time=format_time(self.time_s),
+            lat=finite(float(lat)),
+            lon=finite(float(lon)),
+            alt_m=finite(float(alt)),
+            velocity_ecef_mps=tuple(finite(float(c)) for c in self.x[3:6]),
+            position_sigma_m=finite(self.position_sigma_m),
+            sensors=list(self.sensors),
+            nations=list(self.nations),
+            phase=self.phase,
+            marking=self.marking,
+            exercise=self.exercise,
+            track_refs=dict(self.track_refs) or None,
+        )
+
+
+@dataclass(slots=True)
+class _Radar:
+    """A radar plot reduced to what the batch code needs."""
+
+    t: float
+    sensor: int
+    z: tuple[float, float, float]  # range_m, azimuth_rad, elevation_rad
+    sigma: tuple[float, float, float]
+    exercise: bool
+    cls: int
+    rel: int
+    nation: int
+
+
+class _Registry:
+    """Stable small-integer codes for nations (bit masks) and sensors."""
+
+    def __init__(self) -> None:
+        self.nations: dict[str, int] = {}
+        self.sensor_nation: list[int] = []
+        self._marking_cache: dict[tuple[str, tuple[str, ...]], tuple[int, int]] = {}
+
+    def nation_bit(self, code: str) -> int:
+        bit = self.nations.get(code)
+        if bit is None:
+            bit = len(self.nations)
+            if bit >= 62:
+                raise ValueError("more than 62 nations in one tracker")
+            self.nations[code] = bit
+        return bit
+
+    def marking(self, marking: Marking) -> tuple[int, int]:
+        key = (marking.classification, tuple(marking.releasable_to))
+        found = self._marking_cache.get(key)
+        if found is None:
+            mask = 0
+            for code in marking.releasable_to:
+                mask |= 1 << self.nation_bit(code)
+            found = (CLASSIFICATION_RANK[marking.classification], mask)
+            self._marking_cache[key] = found
+        return found
+
+    def codes(self, mask: int) -> list[str]:
+        return sorted(code for code, bit in self.nations.items() if mask >> bit & 1)
+
+
+class _Table:
+    """Arrays of every track slot (live or free); grows by doubling."""
+
+    def __init__(self, capacity: int = 64, sensors: int = 8) -> None:
+        self.n = 0  # slots used so far
+        self._alloc(capacity, sensors)
+
+    def _alloc(self, cap: int, sensors: int) -> None:
+        d = imm.BOOST_DIM
+        self.xm = np.zeros((cap, 2, d))
+        self.Pm = np.zeros((cap, 2, d, d))
+        self.mu = np.zeros((cap, 2))
+        self.imm = np.zeros(cap, bool)
+        self.alive = np.zeros(cap, bool)
+        self.t = np.zeros(cap)
+        self.status = np.zeros(cap, np.int8)
+        self.hits = np.zeros(cap, np.int32)
+        self.misses = np.zeros(cap, np.int32)
+        self.timeout = np.zeros(cap)
+        self.exercise = np.zeros(cap, bool)
+        self.cls = np.zeros(cap, np.int8)
+        self.rel = np.zeros(cap, np.int64)
+        self.nat = np.zeros(cap, np.int64)
+        self.number = np.zeros(cap, np.int64)
+        self.seen = np.zeros((cap, sensors), bool)
+
+    def grow(self, need: int, sensors: int) -> None:
+        cap, s_cap = self.alive.size, self.seen.shape[1]
+        if need <= cap and sensors <= s_cap:
+            return
+        old = {name: value for name, value in vars(self).items() if name != "n"}
+        while cap < need:
+            cap *= 2
+        while s_cap < sensors:
+            s_cap *= 2
+        self._alloc(cap, s_cap)
+        for name, arr in old.items():
+            target = getattr(self, name)
+            if name == "seen":
+                target[: arr.shape[0], : arr.shape[1]] = arr
+            else:
+                target[: arr.shape[0]] = arr
+
+
+class Tracker:
+    """Multi-sensor, multi-nation ballistic-missile tracker (see the module docstring).
+
+    Public API:
+
+    * ``ingest(report) -> bool``: buffer one validated report (False: duplicate id or too late).
+    * ``advance(now_s) -> list[TrackUpdate]``: process what the reorder window releases.
+    * ``flush() -> list[TrackUpdate]``: process everything buffered.
+    * ``process(reports) -> list[TrackUpdate]``: ingest an iterable, advancing with input
+      time, then flush (what ``kizuna track`` does).
+    * ``tracks() -> list[TrackUpdate]``: the current state of every live confirmed track.
+    * counters ``duplicates``, ``late``, ``processed``.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self.frames = SensorFrames()
+        self.registry = _Registry()
+        self.table = _Table()
+        self._gate = float(chdtri(3, 1.0 - self.config.gate_probability))
+        self._gate_pos = float(chdtri(3, 1.0 - self.config.gate_probability))
+        self._seen_ids: set[str] = set()
+        self._heap: list[tuple[float, int, AnyReport | _Radar]] = []
+        self._seq = itertools.count()
+        self._numbers = itertools.count(1)
+        self._processed_until = -math.inf
+        self._latest_input = -math.inf
+        self._free: list[int] = []
+        self._refs: dict[int, dict[str, str]] = {}  # slot -> {nation: partner track_ref}
+        self._ref_index: dict[tuple[str, str], int] = {}  # (nation, ref) -> slot
+        self._launch: dict[int, tuple[float, float, float, float]] = {}
+        self._sensor_ids: list[str] = []
+        # One-point pool of unused radar plots, for two-point initiation.
+        self._pool_p = np.zeros((0, 3))
+        self._pool_R = np.zeros((0, 3, 3))
+        self._pool_t = np.zeros(0)
+        self._pool_ex = np.zeros(0, bool)
+        self._pool_meta = np.zeros((0, 4), np.int64)  # sensor, cls, rel, nation bit
+        self.duplicates = 0
+        self.late = 0
+        self.processed = 0
+
+    # --- input ---------------------------------------------------------------------------
+
+    def ingest(self, report: AnyReport) -> bool:
+        """Buffer a validated report. Returns False for a duplicate or a too-late report."""
+        if report.id in self._seen_ids:
+            self.duplicates += 1
+            return False
+        t = report.t
+        if t < self._processed_until - 1e-9:
+            self.late += 1
+            return False
+        self._seen_ids.add(report.id)
+        self._latest_input = max(self._latest_input, t)
+        item: AnyReport | _Radar = report
+        if isinstance(report, RadarReport):
+            sensor = report.sensor
+            index = self.frames.index.get(sensor.id)
+            if index is None:
+                index = self.frames.register(sensor.id, sensor.lat, sensor.lon, sensor.alt_m)
+                self._sensor_ids.append(sensor.id)
+            cls, rel = self.registry.marking(report.marking)
+            sig = report.sigma
+            item = _Radar(
+                t,
+                index,
+                (
+                    report.range_m,
+                    math.radians(report.azimuth_deg),
+                    math.radians(report.elevation_deg),
+                ),
+                (sig.range_m, math.radians(sig.azimuth_deg), math.radians(sig.elevation_deg)),
+                report.exercise,
+                cls,
+                rel,
+                self.registry.nation_bit(sensor.nation),
+            )
+        heapq.heappush(self._heap, (t, next(self._seq), item))
+        return True
+
+    def advance(self, now_s: float) -> list[TrackUpdate]:
+        """Process every buffered report older than ``now_s - reorder_window_s``."""
+        return self._release(now_s - self.config.reorder_window_s)
+
+    def flush(self) -> list[TrackUpdate]:
+        return self._release(math.inf)
+
+    def process(self, reports: Iterable[AnyReport]) -> list[TrackUpdate]:
+        """Ingest reports in the given order, advancing with the input clock, then flush."""
+        out: list[TrackUpdate] = []
+        for report in reports:
+            self.ingest(report)
+            if self._heap and self._heap[0][0] < self._latest_input - self.config.reorder_window_s:
+                out.extend(self.advance(self._latest_input))
+        out.extend(self.flush())
+        return out
+
+    # --- batching ------------------------------------------------------------------------
+
+    def _release(self, until_s: float) -> list[TrackUpdate]:
+        ready: list[AnyReport | _Radar] = []
+        heap = self._heap
+        while heap and heap[0][0] <= until_s:
+            ready.append(heapq.heappop(heap)[2])
+        if not ready:
+            return []
+        self._processed_until = max(
+            self._processed_until, _time_of(ready[-1]) if until_s == math.inf else until_s
+        )
+        out: list[TrackUpdate] = []
+        window = self.config.scan_window_s
+        i, n = 0, len(ready)
+        taken = np.zeros(n, bool)
+        while i < n:
+            if taken[i]:
+                i += 1
+                continue
+            first = ready[i]
+            if isinstance(first, _Radar):
+                batch = [first]
+                taken[i] = True
+                j = i + 1
+                while j < n and _time_of(ready[j]) < first.t + window:
+                    item = ready[j]
+                    if not taken[j] and isinstance(item, _Radar) and item.sensor == first.sensor:
+                        batch.append(item)
+                        taken[j] = True
+                    j += 1
+                out.extend(self._radar_batch(batch))
+            elif isinstance(first, PositionReport):
+                batch_p = [first]
+                taken[i] = True
+                j = i + 1
+                while j < n and _time_of(ready[j]) < first.t + window:
+                    item = ready[j]
+                    if not taken[j] and isinstance(item, PositionReport):
+                        batch_p.append(item)
+                        taken[j] = True
+                    j += 1
+                out.extend(self._position_batch(batch_p))
+            else:
+                taken[i] = True
+                self._launch_report(first)
+            i += 1
+        self.processed += n
+        return out
+
+    # --- radar ---------------------------------------------------------------------------
+
+    def _radar_batch(self, batch: Sequence[_Radar]) -> list[TrackUpdate]:
+        cfg = self.config
+        tab = self.table
+        m = len(batch)
+        t_rep = np.fromiter((b.t for b in batch), float, m)
+        z = np.array([b.z for b in batch])
+        sig = np.array([b.sigma for b in batch])
+        ex = np.fromiter((b.exercise for b in batch), bool, m)
+        meta = np.array([(b.sensor, b.cls, b.rel, b.nation) for b in batch], np.int64)
+        sensor = batch[0].sensor
+        origin = self.frames.origins[sensor]
+        rot = self.frames.rotations[sensor]
+        R = np.zeros((m, 3, 3))
+        R[:, [0, 1, 2], [0, 1, 2]] = sig**2
+        points = aer_to_point(z, origin, rot)
+        t_ref = float(t_rep.min())
+
+        live = np.flatnonzero(tab.alive[: tab.n])
+        assigned_r = np.zeros(0, np.intp)
+        assigned_c = np.zeros(0, np.intp)
+        updates: list[TrackUpdate] = []
+        if live.size:
+            pred = imm.predict(
+                cfg.filter,
+                tab.xm[live],
+                tab.Pm[live],
+                tab.mu[live],
+                tab.imm[live],
+                t_ref - tab.t[live],
+                cfg.tau_burn_s,
+            )
+            xp, Pp = pred.combined()
+            # Stage 1: k-d tree ball containing each track's gate (plus the batch's time spread).
+            spread = float(t_rep.max() - t_ref)
+            pos_sigma = np.sqrt(np.trace(Pp[:, :3, :3], axis1=-2, axis2=-1))
+            report_sigma = float(np.max(sig[:, 0]) + np.max(z[:, 0] * np.max(sig[:, 1:], axis=1)))
+            speed = np.linalg.norm(xp[:, 3:6], axis=-1)
+            radius = cfg.gate_sigma * (pos_sigma + report_sigma) + speed * spread + 1.0
+            rows, cols = ball_candidates(xp[:, :3], radius, points)
+            keep = ex[cols] == tab.exercise[live][rows]
+            rows, cols = rows[keep], cols[keep]
+            if rows.size:
+                # Stage 2: chi-square gate on the innovation, each pair at its plot's time
+                # (position extrapolated linearly over the < scan_window_s offset).
+                dt_pair = t_rep[cols] - t_ref
+                xs = xp[rows, :BALLISTIC_DIM].copy()
+                xs[:, :3] += xs[:, 3:6] * dt_pair[:, None]
+                model = RadarModel(
+                    np.broadcast_to(origin, (rows.size, 3)), np.broadcast_to(rot, (rows.size, 3, 3))
+                )
+                zhat = model.predict(xs)
+                H = model.jacobian(xs)
+                S = H @ Pp[rows, :BALLISTIC_DIM, :BALLISTIC_DIM] @ np.swapaxes(H, -1, -2) + R[cols]
+                L = cholesky(S)
+                nu = model.residual(z[cols], zhat)
+                d2 = mahalanobis_sq(L, nu)
+                ok = d2 < self._gate
+                cost = -2.0 * gaussian_log_likelihood(L[ok], d2[ok])
+                assigned_r, assigned_c = assign(rows[ok], cols[ok], cost, live.size, m)
+            if assigned_r.size:
+                slots = live[assigned_r]
+                exact = t_rep[assigned_c]
+                if np.any(exact != t_ref):
+                    pred_a = imm.predict(
+                        cfg.filter,
+                        tab.xm[slots],
+                        tab.Pm[slots],
+                        tab.mu[slots],
+                        tab.imm[slots],
+                        exact - tab.t[slots],
+                        cfg.tau_burn_s,
+                    )
+                else:
+                    pred_a = imm.Prediction(
+                        pred.xm[assigned_r], pred.Pm[assigned_r], pred.c[assigned_r]
+                    )
+                k = slots.size
+                model = RadarModel(np.broadcast_to(origin, (k, 3)), np.broadcast_to(rot, (k, 3, 3)))
+                post = imm.update(
+                    cfg.filter, pred_a, tab.imm[slots], z[assigned_c], R[assigned_c], model
+                )
+                self._store(slots, post, exact, meta[assigned_c])
+            # Misses: scans of a sensor that has seen the track, without a plot for it.
+            missed = np.ones(live.size, bool)
+            missed[assigned_r] = False
+            missed &= tab.seen[live, sensor]
+            tab.misses[live[missed]] += 1
+        unused = np.ones(m, bool)
+        unused[assigned_c] = False
+        new_slots = self._initiate(
+            points[unused], z[unused], sig[unused], rot, t_rep[unused], ex[unused], meta[unused]
+        )
+        touched = np.concatenate([live[assigned_r], new_slots]) if live.size else new_slots
+        updates = self._manage(touched, t_ref)
+        return updates
+
+    def _initiate(
+        self,
+        points: Array,
+        z: Array,
+        sig: Array,
+        rot: Array,
+        t: Array,
+        ex: Array,
+        meta: NDArray[np.int64],
+    ) -> NDArray[np.intp]:
+        """Two-point initiation against the pool; leftovers join the pool."""
+        cfg = self.config
+        empty = np.zeros(0, np.intp)
+        if points.shape[0] == 0:
+            return empty
+        R_pts = aer_point_covariance(z, sig, np.broadcast_to(rot, (z.shape[0], 3, 3)))
+        # Age the pool.
+        fresh = self._pool_t >= t.min() - cfg.pair_max_dt_s
+        if not fresh.all():
+            self._pool_keep(fresh)
+        used_new = np.zeros(points.shape[0], bool)
+        slots = empty
+        if self._pool_t.size:
+            pool_sigma = np.sqrt(np.trace(self._pool_R, axis1=-2, axis2=-1))
+            new_sigma = np.sqrt(np.trace(R_pts, axis1=-2, axis2=-1))
+            span = float(t.max() - self._pool_t.min())
+            radius = cfg.max_speed_mps * span + 4.0 * (new_sigma + pool_sigma.max())
+            rows, cols = ball_candidates(points, radius, self._pool_p)
+            if rows.size:
+                dt = t[rows] - self._pool_t[cols]
+                dist = np.linalg.norm(points[rows] - self._pool_p[cols], axis=-1)
+                slack = 4.0 * (new_sigma[rows] + pool_sigma[cols])
+                ok = (
+                    (dt >= cfg.pair_min_dt_s)
+                    & (dist <= cfg.max_speed_mps * dt + slack)
+                    & (ex[rows] == self._pool_ex[cols])
+                )
+                r_ok, c_ok = rows[ok], cols[ok]
+                ar, ac = assign(r_ok, c_ok, dist[ok] ** 2, points.shape[0], self._pool_t.size)
+                if ar.size:
+                    p2, R2, t2 = points[ar], R_pts[ar], t[ar]
+                    alt = approx_altitude_m(p2)
+                    chord = np.linalg.norm(p2 - self._pool_p[ac], axis=-1) / (t2 - self._pool_t[ac])
+                    boost_p = np.where(
+                        (alt < 150e3) & (chord < 5000.0), cfg.boost_prior_low, cfg.boost_prior_high
+                    )
+                    init = two_point(
+                        self._pool_p[ac], self._pool_R[ac], self._pool_t[ac], p2, R2, t2, boost_p
+                    )
+                    slots = self._new_tracks(init.xm, init.Pm, init.mu, t2, ex[ar], hits=2)
+                    pm = self._pool_meta[ac]
+                    self._absorb(slots, pm)
+                    self._absorb(slots, meta[ar])
+                    used_new[ar] = True
+                    keep = np.ones(self._pool_t.size, bool)
+                    keep[ac] = False
+                    self._pool_keep(keep)
+        rest = ~used_new
+        self._pool_p = np.concatenate([self._pool_p, points[rest]])
+        self._pool_R = np.concatenate([self._pool_R, R_pts[rest]])
+        self._pool_t = np.concatenate([self._pool_t, t[rest]])
+        self._pool_ex = np.concatenate([self._pool_ex, ex[rest]])
+        self._pool_meta = np.concatenate([self._pool_meta, meta[rest]])
+        return slots
+
+    def _pool_keep(self, keep: NDArray[np.bool_]) -> None:
+        self._pool_p, self._pool_R = self._pool_p[keep], self._pool_R[keep]
+        self._pool_t, self._pool_ex = self._pool_t[keep], self._pool_ex[keep]
+        self._pool_meta = self._pool_meta[keep]
+
+    # --- partner tracks and launch detections --------------------------------------------
+
+    def _position_batch(self, batch: Sequence[PositionReport]) -> list[TrackUpdate]:
+        cfg = self.config
+        tab = self.table
+        m = len(batch)
+        t_rep = np.array([r.t for r in batch])
+        z = lla_to_ecef([r.lat for r in batch], [r.lon for r in batch], [r.alt_m for r in batch])
+        z = z.reshape(m, 3)
+        R = np.array([np.eye(3) * r.sigma_m**2 for r in batch])
+        ex = np.array([r.exercise for r in batch])
+        meta = np.zeros((m, 4), np.int64)
+        sensors: list[int] = []
+        for i, r in enumerate(batch):
+            sensor = self.frames.index.get(r.sensor.id)
+            if sensor is None:
+                sensor = self.frames.register(
+                    r.sensor.id, r.sensor.lat, r.sensor.lon, r.sensor.alt_m
+                )
+                self._sensor_ids.append(r.sensor.id)
+            sensors.append(sensor)
+            cls, rel = self.registry.marking(r.marking)
+            meta[i] = (sensor, cls, rel, self.registry.nation_bit(r.sensor.nation))
+        slot_of = np.full(m, -1, np.intp)
+        for i, r in enumerate(batch):
+            if r.track_ref is not None:
+                slot = self._ref_index.get((r.sensor.nation, r.track_ref), -1)
+                if slot >= 0 and tab.alive[slot] and tab.exercise[slot] == r.exercise:
+                    slot_of[i] = slot
+        live = np.flatnonzero(tab.alive[: tab.n])
+        free_rep = np.flatnonzero(slot_of < 0)
+        if live.size and free_rep.size:
+            taken = set(slot_of[slot_of >= 0].tolist())
+            cand = np.array([s for s in live if s not in taken], np.intp)
+            if cand.size:
+                pred = imm.predict(
+                    cfg.filter,
+                    tab.xm[cand],
+                    tab.Pm[cand],
+                    tab.mu[cand],
+                    tab.imm[cand],
+                    t_rep[free_rep].min() - tab.t[cand],
+                    cfg.tau_burn_s,
+                )
+                xp, Pp = pred.combined()
+                radius = cfg.gate_sigma * (
+                    np.sqrt(np.trace(Pp[:, :3, :3], axis1=-2, axis2=-1))
+                    + np.sqrt(R[free_rep, 0, 0].max())
+                )
+                rows, cols = ball_candidates(xp[:, :3], radius, z[free_rep])
+                if rows.size:
+                    S = Pp[rows, :3, :3] + R[free_rep][cols]
+                    L = cholesky(S)
+                    d2 = mahalanobis_sq(L, z[free_rep][cols] - xp[rows, :3])
+                    ok = (d2 < self._gate_pos) & (ex[free_rep][cols] == tab.exercise[cand][rows])
+                    cost = -2.0 * gaussian_log_likelihood(L[ok], d2[ok])
+                    ar, ac = assign(rows[ok], cols[ok], cost, cand.size, free_rep.size)
+                    slot_of[free_rep[ac]] = cand[ar]
+        out: list[TrackUpdate] = []
+        have = np.flatnonzero(slot_of >= 0)
+        touched: list[NDArray[np.intp]] = []
+        if have.size:
+            # One report per track per batch: the GNN ensures it for gated ones; by reference
+            # a partner may send two points of one track in a batch, keep the first.
+            _, first = np.unique(slot_of[have], return_index=True)
+            have = have[np.sort(first)]
+            slots = slot_of[have]
+            pred = imm.predict(
+                cfg.filter,
+                tab.xm[slots],
+                tab.Pm[slots],
+                tab.mu[slots],
+                tab.imm[slots],
+                t_rep[have] - tab.t[slots],
+                cfg.tau_burn_s,
+            )
+            xp, Pp = pred.combined()
+            model = PositionModel(3)
+            H = model.jacobian(xp[:, :BALLISTIC_DIM])
+            omega = ci_omega(Pp[:, :BALLISTIC_DIM, :BALLISTIC_DIM], H, R[have])
+            post = imm.update(
+                cfg.filter, pred, tab.imm[slots], z[have], R[have], model, inflate=omega
+            )
+            self._store(slots, post, t_rep[have], meta[have])
+            touched.append(slots)
+        new = np.flatnonzero(slot_of < 0)
+        if new.size:
+            xm = np.zeros((new.size, 2, imm.BOOST_DIM))
+            Pm = np.zeros((new.size, 2, imm.BOOST_DIM, imm.BOOST_DIM))
+            from kizuna.tracking.initiation import INV_BETA_PRIOR, INV_BETA_SIGMA
+
+            for row, i in enumerate(new):
+                r = batch[i]
+                xm[row, :, 0:3] = z[i]
+                Pm[row, :, 0:3, 0:3] = R[i]
+                vel_sigma = r.velocity_sigma_mps
+                if r.velocity_enu_mps is not None and vel_sigma is not None:
+                    xm[row, :, 3:6] = enu_rotation(r.lat, r.lon).T @ np.asarray(r.velocity_enu_mps)
+                    Pm[row, :, 3:6, 3:6] = np.eye(3) * vel_sigma**2
+                else:
+                    Pm[row, :, 3:6, 3:6] = np.eye(3) * 3000.0**2
+                xm[row, :, INV_BETA] = INV_BETA_PRIOR
+                Pm[row, :, INV_BETA, INV_BETA] = INV_BETA_SIGMA**2
+                Pm[row, imm.BOOST_MODE, 7:10, 7:10] = np.eye(3) * 30.0**2
+            mu = np.tile([cfg.boost_prior_high, 1.0 - cfg.boost_prior_high], (new.size, 1))
+            slots = self._new_tracks(xm, Pm, mu, t_rep[new], ex[new], hits=cfg.confirm_hits - 1)
+            self._absorb(slots, meta[new])
+            touched.append(slots)
+            for slot, i in zip(slots, new, strict=True):
+                slot_of[i] = slot
+        for i, r in enumerate(batch):
+            if r.track_ref is not None and slot_of[i] >= 0:
+                slot = int(slot_of[i])
+                old = self._refs.setdefault(slot, {}).get(r.sensor.nation)
+                if old is not None and old != r.track_ref:
+                    self._ref_index.pop((r.sensor.nation, old), None)
+                self._refs[slot][r.sensor.nation] = r.track_ref
+                self._ref_index[(r.sensor.nation, r.track_ref)] = slot
+        if touched:
+            out = self._manage(np.concatenate(touched), float(t_rep.max()))
+        return out
+
+    def _launch_report(self, report: LaunchReport) -> None:
+        init = launch_seed(report.lat, report.lon, report.sigma_m)
+        slots = self._new_tracks(
+            init.xm, init.Pm, init.mu, np.array([report.t]), np.array([report.exercise]), hits=1
+        )
+        cls, rel = self.registry.marking(report.marking)
+        sensor = self.frames.index.get(report.sensor.id)
+        if sensor is None:
+            sensor = self.frames.register(
+                report.sensor.id, report.sensor.lat, report.sensor.lon, report.sensor.alt_m
+            )
+            self._sensor_ids.append(report.sensor.id)
+        nation = self.registry.nation_bit(report.sensor.nation)
+        self._absorb(slots, np.array([[sensor, cls, rel, nation]], np.int64), mark_seen=False)
+        self.table.timeout[slots] = self.config.seed_timeout_s
+        self._launch[int(slots[0])] = (report.t, report.lat, report.lon, report.sigma_m)
+
+    # --- table maintenance ---------------------------------------------------------------
+
+    def _new_tracks(
+        self, xm: Array, Pm: Array, mu: Array, t: Array, ex: Array, hits: int
+    ) -> NDArray[np.intp]:
+        k = xm.shape[0]
+        tab = self.table
+        reuse = [self._free.pop() for _ in range(min(k, len(self._free)))]
+        fresh = k - len(reuse)
+        tab.grow(tab.n + fresh, len(self._sensor_ids))
+        slots = np.array(reuse + list(range(tab.n, tab.n + fresh)), np.intp)
+        tab.n += fresh
+        tab.xm[slots], tab.Pm[slots], tab.mu[slots] = xm, Pm, mu
+        tab.imm[slots] = True
+        tab.alive[slots] = True
+        tab.t[slots] = t
+        tab.status[slots] = TENTATIVE
+        tab.hits[slots] = hits
+        tab.misses[slots] = 0
+        tab.timeout[slots] = self.config.tentative_timeout_s
+        tab.exercise[slots] = ex
+        tab.cls[slots] = 0
+        tab.rel[slots] = -1  # all bits: the identity of AND
+        tab.nat[slots] = 0
+        tab.seen[slots] = False
+        tab.number[slots] = [next(self._numbers) for _ in range(k)]
+        for slot in slots:
+            self._refs.pop(int(slot), None)
+            self._launch.pop(int(slot), None)
+        return slots
+
+    def _absorb(
+        self, slots: NDArray[np.intp], meta: NDArray[np.int64], mark_seen: bool = True
+    ) -> None:
+        """Record inputs (sensor, classification, releasability, nation) on tracks."""
+        tab = self.table
+        tab.grow(tab.n, len(self._sensor_ids))
+        if mark_seen:
+            tab.seen[slots, meta[:, 0]] = True
+        tab.cls[slots] = np.maximum(tab.cls[slots], meta[:, 1])
+        tab.rel[slots] &= meta[:, 2]
+        tab.nat[slots] |= np.left_shift(1, meta[:, 3])
+
+    def _store(
+        self, slots: NDArray[np.intp], post: imm.Posterior, t: Array, meta: NDArray[np.int64]
+    ) -> None:
+        cfg = self.config
+        tab = self.table
+        tab.xm[slots], tab.Pm[slots], tab.mu[slots] = post.xm, post.Pm, post.mu
+        tab.t[slots] = t
+        tab.hits[slots] += 1
+        tab.misses[slots] = 0
+        tab.timeout[slots] = np.where(
+            tab.status[slots] == CONFIRMED, cfg.confirmed_timeout_s, cfg.tentative_timeout_s
+        )
+        self._absorb(slots, meta)
+        ready = (
+            tab.imm[slots]
+            & (post.mu[:, imm.BALLISTIC_MODE] > cfg.collapse_probability)
+            & (tab.hits[slots] >= cfg.collapse_min_hits)
+        )
+        if ready.any():
+            imm.collapse(tab.xm, tab.Pm, tab.mu, tab.imm, slots[ready])
+
+    def _manage(self, touched: NDArray[np.intp], now_s: float) -> list[TrackUpdate]:
+        """Confirm, delete and emit updates for the tracks ``touched`` by this batch."""
+        cfg = self.config
+        tab = self.table
+        n = tab.n
+        alive = tab.alive[:n]
+        promote = alive & (tab.status[:n] == TENTATIVE) & (tab.hits[:n] >= cfg.confirm_hits)
+        tab.status[:n][promote] = CONFIRMED
+        tab.timeout[:n][promote] = np.maximum(tab.timeout[:n][promote], cfg.confirmed_timeout_s)
+        x = np.einsum("kj,kji->ki", tab.mu[:n], tab.xm[:n, :, :3])
+        below = approx_altitude_m(x) < -1000.0
+        too_many = np.where(
+            tab.status[:n] == CONFIRMED,
+            tab.misses[:n] > cfg.confirmed_max_misses,
+            tab.misses[:n] > cfg.tentative_max_misses,
+        )
+        stale = now_s - tab.t[:n] > tab.timeout[:n]
+        dead = alive & (below | too_many | stale)
+        if dead.any():
+            idx = np.flatnonzero(dead)
+            tab.alive[idx] = False
+            self._free.extend(int(i) for i in idx)
+            for i in idx:
+                for nation, ref in self._refs.pop(int(i), {}).items():
+                    self._ref_index.pop((nation, ref), None)
+        emit = touched[tab.alive[touched] & (tab.status[touched] == CONFIRMED)]
+        return [self._update_of(int(i)) for i in emit]
+
+    def _update_of(self, slot: int) -> TrackUpdate:
+        tab = self.table
+        mu = tab.mu[slot]
+        x, P = imm.combine(tab.xm[slot][None], tab.Pm[slot][None], mu[None])
+        x, P = x[0], P[0]
+        inv_beta = x[INV_BETA]
+        boost_p = float(mu[imm.BOOST_MODE])
+        sensors = tuple(self._sensor_ids[i] for i in np.flatnonzero(tab.seen[slot]))
+        mask = int(tab.rel[slot])
+        nations = tuple(self.registry.codes(int(tab.nat[slot])))
+        marking = Marking.model_construct(
+            classification=_CLASSIFICATIONS[int(tab.cls[slot])],
+            releasable_to=self.registry.codes(mask),
+            released_by=None,
+        )
+        return TrackUpdate(
+            track_id=f"KZ-{int(tab.number[slot]):06d}",
+            time_s=float(tab.t[slot]),
+            x=x[:BALLISTIC_DIM].copy(),
+            P=P[:BALLISTIC_DIM, :BALLISTIC_DIM].copy(),
+            beta_kg_m2=float(1.0 / inv_beta) if inv_beta > 0 else math.inf,
+            thrust_ecef_mps2=x[7:10].copy(),
+            boost_probability=boost_p,
+            phase=_phase(x, boost_p, self.config.terminal_altitude_m),
+            sensors=sensors,
+            nations=nations,
+            marking=marking,
+            exercise=bool(tab.exercise[slot]),
+            track_refs=dict(self._refs.get(slot, {})),
+            launch=self._launch.get(slot),
+        )
+
+    def tracks(self) -> list[TrackUpdate]:
+        """Current state of every live confirmed track (at its own last update time)."""
+        tab = self.table
+        live = np.flatnonzero(tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED))
+        return [self._update_of(int(i)) for i in live]
+
+
+def _phase(x: Array, boost_probability: float, terminal_altitude_m: float) -> str:
+    """boost | midcourse | terminal | unknown from the IMM and the geometry."""
+    if boost_probability > 0.6:
+        return "boost"
+    if boost_probability > 0.2:
+        return "unknown"
+    altitude = float(approx_altitude_m(x[:3]))
+    radial = float(np.dot(x[:3], x[3:6]))
+    if altitude < terminal_altitude_m and radial < 0.0:
+        return "terminal"
+    return "midcourse"
+
+
+def _time_of(item: AnyReport | _Radar) -> float:
+    return item.t
+
+
+__all__ = ["TrackUpdate", "Tracker", "TrackerConfig"]
