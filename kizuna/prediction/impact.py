@@ -1,10 +1,10 @@
 """Impact point and time with honest uncertainty, vectorised over tracks.
 
-The filter's state distribution N(x, P) (ECEF position and velocity, optionally the ballistic
-coefficient as a seventh state) is pushed through the full nonlinear flight model to the WGS84
-ellipsoid, either as unscented sigma points (13 or 15 per track, the default) or as Monte Carlo
-samples. All points of all tracks go through :func:`kizuna.physics.propagate.propagate_to_impact`
-in one call.
+The filter's state distribution N(x, P) (ECEF position and velocity, optionally the inverse
+ballistic coefficient 1/beta (m^2/kg) as a seventh state, as kizuna's tracker carries it) is
+pushed through the full nonlinear flight model to the WGS84 ellipsoid, either as unscented
+sigma points (13 or 15 per track, the default) or as Monte Carlo samples. All points of all
+tracks go through :func:`kizuna.physics.propagate.propagate_to_impact` in one call.
 
 Statistics are formed in the local tangent plane at the mean impact, written as azimuthal
 equidistant coordinates (east, north) = d (sin az, cos az) from geodesics: exact distances and
@@ -37,7 +37,6 @@ Array = NDArray[np.float64]
 
 CHI2_2D_95 = 5.991464547107979  # scipy.stats.chi2.ppf(0.95, 2): 2-D 95 % contour, d^2 level
 DEFAULT_HORIZON_S = 3.0 * 3600.0  # longest flight considered a flight (ICBM lofted ~ 70 min)
-MIN_BALLISTIC_COEFFICIENT_KG_M2 = 10.0  # floor for a sampled seventh state (no negative beta)
 
 Method = Literal["unscented", "monte_carlo"]
 
@@ -142,10 +141,20 @@ def in_ellipse(
     return d2 <= level
 
 
+def inverse_to_beta(inverse_beta_m2_kg: ArrayLike) -> Array:
+    """Ballistic coefficient (kg/m^2) from its inverse; 0 or below (no drag seen) gives inf.
+
+    A sampled inverse below zero would be a drag that pushes: physically it is "no drag".
+    """
+    k = np.asarray(inverse_beta_m2_kg, float)
+    safe = np.where(k > 0.0, k, 1.0)
+    return np.where(k > 0.0, 1.0 / safe, NO_DRAG)
+
+
 def _split_beta(x: Array, beta: Array) -> tuple[Array, Array]:
     """States (M, 6) and per-point ballistic coefficient (M,) from (M, 6|7) points."""
     if x.shape[-1] == 7:
-        return x[:, :6], np.maximum(x[:, 6], MIN_BALLISTIC_COEFFICIENT_KG_M2)
+        return x[:, :6], inverse_to_beta(x[:, 6])
     return x, beta
 
 
@@ -254,8 +263,9 @@ def predict_impact(
 ) -> ImpactEstimate:
     """Impact point, time and 95 % ellipse of N tracks.
 
-    ``x`` (N, 6) ECEF [r (m), v (m/s)] or (N, 7) with the ballistic coefficient (kg/m^2) as
-    the seventh state; ``P`` (N, 6|7, 6|7); ``t_s`` (N,) or scalar, the state time (POSIX s);
+    ``x`` (N, 6) ECEF [r (m), v (m/s)] or (N, 7) with the inverse ballistic coefficient
+    1/beta (m^2/kg) as the seventh state; ``P`` (N, 6|7, 6|7); ``t_s`` (N,) or scalar, the
+    state time (POSIX s);
     ``ballistic_coefficient_kg_m2`` (N,) or scalar, used for 6-state tracks (inf = no drag).
     ``method`` "unscented" (2n+1 points) or "monte_carlo" (``samples`` draws per track, seeded
     by ``rng``). Tracks whose sigma points only partly come down are redone by Monte Carlo.
@@ -401,6 +411,7 @@ __all__ = [
     "from_local_en_m",
     "ground_tracks",
     "in_ellipse",
+    "inverse_to_beta",
     "local_en_m",
     "predict_impact",
 ]

@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 from kizuna.geo.frames import ecef_to_lla, enu_rotation, geodetic_altitude_m
 from kizuna.physics.dynamics import FULL, NO_DRAG, ForceModel, state_derivative
 from kizuna.physics.propagate import rk4_step
-from kizuna.prediction.impact import from_local_en_m, local_en_m
+from kizuna.prediction.impact import from_local_en_m, inverse_to_beta, local_en_m
 from kizuna.prediction.unscented import sigma_points, unscented_weights
 
 Array = NDArray[np.float64]
@@ -256,10 +256,10 @@ def estimate_launch(
 ) -> LaunchEstimate:
     """Launch point, time and uncertainty of N tracks.
 
-    ``x`` (N, 6|7) ECEF states at ``t_s`` (N,); ``P`` (N, n, n); ``boosting`` (N,) True for
-    tracks still under thrust (then the boost table is used instead of back-propagation).
-    The state uncertainty is carried by sigma points through the ghost and the correction;
-    the calibration spread is added as independent model uncertainty.
+``x`` (N, 6|7) ECEF states (seventh: 1/beta, m^2/kg) at ``t_s`` (N,); ``P`` (N, n, n);
+    ``boosting`` (N,) True for tracks still under thrust (then the boost table is used instead
+    of back-propagation). The state uncertainty is carried by sigma points through the ghost
+    and the correction; the calibration spread is added as independent model uncertainty.
     """
     calib = calibration or load_calibration()
     x = np.atleast_2d(np.asarray(x, float))
@@ -272,7 +272,7 @@ def estimate_launch(
     k = 2 * dim + 1
     points = sigma_points(x, P, weights).reshape(-1, dim)
     t_rep = np.repeat(t, k)
-    point_beta = np.maximum(points[:, 6], 10.0) if dim == 7 else np.repeat(beta, k)
+    point_beta = inverse_to_beta(points[:, 6]) if dim == 7 else np.repeat(beta, k)
     boost_rep = np.repeat(boost, k)
 
     lat = np.full(n * k, np.nan)

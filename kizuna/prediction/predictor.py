@@ -50,7 +50,8 @@ MIN_HIT_PROBABILITY = 0.05  # below this, a partly-orbital track gets no impact 
 class TrackUpdate:
     """One track's filtered state, as the tracker hands it over.
 
-    ``x`` (6,) ECEF [r (m), v (m/s)] or (7,) with the ballistic coefficient (kg/m^2) last;
+    ``x`` (6,) ECEF [r (m), v (m/s)] or (7,) with the inverse ballistic coefficient 1/beta
+    (m^2/kg) last, as :class:`kizuna.tracking.tracker.TrackUpdate` carries it;
     ``P`` its covariance (6, 6) or (7, 7); ``time_s`` POSIX seconds of the state;
     ``ballistic_coefficient_kg_m2`` for 6-state tracks (inf = no drag); ``phase`` one of
     ``boost|midcourse|terminal|unknown``.
@@ -329,10 +330,10 @@ def _wrap_lon(lon_deg: float) -> float:
 
 
 def _pad(x: Array, dim: int, update: TrackUpdate) -> Array:
-    """A 6-state among 7-state tracks gets its fixed ballistic coefficient as the 7th state."""
+    """A 6-state among 7-state tracks gets its fixed 1/beta as the 7th state (0: no drag)."""
     if x.shape[-1] == dim:
         return x
-    return np.append(x, min(update.ballistic_coefficient_kg_m2, 1e9))
+    return np.append(x, 1.0 / update.ballistic_coefficient_kg_m2)
 
 
 def _pad_cov(P: Array, dim: int) -> Array:
@@ -340,7 +341,7 @@ def _pad_cov(P: Array, dim: int) -> Array:
         return P
     out = np.zeros((dim, dim))
     out[: P.shape[0], : P.shape[1]] = P
-    out[dim - 1, dim - 1] = 1e-6  # known exactly
+    out[dim - 1, dim - 1] = 1e-16  # known exactly (1/beta ~ 1e-4 m^2/kg)
     return out
 
 
