@@ -256,7 +256,7 @@ def estimate_launch(
 ) -> LaunchEstimate:
     """Launch point, time and uncertainty of N tracks.
 
-``x`` (N, 6|7) ECEF states (seventh: 1/beta, m^2/kg) at ``t_s`` (N,); ``P`` (N, n, n);
+    ``x`` (N, 6|7) ECEF states (seventh: 1/beta, m^2/kg) at ``t_s`` (N,); ``P`` (N, n, n);
     ``boosting`` (N,) True for tracks still under thrust (then the boost table is used instead
     of back-propagation). The state uncertainty is carried by sigma points through the ghost
     and the correction; the calibration spread is added as independent model uncertainty.
