@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,7 +36,9 @@ from kizuna.prediction.impact import (
     DEFAULT_HORIZON_S,
     GroundTrack,
     Method,
+    from_local_en_m,
     ground_tracks,
+    local_en_m,
     predict_impact,
 )
 from kizuna.prediction.launch import LaunchEstimate, estimate_launch
@@ -65,6 +68,26 @@ class TrackUpdate:
     ballistic_coefficient_kg_m2: float = NO_DRAG
     phase: str = "unknown"
     exercise: bool = False
+    launch_report: tuple[float, float, float, float] | None = None  # IR: t_s, lat, lon, sigma_m
+
+    @classmethod
+    def from_track(cls, track: Any) -> TrackUpdate:
+        """From the tracker's ``kizuna.tracking.tracker.TrackUpdate`` (duck-typed, no import).
+
+        Uses its ``track_id, time_s, x (7: r, v, 1/beta), P, beta_kg_m2, phase, marking,
+        exercise, launch``.
+        """
+        return cls(
+            track_id=track.track_id,
+            time_s=float(track.time_s),
+            x=track.x,
+            P=track.P,
+            marking=track.marking,
+            ballistic_coefficient_kg_m2=float(track.beta_kg_m2),
+            phase=track.phase,
+            exercise=bool(track.exercise),
+            launch_report=track.launch,
+        )
 
 
 @dataclass(frozen=True)
@@ -273,8 +296,9 @@ class Predictor:
             elif category[i] == "orbital" and np.isfinite(osc_apogee[i]):
                 apogee_m = max(apogee_m, float(osc_apogee[i]))
             launch_point = None
-            if memory.launch is not None:
-                lt, la, lo, sig, _ = memory.launch
+            best = _with_launch_report(memory.launch, u.launch_report)
+            if best is not None:
+                lt, la, lo, sig, _ = best
                 launch_point = LaunchPoint(
                     time=format_time(lt), lat=la, lon=_wrap_lon(lo), sigma_m=sig
                 )
@@ -306,10 +330,33 @@ class Predictor:
                     hit_probability=float(hit_p[i]),
                     impact_time_sigma_s=t_sigma,
                     impact_covariance_en_m2=cov_en,
-                    launch_time_sigma_s=memory.launch[4] if memory.launch else None,
+                    launch_time_sigma_s=best[4] if best else None,
                 )
             )
         return results
+
+
+def _with_launch_report(
+    estimate: tuple[float, float, float, float, float] | None,
+    report: tuple[float, float, float, float] | None,
+) -> tuple[float, float, float, float, float] | None:
+    """Fuse a space-based IR launch detection with the back-propagated estimate.
+
+    The two errors are independent (different sensors, and the estimate's error is dominated
+    by the boost model), so the positions combine by inverse variance in the local plane. The
+    IR time is the observed ignition itself and replaces the back-propagated time.
+    """
+    if report is None:
+        return estimate
+    t_r, lat_r, lon_r, s_r = (float(v) for v in report)
+    if estimate is None:
+        return t_r, lat_r, lon_r, s_r, 1.0
+    _, lat_m, lon_m, s_m, _ = estimate
+    w = s_m**2 / (s_m**2 + s_r**2)  # weight of the report
+    en = local_en_m(lat_m, lon_m, lat_r, lon_r)
+    lat, lon = from_local_en_m(lat_m, lon_m, w * en)
+    sigma = 1.0 / math.sqrt(1.0 / s_m**2 + 1.0 / s_r**2)
+    return t_r, float(lat), float(lon), sigma, 1.0
 
 
 def _no_launch(n: int) -> LaunchEstimate:

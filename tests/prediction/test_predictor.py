@@ -87,3 +87,56 @@ def test_boost_orbital_and_ballistic_in_one_batch(srbm):
     predictor.update([updates[1]])
     (coasting,) = predictor.update([_update(srbm, 30.0, track_id="BOOST")])
     assert coasting.product.launch.sigma_m != out["BOOST"].product.launch.sigma_m
+
+
+def test_ir_launch_report_is_fused(srbm):
+    report = (LAUNCH_TIME_S, srbm.geometry.lat_deg, srbm.geometry.lon_deg, 2000.0)
+    plain = Predictor().update([_update(srbm, 30.0)])[0].product.launch
+    u = _update(srbm, 30.0)
+    fused_update = TrackUpdate(
+        u.track_id,
+        u.time_s,
+        u.x,
+        u.P,
+        u.marking,
+        u.ballistic_coefficient_kg_m2,
+        u.phase,
+        launch_report=report,
+    )
+    fused = Predictor().update([fused_update])[0].product.launch
+    assert fused.sigma_m < min(plain.sigma_m, 2000.0)
+    assert parse_time(fused.time) == pytest.approx(LAUNCH_TIME_S, abs=1e-3)
+    pad = distance_m(fused.lat, fused.lon, srbm.geometry.lat_deg, srbm.geometry.lon_deg)
+    assert pad < 3 * fused.sigma_m
+
+
+def test_from_tracker_track_update(srbm):
+    # The tracker's TrackUpdate carries 1/beta as x[6].
+    tracker = pytest.importorskip("kizuna.tracking.tracker")
+    x, t = srbm.state_after_burnout(30.0)
+    P7 = np.zeros((7, 7))
+    P7[:6, :6] = P
+    P7[6, 6] = (1e-6) ** 2
+    track = tracker.TrackUpdate(
+        track_id="S1",
+        time_s=t,
+        x=np.append(x, 1.0 / 8000.0),
+        P=P7,
+        beta_kg_m2=8000.0,
+        thrust_ecef_mps2=np.zeros(3),
+        boost_probability=0.0,
+        phase="midcourse",
+        sensors=("JPN-FPS5-1",),
+        nations=("JPN",),
+        marking=MARK,
+        exercise=False,
+    )
+    (pred,) = Predictor().update([TrackUpdate.from_track(track)])
+    miss = distance_m(
+        pred.product.impact.lat,
+        pred.product.impact.lon,
+        srbm.impact.lat_deg[0],
+        srbm.impact.lon_deg[0],
+    )
+    assert miss < pred.product.impact.ellipse_95.semi_major_m
+    assert pred.product.category == "ballistic"
