@@ -10,5 +10,4 @@ from kizuna.interfaces.cli import audit  # noqa: F401
 from kizuna.interfaces.cli import demo  # noqa: F401
 from kizuna.interfaces.cli import natsconfig  # noqa: F401
 from kizuna.interfaces.cli import simulate  # noqa: F401
-from kizuna.interfaces.cli import track  # noqa: F401
 from kizuna.interfaces.cli import trajectory  # noqa: F401
