@@ -183,6 +183,7 @@ def pcrlb(
     P0: ArrayLike | None = None,
     process_noise_psd_m2_s3: float = 0.0,
     forces: ForceModel = FULL,
+    measured: ArrayLike | None = None,
 ) -> Array:
     """Posterior Cramér-Rao lower bound (T, 6, 6) along a true ballistic trajectory.
 
@@ -195,7 +196,9 @@ def pcrlb(
     is above its minimum elevation and within range. A radar with revisit ``interval_s``
     contributes its information rate (H^T R^-1 H dt / interval) at each step of the time grid,
     the same information per unit time as its actual plots. ``P0`` is the prior at the first
-    time (default: diffuse, 100 km and 1 km/s 1-sigma). Returns J^-1 at every time.
+    time (default: diffuse, 100 km and 1 km/s 1-sigma). ``measured`` (T, n_radars) bool, if
+    given, is the actual plot schedule (one plot per True) and replaces the rate and the
+    visibility test. Returns J^-1 at every time.
     """
     t = np.asarray(time_s, float)
     x = np.asarray(state, float)
@@ -204,7 +207,8 @@ def pcrlb(
     phi = _transition_matrices(t, x, ballistic_coefficient_kg_m2, forces)
     info = np.zeros((steps, 6, 6))
     dt_grid = np.diff(t, prepend=t[0] - (t[1] - t[0] if steps > 1 else 1.0))
-    for site in radars:
+    schedule = None if measured is None else np.asarray(measured, bool).reshape(steps, -1)
+    for j, site in enumerate(radars):
         H, _, visible = radar_jacobian(x[:, :3], site)
         r_inv = np.diag(
             1.0
@@ -218,6 +222,8 @@ def pcrlb(
             ** 2
         )
         rate = np.minimum(dt_grid / site.interval_s, 1.0)  # at most one plot per step
+        if schedule is not None:
+            rate, visible = schedule[:, j].astype(float), schedule[:, j]
         contrib = np.einsum("tji,jk,tkl->til", H, r_inv, H)  # (T, 3, 3): position only
         info[:, :3, :3] += np.where(visible, rate, 0.0)[:, None, None] * contrib[:, :3, :3]
     bound = np.empty((steps, 6, 6))
