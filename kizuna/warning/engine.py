@@ -212,13 +212,16 @@ class _OverflightLifecycle:
                 columns = [
                     j for j, r in enumerate(regions.regions) if r.kind in rules.overflight_kinds
                 ]
-                member = regions.membership(dense.lat_deg, dense.lon_deg)[:, columns]
+                member = regions.membership(
+                    dense.lat_deg, dense.lon_deg, kinds=rules.overflight_kinds
+                )[:, columns]
                 member &= eligible[:, None]
                 for k, j in enumerate(columns):
                     times = dense.time_s[member[:, k]]
                     if times.size:
                         strict[regions.regions[j].code] = (float(times[0]), float(times[-1]))
-                if self.held:
+                # The hysteresis band is only needed when a held region fell out of the track.
+                if any(c not in strict and c not in self.passed for c in self.held):
                     band = buffer_path(
                         dense.lat_deg[eligible], dense.lon_deg[eligible], rules.exit_margin_m
                     )

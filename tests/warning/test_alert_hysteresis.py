@@ -20,7 +20,7 @@ from shapely.geometry import box
 
 from kizuna.geo.geodesic import direct
 from kizuna.geo.regions import Region, RegionSet
-from kizuna.warning import AlertEngine, AlertRules
+from kizuna.warning import AlertEngine, AlertRules, GroundTrack
 
 from .conftest import NOW, prediction
 
@@ -114,3 +114,37 @@ def test_exercise_traffic_never_raises_a_real_world_alert(lat, lon, a_m, orienta
     assert all(a.message.en.startswith("EXERCISE") for a in lines)
     assert not any(key[1] is False for key in engine.threats)
     assert np.all([("訓練" in a.message.ja) and ("훈련" in a.message.ko) for a in lines])
+
+
+track_offsets = st.lists(
+    st.floats(min_value=-15_000.0, max_value=60_000.0).filter(
+        lambda s: abs(s) > 1000.0 and abs(s - MARGIN_M) > 1000.0
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(offsets=track_offsets)
+def test_overflight_track_wandering_across_an_edge_does_not_flap(offsets):
+    # A west-east ground track s metres south of the square's south edge (35 N); the object
+    # reaches it 10 min from now, so nothing is ever "passed" here.
+    engine = AlertEngine(regions=REGIONS, rules=AlertRules(exit_margin_m=MARGIN_M))
+    inside, enters, exits = False, 0, 0
+    lines = []
+    for k, s in enumerate(offsets):
+        if not inside and s <= 0.0:
+            inside, enters = True, enters + 1
+        elif inside and s > MARGIN_M:
+            inside, exits = False, exits + 1
+        lat0, _ = direct(35.0, 139.2, 180.0, s) if s >= 0 else direct(35.0, 139.2, 0.0, -s)
+        lat0 = float(lat0)
+        track = GroundTrack.from_arrays(
+            NOW + k + np.array([600.0, 700.0]), [lat0, lat0], [138.5, 140.5], [2e5, 2e5]
+        )
+        pred = prediction(10.0, 170.0, 3600.0, now=NOW + k)  # impact far away: a notice
+        lines += [a for a in engine.update(pred, track, NOW + k) if a.kind == "overflight"]
+    assert [a.status for a in lines] == ["issued", "cancelled"] * exits + ["issued"] * (
+        enters - exits
+    )

@@ -16,7 +16,7 @@ neighbours; ``Region.approximate`` is true for them and their names say so.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +30,7 @@ from shapely.geometry import LineString, Polygon, box, shape
 from shapely.geometry.base import BaseGeometry
 
 from kizuna.errors import InputError
+from kizuna.geo.geodesic import direct
 
 DATA_PATH = Path(__file__).parent / "data" / "regions.geojson"
 
@@ -60,7 +61,7 @@ class Region:
 
 def _aeqd(lat_deg: float, lon_deg: float) -> tuple[Transformer, Transformer]:
     """(to_metres, to_degrees) transformers of the azimuthal-equidistant projection at a point."""
-    return _aeqd_cached(round(float(lat_deg), 4), round(float(lon_deg), 4))
+    return _aeqd_cached(float(lat_deg), float(lon_deg))
 
 
 @lru_cache(maxsize=256)
@@ -103,9 +104,11 @@ def ellipse_polygon(
     # Major-axis unit vector in (east, north) is (sin theta, cos theta); minor is perpendicular.
     east = a * np.cos(t) * np.sin(theta) + b * np.sin(t) * np.cos(theta)
     north = a * np.cos(t) * np.cos(theta) - b * np.sin(t) * np.sin(theta)
-    _, to_deg = _aeqd(lat_deg, lon_deg)
-    lon, lat = to_deg.transform(east, north)
-    return Polygon(np.column_stack([_unwrap_lon(np.asarray(lon), float(lon_deg)), lat]))
+    # A plane point (range, azimuth) of the ellipsoidal azimuthal-equidistant projection is by
+    # definition the end of the geodesic of that length and initial azimuth from the centre,
+    # so the inverse projection is a geodesic "direct" problem (no per-centre projection).
+    lat, lon = direct(lat_deg, lon_deg, np.degrees(np.arctan2(east, north)), np.hypot(east, north))
+    return Polygon(np.column_stack([_unwrap_lon(lon, float(lon_deg)), lat]))
 
 
 def circle_polygon(
@@ -124,7 +127,9 @@ def buffer_path(lat_deg: ArrayLike, lon_deg: ArrayLike, distance_m: float) -> Po
     lat = np.atleast_1d(np.asarray(lat_deg, float))
     lon = np.atleast_1d(np.asarray(lon_deg, float))
     mid = len(lat) // 2
-    to_m, to_deg = _aeqd(lat[mid], lon[mid])
+    # The projection centre only needs to be near the path: rounding it to whole degrees lets
+    # successive calls for one flight share a cached projection (costs <0.2 % in distance).
+    to_m, to_deg = _aeqd(round(lat[mid]), round(lon[mid]))
     x, y = to_m.transform(_unwrap_lon(lon, lon[mid]), lat)
     pts = np.column_stack([x, y])
     geom = LineString(pts) if len(pts) > 1 else shapely.points(pts[0])
@@ -162,6 +167,7 @@ class RegionSet:
         self._geoms = np.array([r.geometry for r in self.regions], dtype=object)
         shapely.prepare(self._geoms)
         self._tree = shapely.STRtree(self._geoms)
+        self._subtrees: dict[frozenset[str], tuple[NDArray[np.intp], shapely.STRtree]] = {}
 
     def __len__(self) -> int:
         return len(self.regions)
@@ -193,10 +199,23 @@ class RegionSet:
             ellipse_polygon(lat_deg, lon_deg, semi_major_m, semi_minor_m, orientation_deg)
         )
 
-    def membership(self, lat_deg: ArrayLike, lon_deg: ArrayLike) -> NDArray[np.bool_]:
+    def _subtree(self, kinds: frozenset[str] | None) -> tuple[NDArray[np.intp], shapely.STRtree]:
+        """(region indices, STRtree of their geometries) for a subset of kinds (cached)."""
+        if kinds is None:
+            return np.arange(len(self.regions)), self._tree
+        if kinds not in self._subtrees:
+            idx = np.array([j for j, r in enumerate(self.regions) if r.kind in kinds], dtype=int)
+            self._subtrees[kinds] = (idx, shapely.STRtree(self._geoms[idx]))
+        return self._subtrees[kinds]
+
+    def membership(
+        self, lat_deg: ArrayLike, lon_deg: ArrayLike, kinds: Iterable[str] | None = None
+    ) -> NDArray[np.bool_]:
         """Which regions hold each point: boolean array of shape ``(n_points, len(self))``.
 
         Points on a boundary count as inside. Longitudes are wrapped into [-180, 180).
+        ``kinds`` (e.g. ``{"prefecture", "province"}``) restricts the test to those kinds (the
+        other columns are False), which is much faster than testing points against the EEZs.
         """
         lat = np.atleast_1d(np.asarray(lat_deg, float)).ravel()
         lon = np.atleast_1d(np.asarray(lon_deg, float)).ravel()
@@ -204,9 +223,10 @@ class RegionSet:
             raise InputError("lat_deg and lon_deg must have the same shape", field="lat_deg")
         lon = (lon + 180.0) % 360.0 - 180.0
         out = np.zeros((lat.size, len(self.regions)), dtype=bool)
-        if lat.size:
-            pairs = self._tree.query(shapely.points(lon, lat), predicate="intersects")
-            out[pairs[0], pairs[1]] = True
+        columns, tree = self._subtree(None if kinds is None else frozenset(kinds))
+        if lat.size and columns.size:
+            pairs = tree.query(shapely.points(lon, lat), predicate="intersects")
+            out[pairs[0], columns[pairs[1]]] = True
         return out
 
     def regions_under(self, lat_deg: ArrayLike, lon_deg: ArrayLike) -> list[list[Region]]:

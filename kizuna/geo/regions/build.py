@@ -215,7 +215,24 @@ def _provinces(wheels: Path) -> dict[str, Any]:
         geoms.append(shapely.from_wkb(blob[offset + 4 : offset + 4 + length]))
         offset += 4 + length
     by_stat = {m["code"]: shapely.make_valid(g) for m, g in zip(metas, geoms, strict=True)}
-    return {iso: by_stat[stat] for iso, stat, _, _ in KR_PROVINCES}
+    return {iso: _clean(by_stat[stat]) for iso, stat, _, _ in KR_PROVINCES}
+
+
+def _clean(geom: Any, min_hole_m2: float = 5e6, min_part_m2: float = 5e4) -> Any:
+    """Fill sliver holes (< 5 km^2) and drop rocks (< 0.05 km^2) of a polygon, in metres.
+
+    The NGII provinces are unions of smaller units and carry thousands of sliver holes where
+    those units did not quite meet; a point there would be in no province. Real enclaves
+    (Seoul in Gyeonggi, Daegu in North Gyeongsang, Gwangju in South Jeolla) are hundreds of
+    km^2 and stay. Dokdo (~0.19 km^2) is above the rock threshold.
+    """
+    parts = []
+    for poly in _polygonal(_to_m(geom)).geoms:
+        if poly.area < min_part_m2:
+            continue
+        holes = [r for r in poly.interiors if Polygon(r).area >= min_hole_m2]
+        parts.append(Polygon(poly.exterior, holes))
+    return _polygonal(_to_deg(MultiPolygon(parts)))
 
 
 def _coast_points(land: Any, step_deg: float = 0.01) -> np.ndarray:
