@@ -11,13 +11,14 @@ with ``prediction`` a :class:`kizuna.contract.PredictionProduct`, ``ground_track
 """
 
 from kizuna.warning.engine import AlertEngine, AlertRules, ThreatAlerts, alert_id_for, impact_level
-from kizuna.warning.inputs import GroundTrack
+from kizuna.warning.inputs import GroundTrack, GroundTrackLike
 from kizuna.warning.messages import render
 
 __all__ = [
     "AlertEngine",
     "AlertRules",
     "GroundTrack",
+    "GroundTrackLike",
     "ThreatAlerts",
     "alert_id_for",
     "impact_level",

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
 from kizuna.contract import AlertProduct, Messages, PredictionProduct, combine_markings
 from kizuna.geo.regions import LAND_KINDS, Region, RegionSet, buffer_path, load
 from kizuna.timefmt import format_time, parse_time
-from kizuna.warning.inputs import GroundTrack
+from kizuna.warning.inputs import GroundTrack, GroundTrackLike
 from kizuna.warning.messages import render
 
 Level = Literal["warning", "advisory", "notice"]
@@ -335,6 +335,11 @@ class ThreatAlerts:
         )
 
 
+class _PredictionLike(Protocol):
+    product: PredictionProduct
+    ground_track: GroundTrackLike | None
+
+
 class AlertEngine:
     """Alert state for every threat; feed it every prediction, and the clock.
 
@@ -351,8 +356,18 @@ class AlertEngine:
         self.threats: dict[tuple[str, bool], ThreatAlerts] = {}
 
     def update(
-        self, prediction: PredictionProduct, ground_track: GroundTrack | None, now_s: float
+        self,
+        prediction: PredictionProduct,
+        ground_track: GroundTrackLike | None,
+        now_s: float,
     ) -> list[AlertProduct]:
+        """New alert lines for one track update.
+
+        ``prediction``: the track's latest prediction product. ``ground_track``: its predicted
+        remaining ground track (a :class:`GroundTrack`, or any object with ``time_s``,
+        ``lat_deg``, ``lon_deg``, ``alt_m`` arrays such as the prediction layer's), or ``None``.
+        ``now_s``: current (scenario) time, POSIX seconds.
+        """
         if prediction.exercise and not self.rules.emit_exercise:
             return []
         # Keyed by (track, exercise): exercise traffic never touches a real-world alert.
@@ -363,9 +378,16 @@ class AlertEngine:
                 prediction.track_id, prediction.exercise, self.regions, self.rules
             )
             self.threats[key] = threat
-        return threat.update(prediction, ground_track, float(now_s))
+        track = None if ground_track is None else GroundTrack.coerce(ground_track)
+        return threat.update(prediction, track, float(now_s))
+
+    def consume(self, item: _PredictionLike, now_s: float) -> list[AlertProduct]:
+        """:meth:`update` from an object with ``.product`` and ``.ground_track`` attributes
+        (the prediction layer's ``Prediction``)."""
+        return self.update(item.product, item.ground_track, now_s)
 
     def tick(self, now_s: float) -> list[AlertProduct]:
+        """Close alerts whose impact / overflight time has come; call it as the clock runs."""
         out: list[AlertProduct] = []
         for threat in self.threats.values():
             out.extend(threat.tick(float(now_s)))

@@ -8,11 +8,21 @@ overflight warnings (a prediction only carries the impact point).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from kizuna.errors import InputError
+
+
+class GroundTrackLike(Protocol):
+    """Anything carrying a ground track's four 1-D arrays (same names and units)."""
+
+    time_s: ArrayLike
+    lat_deg: ArrayLike
+    lon_deg: ArrayLike
+    alt_m: ArrayLike
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +73,27 @@ class GroundTrack:
             np.asarray(lat_deg, float),
             np.asarray(lon_deg, float),
             np.asarray(alt_m, float),
+        )
+
+    @classmethod
+    def coerce(cls, track: GroundTrackLike) -> GroundTrack:
+        """A :class:`GroundTrack` from anything with the four array attributes.
+
+        Accepts e.g. :class:`kizuna.prediction.impact.GroundTrack`. Samples whose time does not
+        increase (an integrator's last step clipped to the impact time can repeat a time) are
+        dropped rather than rejected, keeping the first of equal times.
+        """
+        if isinstance(track, GroundTrack):
+            return track
+        t = np.asarray(track.time_s, float).ravel()
+        keep = np.ones(t.shape, dtype=bool)
+        if t.size > 1:
+            keep[1:] = t[1:] > np.maximum.accumulate(t)[:-1]
+        return cls(
+            t[keep],
+            np.asarray(track.lat_deg, float).ravel()[keep],
+            np.asarray(track.lon_deg, float).ravel()[keep],
+            np.asarray(track.alt_m, float).ravel()[keep],
         )
 
     def __len__(self) -> int:

@@ -230,3 +230,26 @@ def test_ground_track_validation_and_resampling():
     assert track.after(101.0) is None
     with pytest.raises(ValueError):
         track.time_s[0] = 5.0  # read-only
+
+
+def test_foreign_ground_track_objects_are_accepted_and_cleaned():
+    # The prediction layer's ground track has the same four arrays (plus other fields) and its
+    # last sample may repeat the impact time; the engine takes it as it is.
+    from types import SimpleNamespace
+
+    base = great_circle_track(40.61, 126.43, 33.7, 177.25, NOW, NOW + 1320.0, 1000e3)
+    t = np.append(base.time_s, base.time_s[-1])  # a repeated final time
+    foreign = SimpleNamespace(
+        time_s=t,
+        lat_deg=np.append(base.lat_deg, base.lat_deg[-1]),
+        lon_deg=np.append(base.lon_deg, base.lon_deg[-1]),
+        alt_m=np.append(base.alt_m, 0.0),
+        impacts=True,
+    )
+    gt = GroundTrack.coerce(foreign)
+    assert len(gt) == len(base) and np.all(np.diff(gt.time_s) > 0)
+    engine = AlertEngine()
+    item = SimpleNamespace(product=prediction(33.7, 177.25, 1320.0), ground_track=foreign)
+    alerts = engine.consume(item, NOW)
+    assert [a.kind for a in alerts] == ["impact", "overflight"]
+    assert "JP-02" in codes(alerts[1])
