@@ -214,3 +214,16 @@ def test_load_once_and_small_data():
     assert regions.load() is regions.load()
     assert regions.DATA_PATH.stat().st_size < 3_000_000
     assert (regions.DATA_PATH.parent / "SOURCES.md").exists()
+
+
+def test_regions_hit_accepts_a_contract_impact_point(rs):
+    from kizuna.contract import ImpactPoint
+
+    impact = ImpactPoint(
+        time="2026-11-25T03:12:45.250Z",
+        lat=40.57,
+        lon=136.97,
+        ellipse_95={"semi_major_m": 20_000.0, "semi_minor_m": 8_000.0, "orientation_deg": 90.0},
+    )
+    assert rs.regions_hit(impact) == rs.regions_hit_by_ellipse(40.57, 136.97, 2e4, 8e3, 90.0)
+    assert [r.to_contract().code for r in rs.regions_hit(impact)] == ["JPN-EEZ"]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import shapely
@@ -151,6 +151,18 @@ def _wrapped(geom: BaseGeometry) -> BaseGeometry:
     return shapely.union_all([p for p in pieces if not p.is_empty])
 
 
+class _EllipseLike(Protocol):
+    semi_major_m: float
+    semi_minor_m: float
+    orientation_deg: float
+
+
+class _ImpactLike(Protocol):
+    lat: float
+    lon: float
+    ellipse_95: _EllipseLike
+
+
 class RegionSet:
     """An immutable, STRtree-indexed set of regions.
 
@@ -181,8 +193,18 @@ class RegionSet:
     def codes(self) -> list[str]:
         return [r.code for r in self.regions]
 
-    def regions_hit(self, area: BaseGeometry) -> list[Region]:
-        """Regions intersecting ``area`` (a lon/lat geometry, e.g. :func:`ellipse_polygon`)."""
+    def regions_hit(self, area: BaseGeometry | _ImpactLike) -> list[Region]:
+        """Regions intersecting ``area``.
+
+        ``area`` is a lon/lat shapely geometry (e.g. from :func:`ellipse_polygon`) or an object
+        with ``lat``, ``lon`` and ``ellipse_95`` (``semi_major_m``, ``semi_minor_m``,
+        ``orientation_deg``), such as the contract's ``ImpactPoint``.
+        """
+        if not isinstance(area, BaseGeometry):
+            ell = area.ellipse_95
+            area = ellipse_polygon(
+                area.lat, area.lon, ell.semi_major_m, ell.semi_minor_m, ell.orientation_deg
+            )
         idx = self._tree.query(_wrapped(area), predicate="intersects")
         return [self.regions[i] for i in sorted(set(int(i) for i in np.atleast_1d(idx)))]
 
