@@ -66,6 +66,10 @@ class AlertRules:
     overflight_kinds: frozenset[str] = frozenset({"prefecture", "province"})
     # False: exercise predictions produce no alert at all (they never produce a real one).
     emit_exercise: bool = True
+    # False: an impact predicted outside every region gives no line at all until the ellipse
+    # touches a region (DESIGN.md section 5 "no alert for a flight whose ellipse misses every
+    # region"); True (default): a ``notice`` line, information only, as issue 4 asks.
+    emit_notices: bool = True
 
 
 def impact_level(regions: Iterable[Region]) -> Level:
@@ -139,12 +143,12 @@ class _ImpactLifecycle:
         lines: list[_Line] = []
         if self.state in ("idle", "cancelled"):
             # After a cancel only a region hit re-issues (no fresh notice for a receding threat).
-            if self.state == "idle" or held:
+            if held or (self.state == "idle" and rules.emit_notices):
                 self._take(held, t_imp)
                 lines.append(self._line("issued"))
         elif self.held and not held:
             lines.extend(self._cancel())
-        elif held != self.held or abs(t_imp - (self.impact_time_s or t_imp)) >= (
+        elif held != self.held or abs(t_imp - self._emitted_time(t_imp)) >= (
             rules.impact_time_tolerance_s
         ):
             self._take(held, t_imp)
@@ -161,6 +165,9 @@ class _ImpactLifecycle:
             self.impact_time_s = self.latest_impact_time_s
             return [self._line("impacted")]
         return []
+
+    def _emitted_time(self, default: float) -> float:
+        return self.impact_time_s if self.impact_time_s is not None else default
 
     def _take(self, held: tuple[Region, ...], t_imp: float) -> None:
         self.state = "active"

@@ -253,3 +253,13 @@ def test_foreign_ground_track_objects_are_accepted_and_cleaned():
     alerts = engine.consume(item, NOW)
     assert [a.kind for a in alerts] == ["impact", "overflight"]
     assert "JP-02" in codes(alerts[1])
+
+
+def test_notices_can_be_switched_off():
+    engine = AlertEngine(rules=AlertRules(emit_notices=False))
+    assert engine.update(prediction(30.0, 170.0), None, NOW) == []  # outside every EEZ
+    assert engine.tick(NOW + 700.0) == []  # nothing was issued, nothing to close
+    engine2 = AlertEngine(rules=AlertRules(emit_notices=False))
+    assert engine2.update(prediction(30.0, 170.0), None, NOW) == []
+    (first,) = engine2.update(prediction(40.57, 136.97), None, NOW + 1)
+    assert (first.status, first.level) == ("issued", "advisory")  # first line is an issue
