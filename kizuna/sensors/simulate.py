@@ -91,10 +91,11 @@ def sensor_rng(seed: int, sensor_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(sensor_id.encode("utf-8"))])
 
 
-def _radar_observations(
+def radar_observations(
     radar: Radar, objects: list[TruthObject], start_s: float, end_s: float,
     rng: np.random.Generator,
 ) -> list[Observation]:
+    """One radar's observations of ``objects`` (and its clutter) over [start_s, end_s]."""
     spec = radar.spec
     phase = round(float(rng.uniform(0.0, spec.revisit_s)) * 1000.0) / 1000.0
     scans = radar.scan_times(start_s, end_s, start_s + phase)
@@ -192,7 +193,7 @@ def simulate(
     for radar in radars:
         if progress:
             progress(f"radar {radar.spec.id}", done, sensors_total)
-        observations += _radar_observations(radar, objects, start_s, end_s,
+        observations += radar_observations(radar, objects, start_s, end_s,
                                             sensor_rng(scenario.seed, radar.spec.id))
         done += 1
     for spec in scenario.infrared:
@@ -333,6 +334,7 @@ __all__ = [
     "LaunchOutcome",
     "Simulation",
     "design_all",
+    "radar_observations",
     "report_lines",
     "sensor_rng",
     "simulate",
