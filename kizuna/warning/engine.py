@@ -17,7 +17,10 @@ impact time changed materially) -> ``cancelled`` (left every region / no longer 
 predicted to overfly). A cancelled alert is re-``issued`` under the same id if the threat comes
 back. Hysteresis: a region enters the alert when the 95 % ellipse (or the ground track) touches
 it, and leaves only when the ellipse grown by :attr:`AlertRules.exit_margin_m` (or the track
-buffered by it) misses it, so a prediction wandering along a border cannot flap.
+buffered by it) misses it, so a prediction wandering along a border cannot flap. Likewise a
+prediction without an impact (or classed orbital) withdraws an impact alert only after
+:attr:`AlertRules.no_impact_grace_s`, and an update without a ground track leaves an overflight
+warning as it is.
 
 Exercise traffic: alerts derived from an exercise prediction are ``exercise: true``, carry an
 EXERCISE banner in every language and have their own ``alert_id`` (suffix ``-EXERCISE``);
@@ -57,6 +60,9 @@ class AlertRules:
     # the ground track buffered by it) misses it. 20 km ~ a few sigma of a late-midcourse
     # impact point, and more than the 1 km simplification of the region shapes.
     exit_margin_m: float = 20_000.0
+    # A warning is withdrawn for "no impact predicted" / "orbital" only once that has lasted
+    # this long (predictions may drop out for an update or two when a track is re-associated).
+    no_impact_grace_s: float = 10.0
     # An impact-time change smaller than this is not "material" (no updated line).
     impact_time_tolerance_s: float = 30.0
     # A region counts as overflown once now is within this of the last time over it.
@@ -110,6 +116,7 @@ class _ImpactLifecycle:
     level: Level = "notice"
     impact_time_s: float | None = None  # as last emitted
     latest_impact_time_s: float | None = None
+    no_impact_since_s: float | None = None
 
     def step(
         self, pred: PredictionProduct, now_s: float, regions: RegionSet, rules: AlertRules
@@ -118,7 +125,14 @@ class _ImpactLifecycle:
             return []
         impact = pred.impact if pred.category != "orbital" else None
         if impact is None:
-            return self._cancel()
+            # One prediction without an impact (or classed orbital) is not enough to withdraw
+            # a warning people act on: it must persist for ``no_impact_grace_s``.
+            if self.no_impact_since_s is None:
+                self.no_impact_since_s = now_s
+            if now_s - self.no_impact_since_s >= rules.no_impact_grace_s:
+                return self._cancel()
+            return self.tick(now_s)
+        self.no_impact_since_s = None
         t_imp = parse_time(impact.time)
         self.latest_impact_time_s = t_imp
         ell = impact.ellipse_95
@@ -209,9 +223,13 @@ class _OverflightLifecycle:
         rules: AlertRules,
         impact_time_s: float | None,
     ) -> list[_Line]:
+        if track is None:
+            # No ground track in this update (e.g. none predicted yet, or a gap): keep the
+            # state and only let the clock close what is due; absence is not a cancel.
+            return self.tick(now_s, rules, impact_time_s)
         strict: dict[str, tuple[float, float]] = {}
         loose: set[str] = set()
-        future = track.after(now_s) if track is not None else None
+        future = track.after(now_s)
         if future is not None:
             dense = future.densified(rules.track_step_m)
             eligible = (dense.alt_m < rules.overflight_ceiling_m) | (pred.category != "orbital")

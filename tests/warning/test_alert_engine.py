@@ -143,15 +143,31 @@ def test_lifecycle_update_cancel_reissue_with_one_alert_id():
     assert {a.alert_id for a in (out[0], upd, can, again)} == {"ALERT-T1-IMPACT"}
 
 
-def test_no_impact_prediction_cancels_and_orbital_reclassification_cancels():
-    engine = AlertEngine()
+def test_no_impact_or_orbital_cancels_only_after_the_grace_period():
+    engine = AlertEngine()  # no_impact_grace_s = 10
     engine.update(prediction(40.57, 136.97), None, NOW)
-    (can,) = engine.update(prediction(40.57, 136.97, category="orbital"), None, NOW + 1)
-    assert can.status == "cancelled"
-    engine2 = AlertEngine()
+    # One orbital-classed update inside the grace period changes nothing...
+    assert engine.update(prediction(40.57, 136.97, category="orbital"), None, NOW + 1) == []
+    # ...and an impact prediction coming back resets the grace clock.
+    assert engine.update(prediction(40.57, 136.97), None, NOW + 5) == []
+    assert engine.update(prediction(0, 0, impact=False), None, NOW + 6) == []
+    assert engine.update(prediction(0, 0, impact=False), None, NOW + 15) == []
+    (can,) = engine.update(prediction(0, 0, impact=False), None, NOW + 16)
+    assert (can.status, codes(can)) == ("cancelled", ["JPN-EEZ"])
+    engine2 = AlertEngine(rules=AlertRules(no_impact_grace_s=0.0))
     engine2.update(prediction(40.57, 136.97), None, NOW)
-    (can2,) = engine2.update(prediction(0, 0, impact=False), None, NOW + 1)
+    (can2,) = engine2.update(prediction(40.57, 136.97, category="orbital"), None, NOW + 1)
     assert can2.status == "cancelled"
+
+
+def test_a_missing_ground_track_does_not_cancel_an_overflight_warning():
+    track = great_circle_track(40.61, 126.43, 33.7, 177.25, NOW, NOW + 1320.0, 1000e3)
+    engine = AlertEngine()
+    first = engine.update(prediction(33.7, 177.25, 1320.0), track, NOW)
+    assert [a.kind for a in first] == ["impact", "overflight"]
+    assert engine.update(prediction(33.7, 177.25, 1320.0, now=NOW + 1), None, NOW + 1) == []
+    later = engine.tick(NOW + 1320.0)
+    assert ("overflight", "passed") in [(a.kind, a.status) for a in later]
 
 
 def test_tick_closes_impact_without_new_predictions():
