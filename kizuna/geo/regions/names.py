@@ -4,10 +4,10 @@ These tables are the single place where codes and names are written down; the bu
 (:mod:`kizuna.geo.regions.build`) stamps them onto the shipped geometry and the loader reads
 them back from there.
 
-Codes are ISO 3166-2 (JIS X 0401 numbering for Japan; ISO 3166-2:KR as published in the
-ISO 3166 Online Browsing Platform and mirrored by Debian's iso-codes, which still lists
-``KR-42``/``KR-45`` for Gangwon and Jeonbuk after their 2023/2024 renaming as special
-self-governing provinces; the local names below are the current ones).
+Codes are ISO 3166-2 (JIS X 0401 numbering for Japan). The Korean codes are those of the
+iso-codes database (as shipped by PyPI ``pycountry``), which lists Gangwon as ``KR-42``
+"Gangwon-teukbyeoljachido" and North Jeolla as ``KR-45``; the Korean names below are the
+current ones (Gangwon and Jeonbuk became special self-governing provinces in 2023 and 2024).
 """
 
 from __future__ import annotations
