@@ -43,6 +43,7 @@ class MeasurementModel(Protocol):
     def jacobian(self, x: Array) -> Array: ...  # (K, n) -> (K, m, n)
     def residual(self, z: Array, zhat: Array) -> Array: ...  # z - zhat, angles wrapped
     def mean(self, points: Array, weights: Array) -> Array: ...  # (K, L, m), (L,) -> (K, m)
+    def take(self, rows: NDArray[np.intp]) -> MeasurementModel: ...  # rows of a per-row model
 
 
 @dataclass(frozen=True)
@@ -144,19 +145,39 @@ def _propagate(
     x = np.array(x, float)
     remaining = np.broadcast_to(np.asarray(dt_s, float), x.shape[:-1]).copy()
     eye = np.eye(x.shape[-1])
+    rows = np.arange(x.shape[0]) if x.ndim > 1 else None
     while True:
         active = np.abs(remaining) > 1e-9
         if not active.any():
             return x, P
-        limit = model.step_limit_s(x)
-        h = np.where(active, np.sign(remaining) * np.minimum(np.abs(remaining), limit), 0.0)
-        x_new = rk4_step(model.derivative, x, h)
-        if P is not None:
-            A_h = model.jacobian(0.5 * (x + x_new)) * h[..., None, None]
-            phi = eye + A_h + 0.5 * (A_h @ A_h)
-            P = phi @ P @ np.swapaxes(phi, -1, -2) + model.noise(x, h)
-        x = x_new
-        remaining = remaining - h
+        if rows is not None and not active.all():
+            # Only rows with time left step on (e.g. a track low in the air needs 0.25 s
+            # sub-steps; the others are done after one).
+            idx = rows[active]
+            xs, sub = x[idx], model.take(idx)
+            Ps = P[idx] if P is not None else None
+            xs, Ps, h = _substep(sub, xs, Ps, remaining[idx], eye)
+            x[idx] = xs
+            if P is not None:
+                P[idx] = Ps
+            remaining[idx] -= h
+        else:
+            x, P, h = _substep(model, x, P, remaining, eye)
+            remaining = remaining - h
+
+
+def _substep(
+    model: MotionModel, x: Array, P: Array | None, remaining: Array, eye: Array
+) -> tuple[Array, Array | None, Array]:
+    """One RK4 step of at most the regime limit toward ``remaining``; returns the step too."""
+    limit = model.step_limit_s(x)
+    h = np.sign(remaining) * np.minimum(np.abs(remaining), limit)
+    x_new = rk4_step(model.derivative, x, h)
+    if P is not None:
+        A_h = model.jacobian(0.5 * (x + x_new)) * h[..., None, None]
+        phi = eye + A_h + 0.5 * (A_h @ A_h)
+        P = phi @ P @ np.swapaxes(phi, -1, -2) + model.noise(x, h)
+    return x_new, P, h
 
 
 # --- the two filters -----------------------------------------------------------------------
@@ -170,8 +191,7 @@ class ExtendedKalmanFilter:
 
     def predict(self, model: MotionModel, x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
         x_out, P_out = _propagate(model, x, np.array(P, float), dt_s)
-        assert P_out is not None  # internal invariant: P was given
-        return x_out, symmetrize(P_out)
+        return x_out, symmetrize(np.asarray(P_out))
 
     def update(
         self, x: Array, P: Array, z: Array, R: Array, measurement: MeasurementModel
@@ -210,9 +230,9 @@ class CubatureKalmanFilter:
 
     def predict(self, model: MotionModel, x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
         points, w = cubature_points(x, P)
-        k, l, n = points.shape
-        dt = np.repeat(np.broadcast_to(np.asarray(dt_s, float), (k,)), l)
-        moved = propagate_states(model, points.reshape(k * l, n), dt).reshape(k, l, n)
+        k, n_points, n = points.shape
+        dt = np.repeat(np.broadcast_to(np.asarray(dt_s, float), (k,)), n_points)
+        moved = propagate_states(model, points.reshape(k * n_points, n), dt).reshape(k, n_points, n)
         mean = np.einsum("l,kli->ki", w, moved)
         dev = moved - mean[:, None, :]
         cov = np.einsum("l,kli,klj->kij", w, dev, dev)

@@ -74,43 +74,53 @@ class Prediction:
         return combine(self.xm, self.Pm, self.c)
 
 
+def _stacked_model(n_boost: int, n_ballistic: int) -> MotionModel:
+    """One 10-state model whose first rows are boost-mode rows and the rest ballistic rows.
+
+    The ballistic model *is* the boost model with zero thrust, zero thrust covariance and no
+    jerk noise, so both modes of every track propagate in a single vectorised call.
+    """
+
+    def per_row(boost: float, ballistic: float) -> Array:
+        return np.concatenate([np.full(n_boost, boost), np.full(n_ballistic, ballistic)])
+
+    return BOOST.rows(
+        per_row(BOOST.q_accel_m2_s3, BALLISTIC.q_accel_m2_s3),  # type: ignore[arg-type]
+        per_row(BOOST.q_inv_beta, BALLISTIC.q_inv_beta),  # type: ignore[arg-type]
+        per_row(BOOST.q_jerk_m2_s5, 0.0),  # type: ignore[arg-type]
+    )
+
+
 def predict(
-    filt: Filter,
-    xm: Array,
-    Pm: Array,
-    mu: Array,
-    imm: BoolArray,
-    dt_s: Array,
+    filt: Filter, xm: Array, Pm: Array, mu: Array, imm: BoolArray, dt_s: Array,
     tau_burn_s: float,
 ) -> Prediction:
-    """Mix (IMM tracks only) and predict each model by ``dt_s`` (K,)."""
+    """Mix (IMM tracks only) and predict each mode by ``dt_s`` (K,), in one filter call."""
     k = xm.shape[0]
     dt = np.broadcast_to(np.asarray(dt_s, float), (k,))
-    xm_out = np.array(xm, float)
-    Pm_out = np.array(Pm, float)
+    x0 = np.array(xm, float)
+    P0 = np.array(Pm, float)
     c = np.array(mu, float)
     sel = np.flatnonzero(imm)
     if sel.size:
         pi = transition_matrix(dt[sel], tau_burn_s)
         c_sel = np.einsum("kij,ki->kj", pi, mu[sel])
         weights = pi * mu[sel][:, :, None] / np.maximum(c_sel[:, None, :], 1e-300)  # w[i|j]
-        x0 = np.einsum("kij,kia->kja", weights, xm[sel])
-        d = xm[sel][:, :, None, :] - x0[:, None, :, :]  # (K, i, j, n)
-        P0 = np.einsum("kij,kiab->kjab", weights, Pm[sel]) + np.einsum(
+        xs = np.einsum("kij,kia->kja", weights, xm[sel])
+        d = xm[sel][:, :, None, :] - xs[:, None, :, :]  # (K, i, j, n)
+        Ps = np.einsum("kij,kiab->kjab", weights, Pm[sel]) + np.einsum(
             "kij,kija,kijb->kjab", weights, d, d
         )
-        _zero_thrust(x0[:, BALLISTIC_MODE], P0[:, BALLISTIC_MODE])
-        xb, Pb = filt.predict(BOOST, x0[:, BOOST_MODE], P0[:, BOOST_MODE], dt[sel])
-        xm_out[sel, BOOST_MODE], Pm_out[sel, BOOST_MODE] = xb, Pb
-        xm_out[sel, BALLISTIC_MODE] = x0[:, BALLISTIC_MODE]
-        Pm_out[sel, BALLISTIC_MODE] = P0[:, BALLISTIC_MODE]
-        c[sel] = c_sel
-    n = BALLISTIC_DIM
-    xs, Ps = filt.predict(
-        BALLISTIC, xm_out[:, BALLISTIC_MODE, :n], Pm_out[:, BALLISTIC_MODE, :n, :n], dt
-    )
-    xm_out[:, BALLISTIC_MODE, :n], Pm_out[:, BALLISTIC_MODE, :n, :n] = xs, Ps
-    return Prediction(xm_out, Pm_out, c)
+        x0[sel], P0[sel], c[sel] = xs, Ps, c_sel
+    _zero_thrust(x0[:, BALLISTIC_MODE], P0[:, BALLISTIC_MODE])
+    rows_x = np.concatenate([x0[sel, BOOST_MODE], x0[:, BALLISTIC_MODE]])
+    rows_P = np.concatenate([P0[sel, BOOST_MODE], P0[:, BALLISTIC_MODE]])
+    rows_dt = np.concatenate([dt[sel], dt])
+    xr, Pr = filt.predict(_stacked_model(sel.size, k), rows_x, rows_P, rows_dt)
+    _zero_thrust(xr[sel.size :], Pr[sel.size :])
+    x0[sel, BOOST_MODE], P0[sel, BOOST_MODE] = xr[: sel.size], Pr[: sel.size]
+    x0[:, BALLISTIC_MODE], P0[:, BALLISTIC_MODE] = xr[sel.size :], Pr[sel.size :]
+    return Prediction(x0, P0, c)
 
 
 @dataclass(frozen=True)
@@ -122,40 +132,40 @@ class Posterior:
 
 
 def update(
-    filt: Filter,
-    pred: Prediction,
-    imm: BoolArray,
-    z: Array,
-    R: Array,
-    measurement: MeasurementModel,
-    inflate: Array | None = None,
+    filt: Filter, pred: Prediction, imm: BoolArray, z: Array, R: Array,
+    measurement: MeasurementModel, inflate: Array | None = None,
 ) -> Posterior:
-    """Condition every model on z (K, m) and update the mode probabilities.
+    """Condition every mode on z (K, m) and update the mode probabilities, in one filter call.
 
     ``inflate`` (K,), if given, is a covariance-intersection weight omega in (0, 1): the
     prior covariance is divided by omega and R by (1 - omega) (see :mod:`kizuna.tracking.fusion`).
     """
-    xm = pred.xm.copy()
-    Pm = pred.Pm.copy()
+    xm = pred.xm
+    Pm = pred.Pm
     Rm = R
     if inflate is not None:
         Pm = Pm / inflate[:, None, None, None]
         Rm = R / (1.0 - inflate)[:, None, None]
     k = xm.shape[0]
-    loglik = np.full((k, 2), -np.inf)
-    nis = np.zeros(k)
-    n = BALLISTIC_DIM
-    ub = filt.update(xm[:, BALLISTIC_MODE, :n], Pm[:, BALLISTIC_MODE, :n, :n], z, Rm, measurement)
-    xm[:, BALLISTIC_MODE, :n], Pm[:, BALLISTIC_MODE, :n, :n] = ub.x, ub.P
-    loglik[:, BALLISTIC_MODE] = ub.log_likelihood
-    nis[:] = ub.nis
     sel = np.flatnonzero(imm)
+    rows = np.concatenate([sel, np.arange(k)])
+    up = filt.update(
+        np.concatenate([xm[sel, BOOST_MODE], xm[:, BALLISTIC_MODE]]),
+        np.concatenate([Pm[sel, BOOST_MODE], Pm[:, BALLISTIC_MODE]]),
+        z[rows], Rm[rows], measurement.take(rows),
+    )
+    xm_out = pred.xm.copy()
+    Pm_out = pred.Pm.copy()
+    xm_out[sel, BOOST_MODE], Pm_out[sel, BOOST_MODE] = up.x[: sel.size], up.P[: sel.size]
+    xm_out[:, BALLISTIC_MODE], Pm_out[:, BALLISTIC_MODE] = up.x[sel.size :], up.P[sel.size :]
+    _zero_thrust(xm_out[:, BALLISTIC_MODE], Pm_out[:, BALLISTIC_MODE])
+    loglik = np.full((k, 2), -np.inf)
+    loglik[:, BALLISTIC_MODE] = up.log_likelihood[sel.size :]
+    nis = up.nis[sel.size :].copy()
     if sel.size:
-        uo = filt.update(xm[sel, BOOST_MODE], Pm[sel, BOOST_MODE], z[sel], Rm[sel], measurement)
-        xm[sel, BOOST_MODE], Pm[sel, BOOST_MODE] = uo.x, uo.P
-        loglik[sel, BOOST_MODE] = uo.log_likelihood
+        loglik[sel, BOOST_MODE] = up.log_likelihood[: sel.size]
         c = pred.c[sel]
-        nis[sel] = c[:, 0] * uo.nis + c[:, 1] * ub.nis[sel]
+        nis[sel] = c[:, 0] * up.nis[: sel.size] + c[:, 1] * nis[sel]
     # mu_j ∝ c_j L_j, in logs for range (likelihoods of a 3-D radar plot span 1e-300 easily).
     with np.errstate(divide="ignore"):
         log_post = np.log(np.maximum(pred.c, 0.0)) + loglik
@@ -163,7 +173,7 @@ def update(
     mu = np.exp(log_post)
     mu /= mu.sum(axis=1, keepdims=True)
     mu[~imm] = (0.0, 1.0)
-    return Posterior(xm, Pm, mu, nis)
+    return Posterior(xm_out, Pm_out, mu, nis)
 
 
 def collapse(xm: Array, Pm: Array, mu: Array, imm: BoolArray, which: BoolArray) -> None:

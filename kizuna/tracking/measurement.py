@@ -129,11 +129,11 @@ def aer_point_covariance(z: Array, sigma: Array, rotation: Array) -> Array:
 
 @dataclass(frozen=True)
 class RadarModel:
-    """Radar measurement model for a batch of rows, each with its own sensor site.
+    """Radar measurement model: one site for all rows, or a site per row.
 
-    ``origin_ecef_m`` (K, 3) and ``rotation`` (K, 3, 3) broadcast against the K states given to
-    :meth:`predict` / :meth:`jacobian` (which may carry extra sigma-point axes before the state
-    axis: shapes (K, ..., n) are accepted by :meth:`predict_points`).
+    ``origin_ecef_m`` (3,) or (K, 3) and ``rotation`` (3, 3) or (K, 3, 3) broadcast against the
+    K states given to :meth:`predict` / :meth:`jacobian`; :meth:`predict_points` takes sigma
+    points (K, L, n); :meth:`take` selects rows of a per-row model.
     """
 
     origin_ecef_m: Array
@@ -145,9 +145,16 @@ class RadarModel:
 
     def predict_points(self, points: Array) -> Array:
         """h for sigma points of shape (K, L, n)."""
+        if self.origin_ecef_m.ndim == 1:
+            return radar_measure(points[..., :3], self.origin_ecef_m, self.rotation)
         return radar_measure(
             points[..., :3], self.origin_ecef_m[:, None, :], self.rotation[:, None, :, :]
         )
+
+    def take(self, rows: NDArray[np.intp]) -> RadarModel:
+        if self.origin_ecef_m.ndim == 1:
+            return self
+        return RadarModel(self.origin_ecef_m[rows], self.rotation[rows])
 
     def jacobian(self, x: Array) -> Array:
         out = np.zeros(x.shape[:-1] + (3, x.shape[-1]))
@@ -181,6 +188,9 @@ class PositionModel:
 
     def predict_points(self, points: Array) -> Array:
         return points[..., : self.dim].copy()
+
+    def take(self, rows: NDArray[np.intp]) -> PositionModel:
+        return self
 
     def jacobian(self, x: Array) -> Array:
         out = np.zeros(x.shape[:-1] + (self.dim, x.shape[-1]))

@@ -68,9 +68,9 @@ class MotionModel:
 
     name: str
     dim: int
-    q_accel_m2_s3: float
-    q_inv_beta: float
-    q_jerk_m2_s5: float = 0.0
+    q_accel_m2_s3: float | Array
+    q_inv_beta: float | Array
+    q_jerk_m2_s5: float | Array = 0.0
     forces: ForceModel = _NO_DRAG
     drag: bool = True
 
@@ -147,53 +147,78 @@ class MotionModel:
         """Discrete process noise Q over steps ``dt_s`` (shape (...)) from the state ``x``.
 
         White acceleration (density q) gives per axis [[q dt^3/3, q dt^2/2], [q dt^2/2, q dt]];
-        white jerk on the thrust states adds the nearly-constant-acceleration block.
+        white jerk (density j) on the thrust states adds the nearly-constant-acceleration block
+        j [[dt^5/20, dt^4/8, dt^3/6], [dt^4/8, dt^3/3, dt^2/2], [dt^3/6, dt^2/2, dt]] over
+        (r, v, a_t). Built as one contraction of per-row coefficients with fixed basis matrices.
         """
         dt = np.abs(np.asarray(dt_s, float))
-        q = np.full(dt.shape, self.q_accel_m2_s3)
+        q = np.broadcast_to(np.asarray(self.q_accel_m2_s3, float), dt.shape)
         if self.drag:
             drag = np.linalg.norm(_drag_ecef(x[..., POS], x[..., VEL], x[..., INV_BETA]), axis=-1)
             q = q + (_DRAG_ERROR_FRACTION * drag) ** 2 * _DRAG_CORRELATION_S
-        n = self.dim
-        out = np.zeros(dt.shape + (n, n))
-        eye = np.eye(3)
-        d2, d3 = dt * dt, dt * dt * dt
-        out[..., 0:3, 0:3] = (q * d3 / 3.0)[..., None, None] * eye
-        out[..., 0:3, 3:6] = out[..., 3:6, 0:3] = (q * d2 / 2.0)[..., None, None] * eye
-        out[..., 3:6, 3:6] = (q * dt)[..., None, None] * eye
-        out[..., INV_BETA, INV_BETA] = self.q_inv_beta * dt
+        d2 = dt * dt
+        d3 = d2 * dt
+        coeffs = [q * d3 / 3.0, q * d2 / 2.0, q * dt, self.q_inv_beta * dt]
         if self.thrust:
-            j = self.q_jerk_m2_s5
-            d4, d5 = d2 * d2, d2 * d3
-            blocks = {
-                (0, 0): d5 / 20.0,
-                (0, 1): d4 / 8.0,
-                (0, 2): d3 / 6.0,
-                (1, 1): d3 / 3.0,
-                (1, 2): d2 / 2.0,
-                (2, 2): dt,
-            }
-            starts = (0, 3, 7)
-            for (a, b), value in blocks.items():
-                block = (j * value)[..., None, None] * eye
-                sa, sb = starts[a], starts[b]
-                out[..., sa : sa + 3, sb : sb + 3] += block
-                if a != b:
-                    out[..., sb : sb + 3, sa : sa + 3] += block
-        return out
+            j = np.broadcast_to(np.asarray(self.q_jerk_m2_s5, float), dt.shape)
+            coeffs[0] = coeffs[0] + j * d2 * d3 / 20.0
+            coeffs[1] = coeffs[1] + j * d2 * d2 / 8.0
+            coeffs[2] = coeffs[2] + j * d3 / 3.0
+            coeffs += [j * d3 / 6.0, j * d2 / 2.0, j * dt]
+        c = np.stack(np.broadcast_arrays(*coeffs), axis=-1)
+        n = self.dim
+        return np.einsum("...b,bij->...ij", c, _NOISE_BASIS[: c.shape[-1], :n, :n])
 
     def step_limit_s(self, x: Array) -> Array:
         """Largest RK4 step (s) that keeps truncation error far below the measurement noise.
 
-        5 s in vacuum; 1 s below 120 km, 0.25 s below 30 km where drag changes fast; powered
-        flight 1 s (the thrust states are constant over a step, so the step bounds only the
-        gravity/drag integration).
+        5 s in vacuum, 1 s below 120 km and in powered flight. (The physics propagator uses
+        0.25 s below 30 km to hold impact points to a metre over a whole descent; between two
+        plots a second apart RK4's local error at 1 s, ~h^5 times the fifth derivative of a
+        drag that changes on a ~2 s scale, stays at centimetres, far below radar noise.)
         """
         alt = approx_altitude_m(x[..., POS])
-        limit = np.where(alt > 120_000.0, 5.0, np.where(alt > 30_000.0, 1.0, 0.25))
+        limit = np.where(alt > 120_000.0, 5.0, 1.0)
         if self.thrust:
-            limit = np.minimum(limit, 1.0)
+            limit = np.where(np.asarray(self.q_jerk_m2_s5) > 0.0, np.minimum(limit, 1.0), limit)
         return limit
+
+    def take(self, rows: NDArray[np.intp]) -> MotionModel:
+        """The model for a subset of rows (per-row noise densities follow the rows)."""
+
+        def pick(value: float | Array) -> float | Array:
+            return value[rows] if np.ndim(value) else value
+
+        return MotionModel(self.name, self.dim, pick(self.q_accel_m2_s3),
+                           pick(self.q_inv_beta), pick(self.q_jerk_m2_s5), self.forces,
+                           self.drag)
+
+    def rows(self, q_accel_m2_s3: Array, q_inv_beta: Array, q_jerk_m2_s5: Array) -> MotionModel:
+        """This model with per-row noise densities (arrays of shape (K,)), for stacking the
+        rows of several models (an IMM's modes) into one propagation call."""
+        return MotionModel(self.name, self.dim, q_accel_m2_s3, q_inv_beta, q_jerk_m2_s5,  # type: ignore[arg-type]
+                           self.forces, self.drag)
+
+
+def _noise_basis() -> Array:
+    basis = np.zeros((7, BOOST_DIM, BOOST_DIM))
+    eye = np.eye(3)
+
+    def sym(b: int, i: int, j: int) -> None:
+        basis[b, i : i + 3, j : j + 3] = eye
+        basis[b, j : j + 3, i : i + 3] = eye
+
+    sym(0, 0, 0)  # r r
+    sym(1, 0, 3)  # r v
+    sym(2, 3, 3)  # v v
+    basis[3, INV_BETA, INV_BETA] = 1.0
+    sym(4, 0, 7)  # r a
+    sym(5, 3, 7)  # v a
+    sym(6, 7, 7)  # a a
+    return basis
+
+
+_NOISE_BASIS = _noise_basis()
 
 
 def _fast_acceleration(r: Array, v: Array, inv_beta: Array | None) -> Array:

@@ -291,6 +291,10 @@ class Tracker:
         self._pool_t = np.zeros(0)
         self._pool_ex = np.zeros(0, bool)
         self._pool_meta = np.zeros((0, 4), np.int64)  # sensor, cls, rel, nation bit
+        self._sensor_cache: dict[bytes, tuple[str, ...]] = {}
+        self._nation_cache: dict[int, tuple[str, ...]] = {}
+        self._marking_cache: dict[tuple[int, int], Marking] = {}
+        self._time_cache: dict[str, float] = {}
         self.duplicates = 0
         self.late = 0
         self.processed = 0
@@ -302,7 +306,11 @@ class Tracker:
         if report.id in self._seen_ids:
             self.duplicates += 1
             return False
-        t = report.t
+        t = self._time_cache.get(report.time)
+        if t is None:
+            if len(self._time_cache) > 4096:
+                self._time_cache.clear()
+            t = self._time_cache[report.time] = report.t
         if t < self._processed_until - 1e-9:
             self.late += 1
             return False
@@ -480,7 +488,7 @@ class Tracker:
                         pred.xm[assigned_r], pred.Pm[assigned_r], pred.c[assigned_r]
                     )
                 k = slots.size
-                model = RadarModel(np.broadcast_to(origin, (k, 3)), np.broadcast_to(rot, (k, 3, 3)))
+                model = RadarModel(origin, rot)
                 post = imm.update(
                     cfg.filter, pred_a, tab.imm[slots], z[assigned_c], R[assigned_c], model
                 )
@@ -798,58 +806,99 @@ class Tracker:
                 for nation, ref in self._refs.pop(int(i), {}).items():
                     self._ref_index.pop((nation, ref), None)
         emit = touched[tab.alive[touched] & (tab.status[touched] == CONFIRMED)]
-        return [self._update_of(int(i)) for i in emit]
+        return self._updates_of(emit)
 
-    def _update_of(self, slot: int) -> TrackUpdate:
+    def _updates_of(self, slots: NDArray[np.intp]) -> list[TrackUpdate]:
+        """TrackUpdate objects for ``slots``; the numbers are computed for all at once."""
+        if slots.size == 0:
+            return []
         tab = self.table
-        mu = tab.mu[slot]
-        x, P = imm.combine(tab.xm[slot][None], tab.Pm[slot][None], mu[None])
-        x, P = x[0], P[0]
-        inv_beta = x[INV_BETA]
-        boost_p = float(mu[imm.BOOST_MODE])
-        sensors = tuple(self._sensor_ids[i] for i in np.flatnonzero(tab.seen[slot]))
-        mask = int(tab.rel[slot])
-        nations = tuple(self.registry.codes(int(tab.nat[slot])))
-        marking = Marking.model_construct(
-            classification=_CLASSIFICATIONS[int(tab.cls[slot])],
-            releasable_to=self.registry.codes(mask),
-            released_by=None,
+        mu = tab.mu[slots]
+        x, P = imm.combine(tab.xm[slots], tab.Pm[slots], mu)
+        inv_beta = x[:, INV_BETA]
+        with np.errstate(divide="ignore"):
+            beta = np.where(inv_beta > 0.0, 1.0 / np.maximum(inv_beta, 1e-300), np.inf)
+        boost_p = mu[:, imm.BOOST_MODE]
+        phases = _phases(x, boost_p, self.config.terminal_altitude_m)
+        seen = tab.seen[slots]
+        x7 = x[:, :BALLISTIC_DIM]
+        P7 = P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
+        thrust = x[:, 7:10]
+        out = []
+        columns = zip(
+            slots.tolist(), tab.number[slots].tolist(), tab.t[slots].tolist(), beta.tolist(),
+            boost_p.tolist(), phases, tab.nat[slots].tolist(), tab.cls[slots].tolist(),
+            tab.rel[slots].tolist(), tab.exercise[slots].tolist(), strict=True,
         )
-        return TrackUpdate(
-            track_id=f"KZ-{int(tab.number[slot]):06d}",
-            time_s=float(tab.t[slot]),
-            x=x[:BALLISTIC_DIM].copy(),
-            P=P[:BALLISTIC_DIM, :BALLISTIC_DIM].copy(),
-            beta_kg_m2=float(1.0 / inv_beta) if inv_beta > 0 else math.inf,
-            thrust_ecef_mps2=x[7:10].copy(),
-            boost_probability=boost_p,
-            phase=_phase(x, boost_p, self.config.terminal_altitude_m),
-            sensors=sensors,
-            nations=nations,
-            marking=marking,
-            exercise=bool(tab.exercise[slot]),
-            track_refs=dict(self._refs.get(slot, {})),
-            launch=self._launch.get(slot),
-        )
+        for i, (slot, number, t, b, bp, phase, nat, cls, rel, ex) in enumerate(columns):
+            key = seen[i].tobytes()
+            sensors = self._sensor_cache.get(key)
+            if sensors is None:
+                sensors = tuple(self._sensor_ids[j] for j in np.flatnonzero(seen[i]))
+                self._sensor_cache[key] = sensors
+            out.append(TrackUpdate(
+                f"KZ-{number:06d}", t, x7[i], P7[i], b, thrust[i], bp, phase, sensors,
+                self._nations_of(nat), self._marking_of(cls, rel), ex,
+                dict(self._refs[slot]) if slot in self._refs else {}, self._launch.get(slot),
+            ))
+        return out
+
+    def _nations_of(self, mask: int) -> tuple[str, ...]:
+        found = self._nation_cache.get(mask)
+        if found is None:
+            found = tuple(self.registry.codes(mask))
+            self._nation_cache[mask] = found
+        return found
+
+    def _marking_of(self, cls: int, rel: int) -> Marking:
+        found = self._marking_cache.get((cls, rel))
+        if found is None:
+            found = Marking.model_construct(
+                classification=_CLASSIFICATIONS[cls],
+                releasable_to=self.registry.codes(rel),
+                released_by=None,
+            )
+            self._marking_cache[(cls, rel)] = found
+        return found
+
+    def estimates(self, time_s: float) -> tuple[list[str], Array, Array]:
+        """Every live confirmed track predicted to ``time_s`` (nothing is committed).
+
+        Returns ``(track_ids, x (K, 7), P (K, 7, 7))`` in the layout of :class:`TrackUpdate`,
+        for displays and metrics that need all tracks at one instant.
+        """
+        tab = self.table
+        live = np.flatnonzero(tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED))
+        ids = [f"KZ-{int(n):06d}" for n in tab.number[live]]
+        if live.size == 0:
+            return ids, np.zeros((0, BALLISTIC_DIM)), np.zeros((0, BALLISTIC_DIM, BALLISTIC_DIM))
+        pred = imm.predict(self.config.filter, tab.xm[live], tab.Pm[live], tab.mu[live],
+                           tab.imm[live], time_s - tab.t[live], self.config.tau_burn_s)
+        x, P = pred.combined()
+        return ids, x[:, :BALLISTIC_DIM], P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
 
     def tracks(self) -> list[TrackUpdate]:
         """Current state of every live confirmed track (at its own last update time)."""
         tab = self.table
         live = np.flatnonzero(tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED))
-        return [self._update_of(int(i)) for i in live]
+        return self._updates_of(live)
 
 
-def _phase(x: Array, boost_probability: float, terminal_altitude_m: float) -> str:
-    """boost | midcourse | terminal | unknown from the IMM and the geometry."""
-    if boost_probability > 0.6:
-        return "boost"
-    if boost_probability > 0.2:
-        return "unknown"
-    altitude = float(approx_altitude_m(x[:3]))
-    radial = float(np.dot(x[:3], x[3:6]))
-    if altitude < terminal_altitude_m and radial < 0.0:
-        return "terminal"
-    return "midcourse"
+def _phases(x: Array, boost_probability: Array, terminal_altitude_m: float) -> list[str]:
+    """boost | midcourse | terminal | unknown per track, from the IMM and the geometry.
+
+    boost: powered-flight probability above 0.6; unknown: between 0.2 and 0.6 (the data do not
+    yet tell); otherwise terminal when descending below ``terminal_altitude_m``, else midcourse.
+    """
+    altitude = approx_altitude_m(x[:, :3])
+    descending = np.einsum("ki,ki->k", x[:, :3], x[:, 3:6]) < 0.0
+    code = np.where(
+        boost_probability > 0.6, 0,
+        np.where(boost_probability > 0.2, 3,
+                 np.where(descending & (altitude < terminal_altitude_m), 2, 1)),
+    )
+    names = ("boost", "midcourse", "terminal", "unknown")
+    return [names[c] for c in code.tolist()]
 
 
 def _time_of(item: AnyReport | _Radar) -> float:
