@@ -1,0 +1,97 @@
+"""``kizuna evaluate --truth TRUTH.jsonl --out DIR``: score tracks and predictions against truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kizuna.interfaces.cli.main import app
+
+
+@app.command("evaluate")
+def evaluate_command(
+    truth: Annotated[
+        Path, typer.Option("--truth", help="True trajectories (kizuna simulate --truth).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for the PNG plots (and default inputs).")
+    ],
+    tracks: Annotated[
+        Path | None, typer.Option("--tracks", help="Tracks (default: OUT/tracks.jsonl).")
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option("--predictions", help="Predictions (default: OUT/predictions.jsonl)."),
+    ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option("--reports", help="The sensor reports, for the radars in the PCRLB."),
+    ] = None,
+) -> None:
+    """Print a per-object table and write plots: position RMSE vs PCRLB, NEES with its band,
+    GOSPA, impact error and 95 % ellipse coverage vs time to impact, time to first track and
+    first prediction.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from kizuna.errors import InputError
+    from kizuna.prediction import evaluation as ev_mod
+
+    tracks = tracks or out / "tracks.jsonl"
+    predictions = predictions or out / "predictions.jsonl"
+    if not tracks.exists():
+        raise InputError(f"no tracks file at {tracks} (give --tracks)")
+    truth_objects = ev_mod.load_truth(truth)
+    track_points = ev_mod.load_tracks(tracks)
+    preds = ev_mod.load_predictions(predictions) if predictions.exists() else []
+    radars = ev_mod.load_radars(reports) if reports else None
+    result = ev_mod.evaluate(truth_objects, track_points, preds, radars)
+    plots = ev_mod.write_plots(result, out)
+
+    def fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
+        return "-" if value is None else f"{value / scale:.{digits}f}"
+
+    table = Table(title=f"kizuna evaluate: {truth.name}")
+    for name in (
+        "object",
+        "kind",
+        "tracks",
+        "first track s",
+        "first impact pred s",
+        "pos RMSE m",
+        "pos NEES",
+        "final impact err km",
+        "ellipse coverage",
+        "categories",
+    ):
+        table.add_column(name, justify="right" if name not in ("object", "kind") else "left")
+    for o in result.objects:
+        inside, total = o.coverage
+        table.add_row(
+            o.object_id,
+            o.kind,
+            ",".join(o.tracks) or "-",
+            fmt(o.first_track_s),
+            fmt(o.first_prediction_s),
+            fmt(o.rmse_m),
+            fmt(o.nees, digits=2),
+            fmt(o.final_impact_error_m, 1e3, 2),
+            f"{inside}/{total}" if total else "-",
+            " ".join(f"{k}:{v}" for k, v in sorted(o.categories.items())) or "-",
+        )
+    console = Console()
+    console.print(table)
+    if result.impact_inside.size:
+        console.print(
+            f"95 % ellipse coverage over {result.impact_inside.size} predictions: "
+            f"{result.coverage * 100:.1f} %"
+        )
+    if result.gospa_m.size:
+        console.print(
+            f"GOSPA (c = {ev_mod.GOSPA_C_M / 1e3:.0f} km, p = 2): mean "
+            f"{result.gospa_m.mean() / 1e3:.2f} km over {result.gospa_m.size} s"
+        )
+    console.print("plots: " + ", ".join(str(p) for p in plots))
