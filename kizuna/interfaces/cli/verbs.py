@@ -9,7 +9,6 @@ from kizuna.interfaces.cli import agreement  # noqa: F401
 from kizuna.interfaces.cli import audit  # noqa: F401
 from kizuna.interfaces.cli import demo  # noqa: F401
 from kizuna.interfaces.cli import evaluate  # noqa: F401
-from kizuna.interfaces.cli import evaluate  # noqa: F401
 from kizuna.interfaces.cli import natsconfig  # noqa: F401
 from kizuna.interfaces.cli import simulate  # noqa: F401
 from kizuna.interfaces.cli import track  # noqa: F401
