@@ -105,7 +105,8 @@ def test_ballistic_trajectory_ends_on_the_ellipsoid():
     assert abs(float(geodetic_altitude_m(trajectory.state[-1, :3]))) < 1.0
 
 
-def test_weak_upper_stage_cannot_reach_orbit():
-    weak = Launcher(stages=(*Launcher().stages[:2], Stage(100.0, 5.0, 1.5, 300.0)))
-    with pytest.raises(PhysicsError, match="upper stage"):
+def test_weak_lower_stages_cannot_loft_to_the_insertion_altitude():
+    weak = Launcher(stages=(Stage(60.0, 12.0, 2.0), Stage(60.0, 11.0, 2.0),
+                            Launcher().stages[-1]))
+    with pytest.raises(PhysicsError, match="cannot loft"):
         design_orbital(SOHAE, launcher=weak)
