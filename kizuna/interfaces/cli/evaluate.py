@@ -55,19 +55,20 @@ def evaluate_command(
         return "-" if value is None else f"{value / scale:.{digits}f}"
 
     table = Table(title=f"kizuna evaluate: {truth.name}")
-    for name in (
+    headers = (
         "object",
         "kind",
         "tracks",
-        "first track s",
-        "first impact pred s",
-        "pos RMSE m",
-        "pos NEES",
-        "final impact err km",
-        "ellipse coverage",
+        "1st track s",
+        "1st impact s",
+        "RMSE m",
+        "NEES",
+        "impact err km",
+        "in ellipse",
         "categories",
-    ):
-        table.add_column(name, justify="right" if name not in ("object", "kind") else "left")
+    )
+    for name in headers:
+        table.add_column(name, justify="left" if name in ("object", "kind") else "right")
     for o in result.objects:
         inside, total = o.coverage
         table.add_row(
@@ -82,7 +83,7 @@ def evaluate_command(
             f"{inside}/{total}" if total else "-",
             " ".join(f"{k}:{v}" for k, v in sorted(o.categories.items())) or "-",
         )
-    console = Console()
+    console = Console(width=max(120, Console().width))
     console.print(table)
     if result.impact_inside.size:
         console.print(
