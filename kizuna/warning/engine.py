@@ -341,6 +341,15 @@ class ThreatAlerts:
         lines += self.overflight.tick(now_s, self._rules, self.impact.latest_impact_time_s)
         return [self._product(line, now_s) for line in lines]
 
+    def due_time_s(self) -> float | None:
+        """When every open alert of this threat will have closed by the clock (or None)."""
+        times = []
+        if self.impact.state == "active" and self.impact.latest_impact_time_s is not None:
+            times.append(self.impact.latest_impact_time_s)
+        if self.overflight.state == "active" and self.overflight.t_last:
+            times.append(max(self.overflight.t_last.values()) + self._rules.pass_tolerance_s)
+        return max(times) if times else None
+
     def _product(self, line: _Line, now_s: float) -> AlertProduct:
         pred = self._last
         key = line.level if line.status in ("issued", "updated") else line.status
@@ -410,6 +419,19 @@ class AlertEngine:
         """:meth:`update` from an object with ``.product`` and ``.ground_track`` attributes
         (the prediction layer's ``Prediction``)."""
         return self.update(item.product, item.ground_track, now_s)
+
+    def finish(self) -> list[AlertProduct]:
+        """End of input (batch runs): close every open alert as the clock would have.
+
+        Each threat is ticked at the time its last open alert falls due (its predicted impact,
+        or just after its last overflight), so the closing lines carry those times.
+        """
+        out: list[AlertProduct] = []
+        for threat in self.threats.values():
+            due = threat.due_time_s()
+            if due is not None:
+                out.extend(threat.tick(due))
+        return out
 
     def tick(self, now_s: float) -> list[AlertProduct]:
         """Close alerts whose impact / overflight time has come; call it as the clock runs."""

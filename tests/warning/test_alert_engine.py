@@ -279,3 +279,18 @@ def test_notices_can_be_switched_off():
     assert engine2.update(prediction(30.0, 170.0), None, NOW) == []
     (first,) = engine2.update(prediction(40.57, 136.97), None, NOW + 1)
     assert (first.status, first.level) == ("issued", "advisory")  # first line is an issue
+
+
+def test_finish_closes_everything_at_its_own_time(launches):
+    row = launches["2017-08-29"]
+    lat1, lon1 = float(row["impact_lat"]), float(row["impact_lon"])
+    track = waypoint_track([SUNAN, (41.92, 143.25), (lat1, lon1)], NOW, NOW + 840.0, 550e3)
+    engine = AlertEngine()
+    engine.update(prediction(lat1, lon1, 840.0), track, NOW)
+    engine.update(prediction(40.57, 136.97, 900.0, track_id="T2"), None, NOW)
+    closing = {(a.track_id, a.kind): a for a in engine.finish()}
+    assert closing[("T1", "impact")].status == "impacted"
+    assert closing[("T1", "impact")].time == format_time(NOW + 840.0)
+    assert closing[("T1", "overflight")].status == "passed"
+    assert closing[("T2", "impact")].time == format_time(NOW + 900.0)
+    assert engine.finish() == []  # nothing left open
