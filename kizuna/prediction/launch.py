@@ -29,8 +29,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 from kizuna.geo.frames import ecef_to_lla, enu_rotation, geodetic_altitude_m
-from kizuna.physics.dynamics import FULL, NO_DRAG, ForceModel, state_derivative
-from kizuna.physics.propagate import rk4_step
+from kizuna.physics.dynamics import (
+    FULL,
+    NO_DRAG,
+    ForceModel,
+    approx_altitude_m,
+    state_derivative,
+)
+from kizuna.physics.propagate import VACUUM_STEP_S, regime_step_s, rk4_step
 from kizuna.prediction.impact import from_local_en_m, inverse_to_beta, local_en_m
 from kizuna.prediction.unscented import sigma_points, unscented_weights
 
@@ -38,7 +44,6 @@ Array = NDArray[np.float64]
 
 CALIBRATION_PATH = Path(__file__).parent / "data" / "boost_calibration.npz"
 NEIGHBOURS = 12
-BACK_STEP_S = 1.0  # backward RK4 step; the ghost arc is smooth (no drag on the way up)
 MAX_BACK_S = 4.0 * 3600.0
 
 
@@ -73,11 +78,14 @@ def back_propagate_to_ground(
     ballistic_coefficient_kg_m2: ArrayLike = NO_DRAG,
     forces: ForceModel = FULL,
     max_duration_s: float = MAX_BACK_S,
-    step_s: float = BACK_STEP_S,
+    max_step_s: float = VACUUM_STEP_S,
 ) -> GhostPad:
     """Integrate unpowered ECEF states (N, 6) backwards in time until altitude 0.
 
-    The crossing is refined by bisection on the last step to < 1 ms (well under 10 m).
+    Steps follow the regime as in :func:`kizuna.physics.propagate.propagate_to_impact`: 5 s
+    while every point is above 120 km, 1 s lower down, and the propagator's finer steps where
+    drag acts (descending legs in the air). The crossing is refined by bisection on the last
+    step to < 0.1 ms (well under a metre).
     """
     state = np.atleast_2d(np.asarray(x, float))[:, :6].copy()
     n = state.shape[0]
@@ -92,17 +100,26 @@ def back_propagate_to_ground(
     active = ~reached
     while active.any() and elapsed < max_duration_s:
         idx = np.flatnonzero(active)
-        deriv = _back_derivative(beta[idx], forces)
         before = state[idx]
-        after = rk4_step(deriv, before, -step_s)
-        after_alt = geodetic_altitude_m(after[:, :3])
-        crossed = after_alt <= 0.0
+        alt_now = approx_altitude_m(before[:, :3])
+        descending = np.einsum("ni,ni->n", before[:, :3], before[:, 3:]) < 0.0
+        step = max_step_s if alt_now.min() > 120_000.0 else min(max_step_s, 1.0)
+        if descending.any():
+            step = min(step, regime_step_s(float(alt_now[descending].min())))
+        deriv = _back_derivative(beta[idx], forces)
+        after = rk4_step(deriv, before, -step)
+        after_alt = approx_altitude_m(after[:, :3])
+        # The fast altitude is within 15 m of the geodetic one: confirm crossings exactly.
+        crossed = np.zeros(idx.size, dtype=bool)
+        near = after_alt < 50.0
+        if near.any():
+            crossed[near] = geodetic_altitude_m(after[near, :3]) <= 0.0
         if crossed.any():
             c_idx = idx[crossed]
             d_c = _back_derivative(beta[c_idx], forces)
             lo = np.zeros(c_idx.size)
-            hi = np.full(c_idx.size, step_s)
-            for _ in range(14):  # 1 s / 2^14 = 0.06 ms
+            hi = np.full(c_idx.size, step)
+            for _ in range(16):  # 5 s / 2^16 < 0.1 ms
                 mid = 0.5 * (lo + hi)
                 below = geodetic_altitude_m(rk4_step(d_c, before[crossed], -mid)[:, :3]) <= 0.0
                 hi = np.where(below, mid, hi)
@@ -114,7 +131,7 @@ def back_propagate_to_ground(
             active[c_idx] = False
         state[idx] = after
         max_alt[idx] = np.maximum(max_alt[idx], after_alt)
-        elapsed += step_s
+        elapsed += step
     lat, lon, _ = ecef_to_lla(ground[:, :3])
     rot = enu_rotation(lat, lon)
     v_enu = np.einsum("nij,nj->ni", rot, ground[:, 3:])
@@ -173,10 +190,10 @@ def _tree(key: int, which: str, data: Array) -> cKDTree:
 def load_calibration(path: Path = CALIBRATION_PATH) -> BoostCalibration:
     with np.load(path) as data:
         return BoostCalibration(
-            data["coast_features"],
-            data["coast_offsets"],
-            data["boost_features"],
-            data["boost_offsets"],
+            data["coast_features"].astype(float),
+            data["coast_offsets"].astype(float),
+            data["boost_features"].astype(float),
+            data["boost_offsets"].astype(float),
         )
 
 
