@@ -19,6 +19,7 @@ from kizuna.sensors.infrared import detect_launches
 from kizuna.sensors.national import feed_reports
 from kizuna.sensors.radar import Radar
 from kizuna.sensors.scenario import InfraredSpec, NationalFeedSpec, load_scenario, shipped_scenarios
+from kizuna.sensors.schema import SCHEMA_PATH, schema_text
 from kizuna.sensors.simulate import report_lines, simulate, truth_lines
 
 ID_PATTERN = re.compile(r"^(?P<sensor>[A-Za-z0-9_.\-]+):(?P<seq>\d{6})$")
@@ -44,13 +45,15 @@ def _schema_validator():
 
 
 def test_schema_file_is_generated_from_the_contract():
+    """If this fails the contract changed: run `python -m kizuna.sensors.schema`."""
     schema, _ = _schema_validator()
     assert schema == json.loads(json.dumps(json_schema(Report)))
+    assert SCHEMA_PATH.read_text("utf-8") == schema_text()
 
 
 def test_same_seed_gives_byte_identical_output():
     _, reports, truth = _run("srbm-salvo")
-    again = simulate(load_scenario("srbm-salvo"))
+    again = simulate(load_scenario("srbm-salvo"), use_cache=False)  # fresh == cached, too
     assert list(report_lines(again)) == reports
     assert list(truth_lines(again)) == truth
     _, other, _ = _run("srbm-salvo", seed=12345)
@@ -128,10 +131,42 @@ def test_truth_lines_are_per_object_per_second():
         # lat/lon/alt and r_ecef describe the same point; powered only early on.
         lat, lon, alt = ecef_to_lla(np.array([r["r_ecef_m"] for r in mine]))
         np.testing.assert_allclose(lat, [r["lat"] for r in mine], atol=1e-6)
+        np.testing.assert_allclose(lon, [r["lon"] for r in mine], atol=1e-6)
         np.testing.assert_allclose(alt, [r["alt_m"] for r in mine], atol=0.01)
         powered = np.array([r["powered"] for r in mine])
         assert powered[0] and not powered[-1]
         assert np.all(np.diff(powered.astype(int)) <= 0)  # one burn, then coasting
+
+
+def _regions_along(truth: list[str], object_id: str) -> tuple[set[str], set[str]]:
+    """Region codes under an object's ground track, and under its last point."""
+    from kizuna.geo.regions import load
+
+    rows = [json.loads(line) for line in truth if f'"object_id":"{object_id}"' in line]
+    under = load().regions_under([r["lat"] for r in rows], [r["lon"] for r in rows])
+    return {r.code for hits in under for r in hits}, {r.code for r in under[-1]}
+
+
+@pytest.mark.parametrize(
+    ("name", "overflown", "impact_in"),
+    [
+        # launches.csv 2017-08-29: over Hokkaido, impact outside the EEZ.
+        ("irbm-overflight", {"JP-01"}, set()),
+        # launches.csv 2022-10-04: over Aomori, impact outside the EEZ.
+        ("irbm-overflight-2022", {"JP-02"}, set()),
+        # launches.csv 2017-11-29: no overflight, impact inside Japan's EEZ.
+        ("icbm-lofted", set(), {"JPN-EEZ"}),
+        # The salvo falls at sea outside every EEZ.
+        ("srbm-salvo", set(), set()),
+    ],
+)
+def test_scenarios_reproduce_the_reported_geography(name, overflown, impact_in):
+    _, _, truth = _run(name)
+    over, last = _regions_along(truth, "L1-M1")
+    assert overflown <= over
+    if not overflown:
+        assert not {code for code in over if code.startswith(("JP-", "KR-"))}
+    assert last == impact_in
 
 
 def test_salvo_is_three_missiles_seconds_apart():
