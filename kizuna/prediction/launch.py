@@ -43,7 +43,7 @@ from kizuna.prediction.unscented import sigma_points, unscented_weights
 Array = NDArray[np.float64]
 
 CALIBRATION_PATH = Path(__file__).parent / "data" / "boost_calibration.npz"
-NEIGHBOURS = 12
+NEIGHBOURS = 24
 MAX_BACK_S = 4.0 * 3600.0
 
 
@@ -198,15 +198,32 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> BoostCalibration:
 
 
 def _neighbour_stats(tree: cKDTree, targets: Array, query: Array, k: int) -> tuple[Array, Array]:
-    """Inverse-distance weighted mean and spread (std) of the k nearest calibration offsets."""
+    """Local linear regression of calibration offsets on features, and its residual spread.
+
+    Among the k nearest calibration flights (in scaled feature space), offsets are fitted as
+    a + B (f - f_query) by inverse-distance weighted least squares: ``a`` is the correction and
+    the weighted residual standard deviation (corrected for the fitted parameters) is the
+    model uncertainty. A plain neighbour average would count the offsets' smooth change across
+    the neighbourhood as uncertainty; the regression leaves only the scatter between vehicles,
+    which is what an unknown launcher really adds.
+    """
     dist, idx = tree.query(query, k=k)
     w = 1.0 / (dist + 0.05)
-    w /= w.sum(axis=-1, keepdims=True)
-    vals = targets[idx]  # (..., k, 3)
-    mean = np.einsum("...k,...ki->...i", w, vals)
-    var = np.einsum("...k,...ki->...i", w, (vals - mean[..., None, :]) ** 2)
-    # The nearest neighbours are themselves a sparse sample of the regime: a query far from
-    # every calibration flight gets its distance added as extra (relative) uncertainty.
+    y = targets[idx]  # (..., k, 3)
+    dx = tree.data[idx] - query[..., None, :]  # (..., k, d)
+    design = np.concatenate([np.ones(dx.shape[:-1] + (1,)), dx], axis=-1)  # (..., k, d+1)
+    p = design.shape[-1]
+    weighted = design * w[..., None]
+    normal = np.swapaxes(weighted, -1, -2) @ design
+    # A small ridge keeps degenerate neighbourhoods (collinear features) solvable.
+    normal = normal + 1e-6 * np.trace(normal, axis1=-2, axis2=-1)[..., None, None] * np.eye(p)
+    coef = np.linalg.solve(normal, np.swapaxes(weighted, -1, -2) @ y)  # (..., d+1, 3)
+    resid = y - design @ coef
+    var = np.einsum("...k,...ki->...i", w, resid**2) / w.sum(axis=-1, keepdims=True)
+    var = var * k / max(k - p, 1)
+    mean = coef[..., 0, :]
+    # A query far from every calibration flight (beyond one scaled unit) is an extrapolation:
+    # its distance is added as relative uncertainty.
     far = np.clip(dist[..., :1] - 1.0, 0.0, None)
     var = var + (far * np.abs(mean)) ** 2
     return mean, np.sqrt(var)
