@@ -61,6 +61,14 @@ def test_good_scenario_resolves(tmp_path):
     assert scenario.markings["USA"].releasable_to == ["JPN", "KOR", "USA"]
 
 
+def test_marking_overrides(tmp_path):
+    data = _with(markings={"JPN": {"classification": "CONFIDENTIAL", "releasable_to": ["JPN"]}})
+    scenario = load_scenario(_write(tmp_path, data, "marked.yaml"))
+    assert scenario.markings["JPN"].classification == "CONFIDENTIAL"
+    assert scenario.markings["JPN"].releasable_to == ["JPN"]
+    assert scenario.markings["KOR"].releasable_to == ["KOR", "USA"]  # untouched default
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "reason"),
     [
