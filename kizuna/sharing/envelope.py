@@ -98,7 +98,11 @@ class Envelope:
             marking = Marking.model_validate(body["marking"])
         except (KeyError, ValidationError):
             raise InputError(f"{kind} without a valid marking") from None
+        if at_time is None and not isinstance(body.get("time"), str):
+            raise InputError(f"{kind} without a time")
         when = parse_time(body["time"]) if at_time is None else float(at_time)
+        # The canonical marking (sorted nations, explicit released_by) travels in the product.
+        body = {**body, "marking": marking.model_dump(mode="json")}
         return cls(
             id=product_key(kind, body, origin_node),
             kind=kind,
@@ -141,7 +145,11 @@ class Envelope:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "(envelope)"
             raise InputError(first["msg"], field=field, source=source) from None
-        if wire.product.get("marking") != wire.marking.model_dump(mode="json"):
+        try:
+            inner = Marking.model_validate(wire.product.get("marking"))
+        except ValidationError:
+            raise InputError("product without a valid marking", source=source) from None
+        if inner != wire.marking:
             raise InputError("product marking differs from envelope marking", source=source)
         return cls(
             wire.id,

@@ -16,6 +16,7 @@ by :mod:`kizuna.sharing.natsconfig`, enforces the same agreement on subjects ind
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -207,7 +208,8 @@ class NatsBus:
     async def receive(self, max_messages: int = 256, timeout_s: float = 1.0) -> list[Delivery]:
         try:
             msgs = await self._sub.fetch(max_messages, timeout=timeout_s)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):
+            # nats-py raises either, depending on where in the pull the time ran out.
             return []
         out: list[Delivery] = []
         for msg in msgs:
@@ -265,8 +267,13 @@ class NatsBus:
         return None
 
     async def close(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
+        if self._nc is None or self._nc.is_closed:
+            return
+        # Flush so that acknowledgements already given reach the server, then close. (Not
+        # drain(): draining a pull subscription waits for a reply that never comes.)
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await self._nc.flush(timeout=2)
+        await self._nc.close()
 
 
 def _consumer_config(node_id: str, nation: str, deliver_from: float | None) -> ConsumerConfig:

@@ -1,0 +1,120 @@
+"""The in-process bus (laptop mode): every delivery through the policy, duplicates, audit events."""
+
+from __future__ import annotations
+
+import pytest
+from sharing_helpers import T_2026, prediction, report, track
+
+from kizuna.contract import Marking, PredictionProduct, TrackProduct, combine_markings
+from kizuna.errors import PolicyError
+from kizuna.sharing import Bus, BusEvent, Envelope, InProcessHub, remark
+from kizuna.sharing.agreement import Agreement
+
+
+async def _drain(hub: InProcessHub, agreement: Agreement) -> dict[str, list[Envelope]]:
+    out: dict[str, list[Envelope]] = {}
+    for node_id in agreement.node_ids:
+        bus = hub.connect(node_id)
+        deliveries = await bus.receive(max_messages=1000, timeout_s=0.01)
+        for delivery in deliveries:
+            await delivery.ack()
+        out[node_id] = [d.envelope for d in deliveries]
+    return out
+
+
+async def test_korean_only_launch_reaches_jjoc_as_tracks_and_predictions_never_as_reports(
+    trilateral: Agreement,
+) -> None:
+    """Issue 5: JJOC's picture of a launch seen only by Korean radar arrives through
+    INDOPACOM as tracks and predictions, never as Korean raw reports."""
+    events: list[BusEvent] = []
+    hub = InProcessHub(trilateral, observer=events.append)
+    rok, usfk, jjoc = hub.connect("ROK-JCS"), hub.connect("USFK"), hub.connect("JJOC")
+    assert isinstance(rok, Bus)
+    for i in range(3):
+        raw = report(f"KOR-R1:{i}", "KOR", ["KOR", "USA"])
+        await rok.publish(Envelope.of(raw, origin_node="ROK-JCS", agreement=trilateral))
+
+    # USFK fuses what it received into a US track and prediction, marked per the agreement.
+    received = await usfk.receive(timeout_s=0.01)
+    assert [d.envelope.kind for d in received] == ["report"] * 3
+    combined = combine_markings(d.envelope.marking for d in received)
+    assert combined.releasable_to == ["KOR", "USA"]
+    marking = remark("track", combined, "USA", trilateral, T_2026)
+    assert marking.released_by == "USA-PICTURE"
+    mark = marking.model_dump(mode="json")
+    for product in (
+        TrackProduct.model_validate(track("USFK-T1", mark)),
+        PredictionProduct.model_validate(prediction("USFK-T1", mark)),
+    ):
+        await usfk.publish(Envelope.of(product, origin_node="USFK", agreement=trilateral))
+
+    deliveries = await jjoc.receive(timeout_s=0.01)
+    assert sorted(d.envelope.kind for d in deliveries) == ["prediction", "track"]
+    for delivery in deliveries:
+        assert delivery.path == ("USFK", "INDOPACOM", "USFJ-JFHQ", "JJOC")
+        assert delivery.decision.rule == "USA-PICTURE"
+        assert delivery.envelope.marking.released_by == "USA-PICTURE"
+    refused_at_jjoc = [e for e in events if e.kind == "refused" and e.peer == "JJOC"]
+    assert len(refused_at_jjoc) == 3
+    assert all(e.envelope.kind == "report" for e in refused_at_jjoc)
+    assert not hub.dropped
+
+
+async def test_duplicates_are_ignored_and_counted(trilateral: Agreement) -> None:
+    events: list[BusEvent] = []
+    hub = InProcessHub(trilateral, observer=events.append)
+    jjoc = hub.connect("JJOC")
+    envelope = Envelope.of(
+        report("JPN-FPS5:1", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+    )
+    first = await jjoc.publish(envelope)
+    second = await jjoc.publish(envelope)
+    assert first.reached == {"USFJ-JFHQ", "INDOPACOM", "USFK"}
+    assert second.reached == frozenset()
+    received = await _drain(hub, trilateral)
+    assert {n: len(v) for n, v in received.items()} == {
+        "INDOPACOM": 1,
+        "USFJ-JFHQ": 1,
+        "USFK": 1,
+        "JJOC": 0,
+        "ROK-JCS": 0,
+    }
+    assert [e.kind for e in events].count("duplicate") == 1
+
+
+async def test_a_node_releases_only_its_own_nations_products(trilateral: Agreement) -> None:
+    hub = InProcessHub(trilateral)
+    usfk = hub.connect("USFK")
+    korean = Envelope.of(
+        report("KOR-R1:9", "KOR", ["KOR", "USA"]), origin_node="USFK", agreement=trilateral
+    )
+    with pytest.raises(PolicyError, match="only a node of that nation"):
+        await usfk.publish(korean)
+    other = Envelope.of(
+        report("USA-TPY2:1", "USA", ["USA"]), origin_node="INDOPACOM", agreement=trilateral
+    )
+    with pytest.raises(PolicyError, match="whose origin is INDOPACOM"):
+        await usfk.publish(other)
+
+
+async def test_receive_waits_then_times_out(trilateral: Agreement) -> None:
+    hub = InProcessHub(trilateral)
+    assert await hub.connect("JJOC").receive(timeout_s=0.01) == []
+
+
+def test_envelope_round_trip_and_tamper_detection(trilateral: Agreement) -> None:
+    envelope = Envelope.of(
+        report("JPN-FPS5:2", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+    )
+    assert Envelope.from_bytes(envelope.to_bytes()) == envelope
+    widened = envelope.to_bytes().replace(
+        b'"releasable_to":["JPN","USA"]', b'"releasable_to":["JPN","KOR","USA"]', 1
+    )
+    from kizuna.errors import InputError
+
+    with pytest.raises(InputError, match="differs from envelope marking"):
+        Envelope.from_bytes(widened)
+    assert envelope.with_marking(Marking(classification="SECRET", releasable_to=["JPN"])).product[
+        "marking"
+    ]["releasable_to"] == ["JPN"]
