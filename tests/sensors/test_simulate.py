@@ -252,3 +252,19 @@ def test_cli_demo_prints_the_table(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "What flew" in out and "Who saw it" in out
     assert "L1-M3" in out and "impact" in out and "USA-SBIRS-GEO" in out
+
+
+def test_scenario_outages_silence_a_sensor(tmp_path):
+    import yaml
+
+    raw = yaml.safe_load(shipped_scenarios()["srbm-salvo"].read_text("utf-8"))
+    raw["sensors"]["outages"] = [{"sensor": "USA-TPY2-SEONGJU", "start_s": 60, "end_s": 200}]
+    raw["sensors"]["exclude"] = ["KOR-GPB-2"]
+    path = tmp_path / "outage.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    sim = simulate(load_scenario(path))
+    start = sim.start_s
+    seongju = [o.time_s - start for o in sim.observations if o.sensor_id == "USA-TPY2-SEONGJU"]
+    assert seongju and any(t < 60 for t in seongju) and any(t >= 200 for t in seongju)
+    assert not any(60 <= t < 200 for t in seongju)
+    assert not any(o.sensor_id == "KOR-GPB-2" for o in sim.observations)
