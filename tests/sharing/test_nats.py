@@ -1,0 +1,230 @@
+"""Against a real nats-server (2.9.x) started with the generated config: the server enforces the
+agreement (permission violations, nothing crosses accounts unless released), the allowed flow
+works, JetStream de-duplicates by message id, and a durable consumer resumes after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import nats
+import pytest
+from sharing_helpers import NATS_SERVER, T_2026, nats_server, needs_nats, report, track
+
+from kizuna.interfaces.cli.main import main
+from kizuna.sharing import Envelope, remark
+from kizuna.sharing.agreement import Agreement
+from kizuna.sharing.nats_bus import NatsBus, msg_id
+from kizuna.sharing.natsconfig import generate_nats_config, node_permissions
+from kizuna.sharing.subjects import STREAM, consumer_filter, product_subject
+
+pytestmark = needs_nats
+
+
+async def _collect(bus: NatsBus, timeout_s: float = 0.3) -> list[Envelope]:
+    out: list[Envelope] = []
+    while True:
+        deliveries = await bus.receive(100, timeout_s)
+        if not deliveries:
+            return out
+        for delivery in deliveries:
+            await delivery.ack()
+            out.append(delivery.envelope)
+
+
+@pytest.mark.parametrize("name", ["trilateral", "quadrilateral"])
+def test_generated_config_is_accepted_by_nats_server_29(tmp_path: Path, name: str) -> None:
+    from kizuna.sharing.agreement import load_agreement
+
+    config = generate_nats_config(
+        load_agreement(name), at_time=T_2026, port=14999, store_dir=tmp_path / "js"
+    )
+    path = tmp_path / "server.conf"
+    path.write_text(config.text)
+    checked = subprocess.run(
+        [NATS_SERVER, "-c", str(path), "-t"], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # No 2.10+ consumer or stream settings: 2.9 would drop them silently.
+    for newer in ("filter_subjects", "subject_transform", "metadata", "compression"):
+        assert newer not in config.text
+
+
+def test_permissions_mirror_the_release_rules(trilateral: Agreement) -> None:
+    publish, subscribe = node_permissions(trilateral, "JJOC", T_2026)
+    assert product_subject("JPN", "USA", "report", "JJOC") in publish
+    assert product_subject("JPN", "KOR", "report", "JJOC") not in publish  # no JPN->KOR reports
+    assert product_subject("JPN", "KOR", "track", "JJOC") in publish
+    assert not any(".KOR." in s and s.startswith("kz.KOR") for s in publish)  # no forging
+    assert subscribe == [consumer_filter("JPN"), "_INBOX_JJOC.>"]
+
+
+async def test_server_refuses_a_partner_reading_what_it_may_not(trilateral: Agreement) -> None:
+    with nats_server(trilateral) as server:
+        rok = await NatsBus.connect(trilateral, "ROK-JCS", server.url, **server.creds("ROK-JCS"))
+        usfk = await NatsBus.connect(trilateral, "USFK", server.url, **server.creds("USFK"))
+        jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
+        # A Japanese client tries to read Korea's raw reports released to the US.
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        spy = await nats.connect(server.url, **server.creds("JJOC"), error_cb=on_error)
+        spied: list[bytes] = []
+
+        async def keep(msg: nats.aio.msg.Msg) -> None:
+            spied.append(msg.data)
+
+        await spy.subscribe("kz.KOR.USA.report.>", cb=keep)
+        await spy.subscribe("kz.>", cb=keep)
+        await spy.flush()
+
+        korean = Envelope.of(
+            report("KOR-R1:1", "KOR", ["KOR", "USA"]), origin_node="ROK-JCS", agreement=trilateral
+        )
+        routing = await rok.publish(korean)
+        assert routing.reached == {"USFK", "INDOPACOM", "USFJ-JFHQ"}
+        [received] = await _collect(usfk)
+        assert received == korean  # the allowed flow works
+        assert await _collect(jjoc) == []
+        await asyncio.sleep(0.2)
+        assert spied == []
+        assert any("permissions violation for subscription" in e for e in errors), errors
+        log = server.log_text()
+        assert 'Subscription Violation - User "JJOC", Subject "kz.KOR.USA.report.>"' in log
+        assert 'Subscription Violation - User "JJOC", Subject "kz.>"' in log
+
+        # The same launch reaches JJOC as a US track through the server, under its rule.
+        marking = remark("track", korean.marking, "USA", trilateral, T_2026)
+        us_track = Envelope.of(
+            track("USFK-T1", marking.model_dump(mode="json")),
+            origin_node="USFK",
+            agreement=trilateral,
+        )
+        await usfk.publish(us_track)
+        [at_jjoc] = await _collect(jjoc)
+        assert at_jjoc.kind == "track" and at_jjoc.marking.released_by == "USA-PICTURE"
+        assert not (rok.errors or usfk.errors or jjoc.errors or jjoc.dropped)
+        await spy.close()
+        for bus in (rok, usfk, jjoc):
+            await bus.close()
+
+
+async def test_server_refuses_a_rogue_publisher(trilateral: Agreement) -> None:
+    """A buggy or hostile JJOC client publishes what Japan does not release, or as Korea:
+    the server rejects the publication and nothing reaches Korea."""
+    with nats_server(trilateral) as server:
+        rok = await NatsBus.connect(trilateral, "ROK-JCS", server.url, **server.creds("ROK-JCS"))
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        rogue = await nats.connect(server.url, **server.creds("JJOC"), error_cb=on_error)
+        envelope = Envelope.of(
+            report("JPN-FPS5:7", "JPN", ["JPN", "USA", "KOR"]),
+            origin_node="JJOC",
+            agreement=trilateral,
+        )
+        for subject in (
+            product_subject("JPN", "KOR", "report", "JJOC"),  # no JPN->KOR report rule
+            product_subject("KOR", "KOR", "report", "ROK-JCS"),  # forged originator and node
+            product_subject("JPN", "KOR", "track", "USFJ-JFHQ"),  # another node's name
+        ):
+            await rogue.publish(subject, envelope.to_bytes())
+        # Even through JetStream's API with a stream that would capture everything, the
+        # rogue cannot reach Korea's account: its stream lives in Japan's account.
+        with pytest.raises(nats.errors.Error):
+            await rogue.jetstream(timeout=0.5).add_stream(name="ROGUE", subjects=["kz.KOR.>"])
+        await rogue.flush()
+        await asyncio.sleep(0.3)
+        assert sum("permissions violation for publish" in e for e in errors) >= 4, errors
+        assert any("$js.api.stream.create.rogue" in e.lower() for e in errors), errors
+        assert await _collect(rok) == []
+        await rogue.close()
+        await rok.close()
+
+
+async def test_jetstream_deduplicates_by_message_id(trilateral: Agreement) -> None:
+    with nats_server(trilateral) as server:
+        jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
+        indo = await NatsBus.connect(
+            trilateral, "INDOPACOM", server.url, **server.creds("INDOPACOM")
+        )
+        envelope = Envelope.of(
+            report("JPN-FPS5:1", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+        )
+        for _ in range(3):  # e.g. a node restarted and re-published its backlog
+            await jjoc.publish(envelope)
+        # Direct check of the header contract: a fourth copy is acknowledged as a duplicate.
+        ack = await jjoc._js.publish(
+            product_subject("JPN", "USA", "report", "JJOC"),
+            envelope.to_bytes(),
+            headers={"Nats-Msg-Id": msg_id("USA", envelope)},
+        )
+        assert ack.duplicate is True and ack.stream == STREAM
+        received = await _collect(indo)
+        assert received == [envelope]
+        info = await indo._js.stream_info(STREAM)
+        assert info.state.messages == 1  # the US stream stored the product once
+        await jjoc.close()
+        await indo.close()
+
+
+async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -> None:
+    with nats_server(trilateral) as server:
+        jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
+        usfj = await NatsBus.connect(
+            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ")
+        )
+        first = Envelope.of(
+            report("JPN-FPS5:10", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+        )
+        await jjoc.publish(first)
+        assert await _collect(usfj) == [first]
+        await usfj.close()  # the node goes away...
+        later = [
+            Envelope.of(
+                report(f"JPN-FPS5:{i}", "JPN", ["JPN", "USA"]),
+                origin_node="JJOC",
+                agreement=trilateral,
+            )
+            for i in range(11, 16)
+        ]
+        for envelope in later:
+            await jjoc.publish(envelope)
+        usfj = await NatsBus.connect(
+            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ")
+        )
+        caught_up = await _collect(usfj)  # ...and catches up, each product once, in order
+        assert caught_up == later
+        info = await usfj._js.consumer_info(STREAM, "USFJ-JFHQ")
+        assert info.config.filter_subject == consumer_filter("USA")
+        await jjoc.close()
+        await usfj.close()
+
+
+def test_nats_config_cli_writes_private_files_and_keeps_passwords(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "nats.conf"
+    assert main(["nats-config", "trilateral", "--out", str(out), "--port", "14998"]) == 0
+    creds_path = tmp_path / "nats.conf.credentials.json"
+    for path in (out, creds_path):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    first = json.loads(creds_path.read_text())
+    assert set(first["nodes"]) == {"INDOPACOM", "USFJ-JFHQ", "USFK", "JJOC", "ROK-JCS"}
+    assert first["url"] == "nats://127.0.0.1:14998"
+    assert main(["nats-config", "quadrilateral", "--out", str(out), "--port", "14998"]) == 0
+    second = json.loads(creds_path.read_text())
+    assert second["nodes"]["JJOC"] == first["nodes"]["JJOC"]  # kept
+    assert "ADF-JOC" in second["nodes"]  # the new partner's node got a password
+    assert 'listen: "127.0.0.1:14998"' in out.read_text()
+    capsys.readouterr()
+    assert main(["nats-config", "trilateral"]) == 0
+    assert "accounts: {" in capsys.readouterr().out
