@@ -59,11 +59,14 @@ def to_posix(at: Instant) -> float:
     if isinstance(at, str):
         text = at.strip()
         try:
-            if len(text) == 10:
-                return to_posix(date.fromisoformat(text))
-            return to_posix(datetime.fromisoformat(text.replace("z", "Z")))
+            parsed: date = (
+                date.fromisoformat(text)
+                if len(text) == 10
+                else datetime.fromisoformat(text.replace("z", "Z"))
+            )
         except ValueError:
             raise InputError(f"not a date or RFC 3339 time: {at!r}") from None
+        return to_posix(parsed)
     raise InputError(f"not a time: {at!r}")
 
 
@@ -366,13 +369,28 @@ def _field_path(loc: Iterable[Any]) -> str:
     return "".join(parts)
 
 
+_PATTERN_MEANING = {
+    r"^[A-Z]{3}$": "must be a nation code of 3 capital letters (ISO 3166 alpha-3)",
+    r"^[A-Z0-9][A-Z0-9_-]{0,63}$": "must be a node id of capital letters, digits, '-' or '_'",
+    r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$": "must be a region code such as JP-02, JPN-EEZ, BASE-KADENA",
+    r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$": "must be a rule id of letters, digits, '_.:-'",
+}
+
+
 def _reason(error: Any) -> str:
     kind = error.get("type", "")
+    loc = [str(part) for part in error.get("loc", ())]
     if kind == "extra_forbidden":
         return "unknown field (check its spelling)"
     if kind == "missing":
         return "field required"
-    return str(error.get("msg", "invalid"))
+    if kind == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern", "")
+        return _PATTERN_MEANING.get(pattern, str(error.get("msg", "invalid")))
+    if any(part.startswith(("list[", "literal[")) for part in loc) and loc[-2:-1] == ["to"]:
+        return "must be a list of nation codes or the word all"
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")
 
 
 def _fail(agreement: Agreement, field: str, reason: str) -> ConfigError:

@@ -114,7 +114,7 @@ _DELETE = object()
 # (mutation path, new value, expected field in the message, expected words of the reason)
 BAD_AGREEMENTS = [
     ("nodes/0/nation", "USX", "nodes[0].nation", "unknown nation 'USX'"),
-    ("nodes/1/id", "usfj jfhq", "nodes[1].id", "String should match pattern"),
+    ("nodes/1/id", "usfj jfhq", "nodes[1].id", "must be a node id"),
     ("nodes/2/location", {"lat": 95.0, "lon": 127.0}, "nodes[2].location.lat", "less than"),
     ("command/0/reports_to", "PACOM", "command[0].reports_to", "unknown node 'PACOM'"),
     ("command/1/effective_from", "2025-01-01", "command[1].effective_from", "must not overlap"),
@@ -122,6 +122,9 @@ BAD_AGREEMENTS = [
     ("command/0/effective_from", "yesterday", "command[0].effective_from", "not a date"),
     ("links/0/between", ["JJOC", "ROK-JCS-X"], "links[0].between[1]", "unknown node"),
     ("release/1/to/0", "KOE", "release[1].to[0]", "unknown nation 'KOE'"),
+    ("release/1/to/0", "usa", "release[1].to[0]", "nation code of 3 capital letters"),
+    ("release/1/to", "everyone", "release[1].to", "list of nation codes or the word all"),
+    ("release/1/effective_from", "2026-01-01T00:00:00", "release[1].effective_from", "no UTC"),
     ("release/1/to", ["JPN"], "release[1].to[0]", "does not release to itself"),
     ("release/1/kinds", ["report", "radar"], "release[1].kinds[1]", "Input should be"),
     ("release/1/overrides_marking", True, "release[1].overrides_marking", "raw reports"),

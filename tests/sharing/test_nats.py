@@ -63,6 +63,24 @@ def test_permissions_mirror_the_release_rules(trilateral: Agreement) -> None:
     assert subscribe == [consumer_filter("JPN"), "_INBOX_JJOC.>"]
 
 
+def test_server_exports_follow_routes_not_only_rules() -> None:
+    """If Japan released tracks to Korea but not to the US, the only path (through US nodes)
+    is closed, so the server must not export Japan's tracks to Korea either."""
+    import yaml
+
+    from kizuna.sharing.agreement import shipped_agreements
+    from kizuna.sharing.natsconfig import release_table
+
+    data = yaml.safe_load(shipped_agreements()["trilateral"].read_text())
+    next(r for r in data["release"] if r["id"] == "JPN-PICTURE")["to"] = ["KOR"]
+    variant = Agreement.from_dict(data, source="variant.yaml")
+    table = release_table(variant, T_2026)
+    assert "track" not in table.get(("JPN", "KOR"), [])
+    assert "alert" in table[("JPN", "KOR")]  # alerts still go to all, through the US
+    text = generate_nats_config(variant, at_time=T_2026).text
+    assert '"kz.JPN.KOR.track.>"' not in text and '"kz.JPN.KOR.alert.>"' in text
+
+
 async def test_server_refuses_a_partner_reading_what_it_may_not(trilateral: Agreement) -> None:
     with nats_server(trilateral) as server:
         rok = await NatsBus.connect(trilateral, "ROK-JCS", server.url, **server.creds("ROK-JCS"))
