@@ -13,10 +13,12 @@ UTC) or an RFC 3339 / ISO date string.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -248,24 +250,34 @@ class Agreement:
         return tuple(n.id for n in self.nodes)
 
     def node(self, node_id: str) -> Node:
-        for node in self.nodes:
-            if node.id == node_id:
-                return node
+        node = self._nodes_by_id.get(node_id)
+        if node is not None:
+            return node
         raise InputError(
             f"unknown node {node_id!r} (agreement {self.name!r} has {', '.join(self.node_ids)})"
         )
 
     def has_node(self, node_id: str) -> bool:
-        return any(n.id == node_id for n in self.nodes)
+        return node_id in self._nodes_by_id
+
+    def has_nation(self, code: str) -> bool:
+        return code in self._nation_set
+
+    def rules_for(self, originator: str, kind: str) -> list[tuple[ReleaseRule, frozenset[str]]]:
+        """``(rule, target nations)`` of every rule of ``originator`` covering ``kind``."""
+        return self._rules_by_origin_kind.get((originator, kind), [])
 
     def nodes_of(self, nation: str) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.nation == nation)
 
     def rule(self, rule_id: str) -> ReleaseRule:
-        for rule in self.release:
-            if rule.id == rule_id:
-                return rule
-        raise InputError(f"unknown release rule {rule_id!r}")
+        rule = self._rules_by_id.get(rule_id)
+        if rule is None:
+            raise InputError(f"unknown release rule {rule_id!r}")
+        return rule
+
+    def find_rule(self, rule_id: str) -> ReleaseRule | None:
+        return self._rules_by_id.get(rule_id)
 
     def rule_targets(self, rule: ReleaseRule) -> frozenset[str]:
         """Nations a rule releases to, with ``all`` expanded (never the originator itself)."""
@@ -350,6 +362,49 @@ class Agreement:
             if moment is not None
         }
         return sorted(stamps)
+
+    def epoch(self, at_posix_s: float) -> int:
+        """Index of the interval between change dates that contains ``at_posix_s``.
+
+        Every dated entry is in force either throughout an epoch or not at all (intervals are
+        half-open at the change dates), so anything computed from the agreement at one instant
+        holds for the whole epoch: the policy caches its decisions per epoch.
+        """
+        return bisect.bisect_right(self._stamps, at_posix_s)
+
+    # Lookup tables built on first use. cached_property writes to the instance __dict__, which
+    # a frozen dataclass allows; the tables never change because the agreement does not.
+
+    @cached_property
+    def _stamps(self) -> list[float]:
+        return self.change_dates()
+
+    @cached_property
+    def _nodes_by_id(self) -> dict[str, Node]:
+        return {node.id: node for node in self.nodes}
+
+    @cached_property
+    def _nation_set(self) -> frozenset[str]:
+        return frozenset(self.nation_codes)
+
+    @cached_property
+    def _rules_by_origin_kind(
+        self,
+    ) -> dict[tuple[str, str], list[tuple[ReleaseRule, frozenset[str]]]]:
+        table: dict[tuple[str, str], list[tuple[ReleaseRule, frozenset[str]]]] = {}
+        for rule in self.release:
+            for kind in rule.kinds:
+                table.setdefault((rule.from_, kind), []).append((rule, self.rule_targets(rule)))
+        return table
+
+    @cached_property
+    def _rules_by_id(self) -> dict[str, ReleaseRule]:
+        return {rule.id: rule for rule in self.release}
+
+    @cached_property
+    def policy_cache(self) -> dict[tuple[Any, ...], Any]:
+        """Memo of policy results keyed by their inputs and :meth:`epoch` (see policy.py)."""
+        return {}
 
 
 # --- validation helpers ----------------------------------------------------------------------

@@ -22,7 +22,10 @@ rules and the product's marking, so a node that may not see a product never rela
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from kizuna.contract import CLASSIFICATION_RANK, Marking
 from kizuna.sharing.agreement import (
@@ -33,6 +36,8 @@ from kizuna.sharing.agreement import (
     ReleaseRule,
     to_posix,
 )
+
+_T = TypeVar("_T")
 
 RULE_SEPARATOR = "+"
 """Joins several rule ids in ``Marking.released_by`` (rule ids never contain it)."""
@@ -59,14 +64,35 @@ def _deny(reason: str) -> Decision:
 def _matching_rules(
     agreement: Agreement, kind: str, classification: str, originator: str, dest: str, t: float
 ) -> list[ReleaseRule]:
+    rank = CLASSIFICATION_RANK[classification]
     return [
         rule
-        for rule in agreement.release
-        if rule.from_ == originator
+        for rule, targets in agreement.rules_for(originator, kind)
+        if dest in targets
         and rule.in_force(t)
-        and rule.covers(kind, classification)
-        and dest in agreement.rule_targets(rule)
+        and rank <= CLASSIFICATION_RANK[rule.max_classification]
     ]
+
+
+# Results are memoised per agreement (Agreement.policy_cache) under their inputs and the
+# agreement's epoch at that instant: within an epoch no dated entry changes, so the result is
+# the same for every instant of it. The memo is bounded by clearing it when it grows too big.
+_CACHE_LIMIT = 100_000
+
+
+def _memo(agreement: Agreement, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+    cache = agreement.policy_cache
+    hit = cache.get(key)
+    if hit is None:
+        hit = compute()
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = hit
+    return hit  # type: ignore[no-any-return]
+
+
+def _marking_key(marking: Marking) -> tuple[Any, ...]:
+    return (marking.classification, tuple(marking.releasable_to), marking.released_by)
 
 
 def _check_released_by(
@@ -76,7 +102,7 @@ def _check_released_by(
     if not marking.released_by:
         return None
     for rule_id in marking.released_by.split(RULE_SEPARATOR):
-        rule = next((r for r in agreement.release if r.id == rule_id), None)
+        rule = agreement.find_rule(rule_id)
         if rule is None:
             return f"marking names release rule {rule_id!r}, which the agreement does not have"
         if rule.from_ != originator or not rule.overrides_marking:
@@ -103,15 +129,22 @@ def decide(
     release (POSIX seconds, or a datetime/date/ISO string). Never raises for unknown names: it
     refuses them.
     """
+    t = to_posix(at_time)
+    key = ("decide", kind, _marking_key(marking), originator, to_node, agreement.epoch(t))
+    return _memo(agreement, key, lambda: _decide(kind, marking, originator, to_node, agreement, t))
+
+
+def _decide(
+    kind: str, marking: Marking, originator: str, to_node: str, agreement: Agreement, t: float
+) -> Decision:
     if kind not in PRODUCT_KINDS:
         return _deny(f"unknown product kind {kind!r}")
     if not agreement.has_node(to_node):
         return _deny(f"unknown node {to_node!r}")
-    if originator not in agreement.nation_codes:
+    if not agreement.has_nation(originator):
         return _deny(f"originator {originator!r} is not a nation of agreement {agreement.name}")
     if marking.classification not in CLASSIFICATION_RANK:
         return _deny(f"unknown classification {marking.classification!r}")
-    t = to_posix(at_time)
     dest = agreement.node(to_node).nation
 
     stale = _check_released_by(marking, kind, originator, agreement, t)
@@ -165,6 +198,13 @@ def remark(
     if kind not in DERIVED_KINDS:
         return marking
     t = to_posix(at_time)
+    key = ("remark", kind, _marking_key(marking), originator, agreement.epoch(t))
+    return _memo(agreement, key, lambda: _remark(kind, marking, originator, agreement, t))
+
+
+def _remark(
+    kind: str, marking: Marking, originator: str, agreement: Agreement, t: float
+) -> Marking:
     nations = set(marking.releasable_to)
     used: list[str] = marking.released_by.split(RULE_SEPARATOR) if marking.released_by else []
     for rule in agreement.release:
@@ -208,8 +248,8 @@ class Routing:
     """
 
     source: str
-    paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    decisions: dict[str, Decision] = field(default_factory=dict)
+    paths: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    decisions: Mapping[str, Decision] = field(default_factory=dict)
     refused: tuple[Hop, ...] = ()
 
     @property
@@ -229,9 +269,17 @@ def route(
 
     A node is reached only through nodes that may themselves receive the product, so a route
     Tokyo -> INDOPACOM -> Seoul needs the US to be allowed the product as well as Korea.
+    The result is shared between callers (memoised): treat it as read-only.
     """
     t = to_posix(at_time)
     agreement.node(from_node)
+    key = ("route", kind, _marking_key(marking), originator, from_node, agreement.epoch(t))
+    return _memo(agreement, key, lambda: _route(kind, marking, originator, from_node, agreement, t))
+
+
+def _route(
+    kind: str, marking: Marking, originator: str, from_node: str, agreement: Agreement, t: float
+) -> Routing:
     paths: dict[str, tuple[str, ...]] = {}
     decisions: dict[str, Decision] = {}
     refused: list[Hop] = []
@@ -256,7 +304,8 @@ def route(
             paths[there] = here_path[there]
             decisions[there] = decision
             queue.append(there)
-    return Routing(from_node, paths, decisions, tuple(refused))
+    # Read-only views: a Routing is memoised and shared by every caller.
+    return Routing(from_node, MappingProxyType(paths), MappingProxyType(decisions), tuple(refused))
 
 
 def permissive_marking(agreement: Agreement) -> Marking:
