@@ -168,6 +168,34 @@ async def test_server_refuses_a_rogue_publisher(trilateral: Agreement) -> None:
         await rok.close()
 
 
+async def test_receiver_drops_a_product_whose_marking_excludes_it(trilateral: Agreement) -> None:
+    """The server checks subjects, not markings: a buggy JJOC may publish, on a subject Japan
+    does release to the US, a report whose marking keeps it in Japan. The US node's arrival
+    check refuses it and records the refusal; nothing is handed over."""
+    with nats_server(trilateral) as server:
+        indo = await NatsBus.connect(
+            trilateral, "INDOPACOM", server.url, **server.creds("INDOPACOM")
+        )
+        buggy = await nats.connect(server.url, **server.creds("JJOC"))
+        japan_only = Envelope.of(
+            report("JPN-FPS5:8", "JPN", ["JPN"]), origin_node="JJOC", agreement=trilateral
+        )
+        await buggy.publish(product_subject("JPN", "USA", "report", "JJOC"), japan_only.to_bytes())
+        # And an envelope that lies about its origin on an honest subject.
+        liar = Envelope.of(
+            report("JPN-FPS5:9", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+        )
+        await buggy.publish(product_subject("JPN", "USA", "track", "JJOC"), liar.to_bytes())
+        await buggy.flush()
+        assert await _collect(indo) == []
+        reasons = [event.decision.reason for event in indo.dropped if event.decision]
+        assert len(reasons) == 2
+        assert any("does not match the envelope" in r for r in reasons), reasons
+        assert any("marking does not release to USA" in r for r in reasons), reasons
+        await buggy.close()
+        await indo.close()
+
+
 async def test_jetstream_deduplicates_by_message_id(trilateral: Agreement) -> None:
     with nats_server(trilateral) as server:
         jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
