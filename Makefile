@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/kizuna demo
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium through Python Playwright (never `playwright
+# install`, which downloads its own browsers): install both once.
+BROWSER_STAMP := $(VENV)/.browser
+$(BROWSER_STAMP): $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(PY) -m pip install --quiet playwright
+	touch $(BROWSER_STAMP)
+
+test: $(STAMP) $(BROWSER_STAMP)
 	$(PY) -m ruff check kizuna tests bench
 	$(PY) -m pytest -q
 
