@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import nats
@@ -40,7 +41,6 @@ from kizuna.sharing.subjects import (
     product_subject,
     stream_subjects,
 )
-from kizuna.timefmt import format_time
 
 # JetStream's default duplicate window is 2 minutes; a node restarted within it and
 # re-publishing is de-duplicated by the server. Longer windows cost server memory.
@@ -290,7 +290,7 @@ def _consumer_config(node_id: str, nation: str, deliver_from: float | None) -> C
         config.deliver_policy = DeliverPolicy.ALL
     else:
         config.deliver_policy = DeliverPolicy.BY_START_TIME
-        config.opt_start_time = format_time(deliver_from)
+        config.opt_start_time = datetime.fromtimestamp(deliver_from, tz=UTC)
     return config
 
 

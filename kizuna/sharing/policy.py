@@ -286,7 +286,7 @@ def _route(
     verdict: dict[str, Decision] = {}  # a decision depends on the node, not on the sender
     queue: deque[str] = deque([from_node])
     visited = {from_node}
-    here_path = {from_node: (from_node,)}
+    here_path: dict[str, tuple[str, ...]] = {from_node: (from_node,)}
     while queue:
         here = queue.popleft()
         for there in agreement.neighbours(here, t):

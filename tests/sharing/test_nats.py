@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import nats
@@ -251,6 +252,19 @@ async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -
         assert caught_up == later
         info = await usfj._js.consumer_info(STREAM, "USFJ-JFHQ")
         assert info.config.filter_subject == consumer_filter("USA")
+        # A node joining late with deliver_from gets only what was stored after that instant
+        # (USFK has no durable consumer yet, so it is created at that start time).
+        cutoff = time.time()
+        await asyncio.sleep(0.05)
+        newest = Envelope.of(
+            report("JPN-FPS5:20", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+        )
+        await jjoc.publish(newest)
+        usfk = await NatsBus.connect(
+            trilateral, "USFK", server.url, **server.creds("USFK"), deliver_from=cutoff
+        )
+        assert await _collect(usfk) == [newest]
+        await usfk.close()
         await jjoc.close()
         await usfj.close()
 
