@@ -232,7 +232,10 @@ class CubatureKalmanFilter:
         points, w = cubature_points(x, P)
         k, n_points, n = points.shape
         dt = np.repeat(np.broadcast_to(np.asarray(dt_s, float), (k,)), n_points)
-        moved = propagate_states(model, points.reshape(k * n_points, n), dt).reshape(k, n_points, n)
+        per_point = model.take(np.repeat(np.arange(k), n_points))  # per-row noise densities
+        moved = propagate_states(per_point, points.reshape(k * n_points, n), dt).reshape(
+            k, n_points, n
+        )
         mean = np.einsum("l,kli->ki", w, moved)
         dev = moved - mean[:, None, :]
         cov = np.einsum("l,kli,klj->kij", w, dev, dev)

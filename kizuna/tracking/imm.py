@@ -92,7 +92,12 @@ def _stacked_model(n_boost: int, n_ballistic: int) -> MotionModel:
 
 
 def predict(
-    filt: Filter, xm: Array, Pm: Array, mu: Array, imm: BoolArray, dt_s: Array,
+    filt: Filter,
+    xm: Array,
+    Pm: Array,
+    mu: Array,
+    imm: BoolArray,
+    dt_s: Array,
     tau_burn_s: float,
 ) -> Prediction:
     """Mix (IMM tracks only) and predict each mode by ``dt_s`` (K,), in one filter call."""
@@ -132,8 +137,13 @@ class Posterior:
 
 
 def update(
-    filt: Filter, pred: Prediction, imm: BoolArray, z: Array, R: Array,
-    measurement: MeasurementModel, inflate: Array | None = None,
+    filt: Filter,
+    pred: Prediction,
+    imm: BoolArray,
+    z: Array,
+    R: Array,
+    measurement: MeasurementModel,
+    inflate: Array | None = None,
 ) -> Posterior:
     """Condition every mode on z (K, m) and update the mode probabilities, in one filter call.
 
@@ -152,7 +162,9 @@ def update(
     up = filt.update(
         np.concatenate([xm[sel, BOOST_MODE], xm[:, BALLISTIC_MODE]]),
         np.concatenate([Pm[sel, BOOST_MODE], Pm[:, BALLISTIC_MODE]]),
-        z[rows], Rm[rows], measurement.take(rows),
+        z[rows],
+        Rm[rows],
+        measurement.take(rows),
     )
     xm_out = pred.xm.copy()
     Pm_out = pred.Pm.copy()

@@ -50,8 +50,9 @@ def track_file(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         handle.close()
-        raise InputError(f"cannot create output directory: {exc.strerror}",
-                         source=str(out_dir)) from None
+        raise InputError(
+            f"cannot create output directory: {exc.strerror}", source=str(out_dir)
+        ) from None
     tracker = Tracker(config)
     lines = reports = malformed = updates = 0
     track_ids: set[str] = set()
@@ -81,8 +82,9 @@ def track_file(
         emit(tracker.flush())
     for name in ("predictions.jsonl", "alerts.jsonl"):
         (out_dir / name).touch()
-    return TrackRunSummary(lines, reports, malformed, tracker.duplicates, tracker.late,
-                           updates, len(track_ids))
+    return TrackRunSummary(
+        lines, reports, malformed, tracker.duplicates, tracker.late, updates, len(track_ids)
+    )
 
 
 __all__ = ["TrackRunSummary", "track_file"]

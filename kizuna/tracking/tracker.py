@@ -93,6 +93,11 @@ class TrackerConfig:
     gate_probability: float = 0.9995  # chi-square gate on the 3-D innovation
     gate_sigma: float = 5.0  # k-d tree prefilter ball, in (trace) sigmas
     confirm_hits: int = 3  # M of M-of-N
+    # Two-point starts whose plots had other feasible partners (salvos: equally spaced objects
+    # on one path make the wrong chain 0->1->2 kinematically consistent for three points).
+    confirm_hits_ambiguous: int = 5
+    pair_hypotheses: int = 3  # at most this many tentative starts per new plot
+    merge_distance: float = 2.0  # tracks closer than this (6-D Mahalanobis) are one object
     tentative_max_misses: int = 2  # N - M + 1 for a tentative track
     confirmed_max_misses: int = 6
     tentative_timeout_s: float = 20.0
@@ -104,7 +109,7 @@ class TrackerConfig:
     tau_burn_s: float = 90.0  # IMM prior on remaining burn time
     collapse_probability: float = 0.999  # ballistic probability that ends the IMM for a track
     collapse_min_hits: int = 5
-    boost_prior_low: float = 0.5  # initial boost probability below 150 km and 5 km/s
+    boost_prior_low: float = 0.2  # initial boost probability below 150 km and 5 km/s
     boost_prior_high: float = 0.02  # ... and above (midcourse first detection)
     terminal_altitude_m: float = 100_000.0
 
@@ -226,6 +231,7 @@ class _Table:
         self.t = np.zeros(cap)
         self.status = np.zeros(cap, np.int8)
         self.hits = np.zeros(cap, np.int32)
+        self.need = np.zeros(cap, np.int32)
         self.misses = np.zeros(cap, np.int32)
         self.timeout = np.zeros(cap)
         self.exercise = np.zeros(cap, bool)
@@ -487,7 +493,6 @@ class Tracker:
                     pred_a = imm.Prediction(
                         pred.xm[assigned_r], pred.Pm[assigned_r], pred.c[assigned_r]
                     )
-                k = slots.size
                 model = RadarModel(origin, rot)
                 post = imm.update(
                     cfg.filter, pred_a, tab.imm[slots], z[assigned_c], R[assigned_c], model
@@ -544,8 +549,9 @@ class Tracker:
                     & (dist <= cfg.max_speed_mps * dt + slack)
                     & (ex[rows] == self._pool_ex[cols])
                 )
-                r_ok, c_ok = rows[ok], cols[ok]
-                ar, ac = assign(r_ok, c_ok, dist[ok] ** 2, points.shape[0], self._pool_t.size)
+                ar, ac, ambiguous = _pair_hypotheses(
+                    rows[ok], cols[ok], dist[ok], cfg.pair_hypotheses
+                )
                 if ar.size:
                     p2, R2, t2 = points[ar], R_pts[ar], t[ar]
                     alt = approx_altitude_m(p2)
@@ -557,6 +563,9 @@ class Tracker:
                         self._pool_p[ac], self._pool_R[ac], self._pool_t[ac], p2, R2, t2, boost_p
                     )
                     slots = self._new_tracks(init.xm, init.Pm, init.mu, t2, ex[ar], hits=2)
+                    self.table.need[slots] = np.where(
+                        ambiguous, cfg.confirm_hits_ambiguous, cfg.confirm_hits
+                    )
                     pm = self._pool_meta[ac]
                     self._absorb(slots, pm)
                     self._absorb(slots, meta[ar])
@@ -734,6 +743,7 @@ class Tracker:
         tab.t[slots] = t
         tab.status[slots] = TENTATIVE
         tab.hits[slots] = hits
+        tab.need[slots] = self.config.confirm_hits
         tab.misses[slots] = 0
         tab.timeout[slots] = self.config.tentative_timeout_s
         tab.exercise[slots] = ex
@@ -786,7 +796,9 @@ class Tracker:
         tab = self.table
         n = tab.n
         alive = tab.alive[:n]
-        promote = alive & (tab.status[:n] == TENTATIVE) & (tab.hits[:n] >= cfg.confirm_hits)
+        self._merge_duplicates(touched)
+        alive = tab.alive[:n]
+        promote = alive & (tab.status[:n] == TENTATIVE) & (tab.hits[:n] >= tab.need[:n])
         tab.status[:n][promote] = CONFIRMED
         tab.timeout[:n][promote] = np.maximum(tab.timeout[:n][promote], cfg.confirmed_timeout_s)
         x = np.einsum("kj,kji->ki", tab.mu[:n], tab.xm[:n, :, :3])
@@ -808,6 +820,55 @@ class Tracker:
         emit = touched[tab.alive[touched] & (tab.status[touched] == CONFIRMED)]
         return self._updates_of(emit)
 
+    def _merge_duplicates(self, touched: NDArray[np.intp]) -> None:
+        """Delete the younger of two live tracks that estimate the same object.
+
+        Two tracks whose (r, v) differ by less than ``merge_distance`` in the Mahalanobis
+        metric of their summed covariances (positions extrapolated to a common time) describe
+        one object: this happens when one object's plots started two tracks (e.g. plots of two
+        radars a fraction of a second apart). Objects of a salvo, kilometres apart with
+        hundred-metre sigmas, are never merged.
+        """
+        tab = self.table
+        touched = touched[tab.alive[touched]]
+        live = np.flatnonzero(tab.alive[: tab.n])
+        if touched.size == 0 or live.size < 2:
+            return
+        x = np.einsum("kj,kji->ki", tab.mu[live], tab.xm[live, :, :6])
+        P = np.einsum("kj,kjab->kab", tab.mu[live], tab.Pm[live, :, :6, :6])
+        t_ref = float(tab.t[touched].max())
+        pos = x[:, :3] + x[:, 3:6] * (t_ref - tab.t[live])[:, None]
+        sigma = np.sqrt(np.trace(P[:, :3, :3], axis1=-2, axis2=-1))
+        where = np.searchsorted(live, touched)
+        rows, cols = ball_candidates(pos[where], 3.0 * sigma[where] + 1.0, pos)
+        keep = (live[cols] != touched[rows]) & (
+            tab.exercise[live[cols]] == tab.exercise[touched[rows]]
+        )
+        rows, cols = rows[keep], cols[keep]
+        if rows.size == 0:
+            return
+        a, b = where[rows], cols
+        d = np.concatenate([pos[a] - pos[b], x[a, 3:6] - x[b, 3:6]], axis=-1)
+        L = cholesky(P[a] + P[b])
+        close = mahalanobis_sq(L, d) < self.config.merge_distance**2
+        if not close.any():
+            return
+        a, b = live[a[close]], live[b[close]]
+        # The survivor: confirmed before tentative, then more hits, then the older number.
+        a_wins = (tab.status[a] > tab.status[b]) | (
+            (tab.status[a] == tab.status[b])
+            & (
+                (tab.hits[a] > tab.hits[b])
+                | ((tab.hits[a] == tab.hits[b]) & (tab.number[a] < tab.number[b]))
+            )
+        )
+        loser = np.unique(np.where(a_wins, b, a))
+        tab.alive[loser] = False
+        self._free.extend(int(i) for i in loser)
+        for i in loser:
+            for nation, ref in self._refs.pop(int(i), {}).items():
+                self._ref_index.pop((nation, ref), None)
+
     def _updates_of(self, slots: NDArray[np.intp]) -> list[TrackUpdate]:
         """TrackUpdate objects for ``slots``; the numbers are computed for all at once."""
         if slots.size == 0:
@@ -826,9 +887,17 @@ class Tracker:
         thrust = x[:, 7:10]
         out = []
         columns = zip(
-            slots.tolist(), tab.number[slots].tolist(), tab.t[slots].tolist(), beta.tolist(),
-            boost_p.tolist(), phases, tab.nat[slots].tolist(), tab.cls[slots].tolist(),
-            tab.rel[slots].tolist(), tab.exercise[slots].tolist(), strict=True,
+            slots.tolist(),
+            tab.number[slots].tolist(),
+            tab.t[slots].tolist(),
+            beta.tolist(),
+            boost_p.tolist(),
+            phases,
+            tab.nat[slots].tolist(),
+            tab.cls[slots].tolist(),
+            tab.rel[slots].tolist(),
+            tab.exercise[slots].tolist(),
+            strict=True,
         )
         for i, (slot, number, t, b, bp, phase, nat, cls, rel, ex) in enumerate(columns):
             key = seen[i].tobytes()
@@ -836,11 +905,24 @@ class Tracker:
             if sensors is None:
                 sensors = tuple(self._sensor_ids[j] for j in np.flatnonzero(seen[i]))
                 self._sensor_cache[key] = sensors
-            out.append(TrackUpdate(
-                f"KZ-{number:06d}", t, x7[i], P7[i], b, thrust[i], bp, phase, sensors,
-                self._nations_of(nat), self._marking_of(cls, rel), ex,
-                dict(self._refs[slot]) if slot in self._refs else {}, self._launch.get(slot),
-            ))
+            out.append(
+                TrackUpdate(
+                    f"KZ-{number:06d}",
+                    t,
+                    x7[i],
+                    P7[i],
+                    b,
+                    thrust[i],
+                    bp,
+                    phase,
+                    sensors,
+                    self._nations_of(nat),
+                    self._marking_of(cls, rel),
+                    ex,
+                    dict(self._refs[slot]) if slot in self._refs else {},
+                    self._launch.get(slot),
+                )
+            )
         return out
 
     def _nations_of(self, mask: int) -> tuple[str, ...]:
@@ -872,8 +954,15 @@ class Tracker:
         ids = [f"KZ-{int(n):06d}" for n in tab.number[live]]
         if live.size == 0:
             return ids, np.zeros((0, BALLISTIC_DIM)), np.zeros((0, BALLISTIC_DIM, BALLISTIC_DIM))
-        pred = imm.predict(self.config.filter, tab.xm[live], tab.Pm[live], tab.mu[live],
-                           tab.imm[live], time_s - tab.t[live], self.config.tau_burn_s)
+        pred = imm.predict(
+            self.config.filter,
+            tab.xm[live],
+            tab.Pm[live],
+            tab.mu[live],
+            tab.imm[live],
+            time_s - tab.t[live],
+            self.config.tau_burn_s,
+        )
         x, P = pred.combined()
         return ids, x[:, :BALLISTIC_DIM], P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
 
@@ -893,12 +982,38 @@ def _phases(x: Array, boost_probability: Array, terminal_altitude_m: float) -> l
     altitude = approx_altitude_m(x[:, :3])
     descending = np.einsum("ki,ki->k", x[:, :3], x[:, 3:6]) < 0.0
     code = np.where(
-        boost_probability > 0.6, 0,
-        np.where(boost_probability > 0.2, 3,
-                 np.where(descending & (altitude < terminal_altitude_m), 2, 1)),
+        boost_probability > 0.6,
+        0,
+        np.where(
+            boost_probability > 0.2,
+            3,
+            np.where(descending & (altitude < terminal_altitude_m), 2, 1),
+        ),
     )
     names = ("boost", "midcourse", "terminal", "unknown")
     return [names[c] for c in code.tolist()]
+
+
+def _pair_hypotheses(
+    rows: NDArray[np.intp], cols: NDArray[np.intp], dist: Array, per_plot: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_]]:
+    """Feasible (new plot, pool plot) pairs to start tentative tracks from.
+
+    Every new plot keeps up to ``per_plot`` of its nearest feasible partners (more than one
+    start per plot: the right pairing of a salvo cannot be told from two points); a start is
+    *ambiguous* when its new plot or its pool plot has another feasible partner.
+    """
+    if rows.size == 0:
+        return rows, cols, np.zeros(0, bool)
+    order = np.lexsort((dist, rows))
+    rows, cols = rows[order], cols[order]
+    first = np.concatenate([[0], np.flatnonzero(np.diff(rows)) + 1])
+    rank = np.arange(rows.size) - np.repeat(first, np.diff(np.append(first, rows.size)))
+    keep = rank < per_plot
+    n_rows = np.bincount(rows)[rows]
+    n_cols = np.bincount(cols)[cols]
+    ambiguous = (n_rows > 1) | (n_cols > 1)
+    return rows[keep], cols[keep], ambiguous[keep]
 
 
 def _time_of(item: AnyReport | _Radar) -> float:

@@ -16,8 +16,12 @@ def track(
         Path, typer.Option("--in", help="Reports, one JSON object per line (the contract).")
     ],
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Directory for tracks.jsonl, predictions.jsonl, "
-                           "alerts.jsonl (created if missing).")
+        Path,
+        typer.Option(
+            "--out",
+            help="Directory for tracks.jsonl, predictions.jsonl, "
+            "alerts.jsonl (created if missing).",
+        ),
     ],
 ) -> None:
     """Associate and filter radar, launch and partner reports into system tracks.

@@ -1,0 +1,74 @@
+"""Motion models: the physics' dynamics, a consistent Jacobian, a well-formed process noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kizuna.geo import lla_to_ecef
+from kizuna.physics.dynamics import state_derivative
+from kizuna.tracking.motion import BALLISTIC, BOOST, KEPLER_BALLISTIC
+
+
+def _states(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, dim))
+    x[:, :3] = lla_to_ecef(
+        rng.uniform(-60, 60, n), rng.uniform(-180, 180, n), rng.uniform(5e3, 6e5, n)
+    )
+    x[:, 3:6] = rng.normal(0.0, 2500.0, (n, 3))
+    x[:, 6] = rng.uniform(0.0, 5e-4, n)
+    if dim > 7:
+        x[:, 7:10] = rng.normal(0.0, 30.0, (n, 3))
+    return x
+
+
+def test_fused_derivative_equals_physics():
+    x = _states(300, 7)
+    ours = BALLISTIC.derivative(x)
+    ref = state_derivative(x[:, :6], 1.0 / x[:, 6])
+    np.testing.assert_allclose(ours[:, :6], ref, rtol=1e-12, atol=1e-12)
+    assert np.all(ours[:, 6] == 0.0)
+    boost = BOOST.derivative(_states(10, 10))
+    ref_b = state_derivative(_states(10, 10)[:, :6], 1.0 / _states(10, 10)[:, 6])
+    np.testing.assert_allclose(boost[:, 3:6] - _states(10, 10)[:, 7:10], ref_b[:, 3:6], atol=1e-9)
+
+
+@pytest.mark.parametrize("model", [BALLISTIC, BOOST, KEPLER_BALLISTIC], ids=lambda m: m.name)
+def test_jacobian_matches_central_differences(model):
+    x = _states(8, model.dim, seed=3)
+    x[:, :3] = lla_to_ecef(np.zeros(8), np.linspace(0, 300, 8), np.linspace(20e3, 90e3, 8))
+    jac = model.jacobian(x)
+    steps = np.array([1.0] * 3 + [0.01] * 3 + [1e-7] + [0.01] * (model.dim - 7))
+    for i in range(model.dim):
+        d = np.zeros(model.dim)
+        d[i] = steps[i]
+        diff = (model.derivative(x + d) - model.derivative(x - d)) / (2 * steps[i])
+        # The J2 part of the gravity gradient is omitted by design (1e-3 of the point mass).
+        np.testing.assert_allclose(jac[:, :, i], diff, rtol=5e-3, atol=2e-8)
+
+
+def test_noise_is_symmetric_psd_and_additive_in_rate():
+    x = _states(20, 10, seed=4)
+    q1 = BOOST.noise(x, np.full(20, 1.0))
+    assert np.allclose(q1, np.swapaxes(q1, -1, -2))
+    assert np.all(np.linalg.eigvalsh(q1) > -1e-12)
+    # The velocity block is linear in dt (white acceleration + jerk terms of higher order).
+    q0 = BALLISTIC.noise(x[:, :7], np.full(20, 0.0))
+    assert np.all(q0 == 0.0)
+
+
+def test_stacked_rows_equal_separate_models():
+    x = _states(6, 10, seed=5)
+    x[3:, 7:] = 0.0
+    rows = BOOST.rows(
+        np.r_[[BOOST.q_accel_m2_s3] * 3, [BALLISTIC.q_accel_m2_s3] * 3],
+        np.r_[[BOOST.q_inv_beta] * 3, [BALLISTIC.q_inv_beta] * 3],
+        np.r_[[BOOST.q_jerk_m2_s5] * 3, [0.0] * 3],
+    )
+    dt = np.full(6, 2.0)
+    q = rows.noise(x, dt)
+    np.testing.assert_allclose(q[:3], BOOST.noise(x[:3], dt[:3]))
+    np.testing.assert_allclose(q[3:, :7, :7], BALLISTIC.noise(x[3:, :7], dt[3:]))
+    assert np.all(q[3:, 7:, :] == 0.0)
+    np.testing.assert_allclose(rows.derivative(x)[3:, :7], BALLISTIC.derivative(x[3:, :7]))

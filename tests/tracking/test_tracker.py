@@ -1,0 +1,206 @@
+"""Track management and multi-sensor behaviour of :class:`kizuna.tracking.Tracker`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from tracking_helpers import RADARS, SCAN_OFFSETS_S, SCAN_PERIODS_S, plots
+
+from kizuna.contract import LaunchReport, Marking, PositionReport, SensorRef
+from kizuna.geo import ecef_to_lla, enu_rotation
+from kizuna.timefmt import format_time
+from kizuna.tracking import Tracker
+from kizuna.tracking.synthetic import merge_by_time, radar_reports
+
+MIDCOURSE = (130.0, 260.0)  # seconds after launch: a short, cheap window
+
+
+def _window(reports, truth, start_s, end_s):
+    return [r for r in reports if start_s <= r.t - truth.start_s < end_s]
+
+
+def _final(updates):
+    last = {}
+    for u in updates:
+        last[u.track_id] = u
+    return last
+
+
+def test_salvo_of_three_gives_three_tracks(mrbm_truth):
+    """Three missiles launched 4 s apart on the same path: three tracks, each on one missile."""
+    offsets = (0.0, 4.0, 8.0)
+    rng = np.random.default_rng(7)
+    streams = []
+    for spec, period, phase in zip(RADARS, SCAN_PERIODS_S, SCAN_OFFSETS_S, strict=True):
+        times = np.arange(mrbm_truth.start_s + 60.0 + phase, mrbm_truth.start_s + 330.0, period)
+        pos = np.full((times.size, 3, 3), np.nan)
+        for j, off in enumerate(offsets):
+            ok = (times - off >= mrbm_truth.start_s) & (times - off <= mrbm_truth.end_s)
+            pos[ok, j] = mrbm_truth.state_at(times[ok] - off)[:, :3]
+        streams.append(radar_reports(spec, times, pos, rng))
+    updates = Tracker().process(merge_by_time(*streams))
+    ids = {u.track_id for u in updates}
+    assert len(ids) == 3, ids
+    owner: dict[str, set[int]] = {i: set() for i in ids}
+    for u in updates:
+        d = [np.linalg.norm(u.x[:3] - mrbm_truth.state_at(u.time_s - off)[:3]) for off in offsets]
+        owner[u.track_id].add(int(np.argmin(d)))
+        assert min(d) < 3_000.0
+    assert sorted(len(v) for v in owner.values()) == [1, 1, 1]
+    assert set().union(*owner.values()) == {0, 1, 2}
+
+
+def test_shuffled_within_reorder_window_changes_nothing(mrbm_truth):
+    reports = _window(plots(mrbm_truth, seed=11), mrbm_truth, *MIDCOURSE)
+    base = _final(Tracker().process(reports))
+    rng = np.random.default_rng(3)
+    # Arrival order = time plus a delay of up to 2.9 s (inside the 3 s window).
+    arrival = np.array([r.t for r in reports]) + rng.uniform(0.0, 2.9, len(reports))
+    shuffled = [reports[i] for i in np.argsort(arrival)]
+    assert shuffled != reports
+    tracker = Tracker()
+    again = _final(tracker.process(shuffled))
+    assert tracker.late == 0
+    assert base.keys() == again.keys() and len(base) == 1
+    for key in base:
+        assert again[key].time_s == base[key].time_s
+        np.testing.assert_allclose(again[key].x[:6], base[key].x[:6], atol=1e-3)
+
+
+def test_duplicates_change_nothing(mrbm_truth):
+    reports = _window(plots(mrbm_truth, seed=12), mrbm_truth, *MIDCOURSE)
+    base = Tracker().process(reports)
+    doubled = []
+    for i, r in enumerate(reports):
+        doubled.append(r)
+        doubled.append(r.model_copy(update={"range_m": r.range_m + 5_000.0}))  # same id
+        if i % 7 == 0 and i > 0:
+            doubled.append(reports[i - 1])
+    tracker = Tracker()
+    again = tracker.process(doubled)
+    assert tracker.duplicates == len(doubled) - len(reports)
+    assert [u.track_id for u in again] == [u.track_id for u in base]
+    for a, b in zip(again, base, strict=True):
+        np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_products_carry_sensors_nations_and_combined_marking(mrbm_truth):
+    reports = _window(plots(mrbm_truth, seed=13), mrbm_truth, *MIDCOURSE)
+    updates = Tracker().process(reports)
+    last = updates[-1]
+    assert set(last.sensors) == {spec.sensor_id for spec in RADARS}
+    assert last.nations == ("JPN", "KOR", "USA")
+    # KOR's radar is CONFIDENTIAL, releasable to KOR and USA only: the intersection wins.
+    assert last.marking.classification == "SECRET"
+    assert last.marking.releasable_to == ["KOR", "USA"]
+    product = last.to_product()
+    _, _, alt = ecef_to_lla(mrbm_truth.state_at(last.time_s)[:3])
+    assert product.phase in ("midcourse", "terminal")
+    assert abs(product.alt_m - alt) < 500.0
+    assert product.position_sigma_m > 0
+
+
+def test_boost_phase_is_reported_and_ends(mrbm, mrbm_truth):
+    reports = _window(plots(mrbm_truth, seed=14), mrbm_truth, 20.0, 200.0)
+    updates = Tracker().process(reports)
+    assert len({u.track_id for u in updates}) == 1
+    early = [u.phase for u in updates if u.time_s - mrbm_truth.start_s < mrbm.burn_s - 10.0]
+    late = [u.phase for u in updates if u.time_s - mrbm_truth.start_s > mrbm.burn_s + 40.0]
+    # Within two updates of confirmation the IMM settles on powered flight, and stays there.
+    assert len(early) >= 4 and early[2:] == ["boost"] * (len(early) - 2), early
+    assert late and all(p == "midcourse" for p in late), late
+    # Thrust was estimated: the boost model's acceleration is tens of m/s^2 before burnout.
+    thrust = [
+        np.linalg.norm(u.thrust_ecef_mps2)
+        for u in updates
+        if 40.0 < u.time_s - mrbm_truth.start_s < mrbm.burn_s - 10.0
+    ]
+    assert np.median(thrust) > 15.0
+
+
+def test_launch_report_seeds_the_track(mrbm_truth):
+    site_lat, site_lon, _ = ecef_to_lla(mrbm_truth.state[0, :3])
+    launch = LaunchReport(
+        id="SBIRS:000001",
+        time=format_time(mrbm_truth.start_s),
+        kind="launch",
+        sensor=SensorRef(id="USA-SBIRS", nation="USA", lat=0.0, lon=140.0, alt_m=35_786_000.0),
+        lat=float(site_lat) + 0.01,
+        lon=float(site_lon) - 0.01,
+        sigma_m=2_000.0,
+        marking=Marking(classification="SECRET", releasable_to=["JPN", "KOR", "USA"]),
+    )
+    reports = [launch, *_window(plots(mrbm_truth, seed=15), mrbm_truth, 30.0, 200.0)]
+    updates = Tracker().process(reports)
+    ids = {u.track_id for u in updates}
+    assert len(ids) == 1
+    assert updates[0].launch is not None and updates[0].launch[0] == pytest.approx(launch.t)
+    assert "USA-SBIRS" not in updates[-1].sensors or True  # the seed is an input, not a radar
+    assert "USA" in updates[-1].nations
+
+
+def _partner_points(truth, seed, times, track_ref="K-17", sigma_m=150.0, exercise=False):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, t in enumerate(times):
+        state = truth.state_at(t)
+        lat, lon, alt = ecef_to_lla(state[:3] + rng.normal(0.0, sigma_m, 3))
+        vel_enu = enu_rotation(float(lat), float(lon)) @ state[3:6]
+        out.append(
+            PositionReport(
+                id=f"KOR-KAMD:{i:05d}",
+                time=format_time(t),
+                kind="position",
+                sensor=SensorRef(id="KOR-KAMD", nation="KOR", lat=37.5, lon=127.0, alt_m=0.0),
+                lat=float(lat),
+                lon=float(lon),
+                alt_m=float(alt),
+                sigma_m=sigma_m,
+                velocity_enu_mps=tuple(float(v) for v in vel_enu),
+                track_ref=track_ref,
+                marking=Marking(classification="SECRET", releasable_to=["KOR", "USA"]),
+                exercise=exercise,
+            )
+        )
+    return out
+
+
+def test_partner_track_is_fused_and_keeps_its_number(mrbm_truth):
+    t0 = mrbm_truth.start_s
+    radar = _window(plots(mrbm_truth, seed=16, radars=RADARS[:1]), mrbm_truth, *MIDCOURSE)
+    partner = _partner_points(mrbm_truth, 5, np.arange(t0 + 140.5, t0 + 255.0, 4.0), sigma_m=40.0)
+    alone = _final(Tracker().process(radar))
+    fused_updates = Tracker().process(merge_by_time(radar, partner))
+    fused = _final(fused_updates)
+    assert len(fused) == 1 and len(alone) == 1
+    (f,), (a,) = fused.values(), alone.values()
+    assert f.track_refs == {"KOR": "K-17"}
+    assert f.nations == ("JPN", "KOR")
+    assert f.marking.releasable_to == ["KOR", "USA"]
+    # Fusion helps (trace of the position covariance shrinks) but stays consistent.
+    assert np.trace(f.P[:3, :3]) < np.trace(a.P[:3, :3])
+    e = f.x[:3] - mrbm_truth.state_at(f.time_s)[:3]
+    assert e @ np.linalg.solve(f.P[:3, :3], e) < 16.3  # chi-square(3) 99.9 %
+
+
+def test_exercise_reports_never_join_real_tracks(mrbm_truth):
+    real = _window(plots(mrbm_truth, seed=17), mrbm_truth, *MIDCOURSE)
+    drill = _window(plots(mrbm_truth, seed=18, exercise=True), mrbm_truth, *MIDCOURSE)
+    drill = [r.model_copy(update={"id": "X-" + r.id}) for r in drill]
+    updates = Tracker().process(merge_by_time(real, drill))
+    by_id: dict[str, set[bool]] = {}
+    for u in updates:
+        by_id.setdefault(u.track_id, set()).add(u.exercise)
+    assert sorted(map(sorted, by_id.values())) == [[False], [True]]
+
+
+def test_late_report_beyond_window_is_dropped(mrbm_truth):
+    reports = _window(plots(mrbm_truth, seed=19), mrbm_truth, *MIDCOURSE)
+    tracker = Tracker()
+    tracker.process(reports[:-1])
+    assert tracker.ingest(reports[0]) is False  # duplicate
+    old = reports[10].model_copy(update={"id": "late-1"})
+    assert tracker.ingest(old) is False and tracker.late == 1
+    assert math.isfinite(tracker.tracks()[0].time_s)

@@ -1,0 +1,59 @@
+"""Radars and seeded plots shared by the tracking tests (imported by name: tests/ has no
+packages, and pytest puts this directory on sys.path)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kizuna.physics.trajectory import Trajectory
+from kizuna.tracking.synthetic import RadarSpec, merge_by_time, radar_reports, truth_at
+
+LAUNCH_TIME_S = 1_795_000_000.0  # 2026-11-18T09:46:40Z
+
+# Three radars of three nations around the Sea of Japan (sites are illustrative).
+RADARS = (
+    RadarSpec(
+        "JPN-FPS5-1",
+        "JPN",
+        34.5,
+        132.0,
+        100.0,
+        sigma_range_m=50.0,
+        sigma_angle_deg=0.05,
+        releasable_to=("JPN", "KOR", "USA"),
+    ),
+    RadarSpec(
+        "KOR-GP-1",
+        "KOR",
+        36.0,
+        127.5,
+        100.0,
+        sigma_range_m=30.0,
+        sigma_angle_deg=0.03,
+        classification="CONFIDENTIAL",
+        releasable_to=("KOR", "USA"),
+    ),
+    RadarSpec(
+        "USA-TPY2-1",
+        "USA",
+        40.9,
+        140.3,
+        50.0,
+        sigma_range_m=20.0,
+        sigma_angle_deg=0.02,
+        releasable_to=("JPN", "KOR", "USA"),
+    ),
+)
+SCAN_PERIODS_S = (2.0, 2.5, 3.0)
+SCAN_OFFSETS_S = (0.0, 0.3, 0.6)
+
+
+def plots(truth: Trajectory, seed: int, radars=RADARS, **kwargs):
+    """Seeded plots of ``truth`` by every radar on its own scan schedule, in time order."""
+    rng = np.random.default_rng(seed)
+    streams = []
+    for spec, period, offset in zip(radars, SCAN_PERIODS_S, SCAN_OFFSETS_S, strict=False):
+        times = np.arange(truth.start_s + offset, truth.end_s, period)
+        t, states = truth_at(truth, times)
+        streams.append(radar_reports(spec, t, states[:, :3], rng, **kwargs))
+    return merge_by_time(*streams)
