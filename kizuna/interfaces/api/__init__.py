@@ -7,6 +7,10 @@ Public API (what the node runtime and ``kizuna demo`` call)::
     app = create_app(view, agreement, data_dir=".kizuna")  # FastAPI app; serve with uvicorn
     view.publish(envelope)                                # every product the node holds
 
+Laptop mode (every node behind one port, the token choosing the node)::
+
+    app = create_laptop_app({node: view, ...}, agreement, default_node="JJOC", data_dir=...)
+
 Tokens: :func:`kizuna.interfaces.api.auth.issue_token` (``kizuna token``).
 """
 
@@ -20,6 +24,7 @@ from kizuna.interfaces.api.auth import (
     verify_token,
 )
 from kizuna.interfaces.api.metrics import Metrics
+from kizuna.interfaces.api.multi import create_laptop_app
 from kizuna.interfaces.api.release import releasable
 from kizuna.interfaces.api.view import MemoryNodeView, NodeView, Subscription
 
@@ -31,6 +36,7 @@ __all__ = [
     "Principal",
     "Subscription",
     "create_app",
+    "create_laptop_app",
     "issue_token",
     "load_or_create_key",
     "node_data_dir",

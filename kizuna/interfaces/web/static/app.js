@@ -458,7 +458,10 @@
 
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var ws = new WebSocket(scheme + window.location.host + "/ws");
+    // ?node= lets a laptop-mode server (every node behind one port) route the socket before
+    // the token arrives in the first message; the node's own app then verifies the token.
+    var ws = new WebSocket(scheme + window.location.host + "/ws?node=" +
+      encodeURIComponent(state.node.node));
     state.ws = ws;
     ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: state.token })); };
     ws.onmessage = function (event) {
