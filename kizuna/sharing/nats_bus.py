@@ -89,12 +89,15 @@ class NatsBus:
         observer: Observer | None = None,
         deliver_from: float | None = None,
         connect_timeout_s: float = 2.0,
+        publish_timeout_s: float = 2.0,
         reconnect: bool = True,
     ) -> NatsBus:
         """Connect node ``node_id``, ensure its nation's stream and its durable consumer.
 
         ``deliver_from`` (POSIX s) starts a *new* durable consumer at that time instead of the
         start of the stream; an existing durable consumer resumes where it stopped.
+        ``publish_timeout_s`` bounds the wait for a stream's acknowledgement (a copy the server
+        refuses on permissions is never acknowledged, so this is also how long a refusal takes).
         """
         bus = cls(agreement, node_id, observer)
 
@@ -117,7 +120,7 @@ class NatsBus:
             )
         except (nats.errors.Error, OSError) as exc:
             raise TransportError(f"node {node_id}: cannot connect to {servers}: {exc}") from None
-        bus._js = bus._nc.jetstream()
+        bus._js = bus._nc.jetstream(timeout=publish_timeout_s)
         try:
             await bus._ensure_stream()
             bus._sub = await bus._js.pull_subscribe(
@@ -182,18 +185,23 @@ class NatsBus:
             *(self._publish_one(dest, envelope, payload) for dest in dests),
             return_exceptions=True,
         )
+        failures: list[tuple[str, BaseException]] = []
         for dest, result in zip(dests, results, strict=True):
             if isinstance(result, BaseException):
-                refusal = Decision(
-                    False,
-                    None,
-                    f"server did not store the copy for {dest}: {type(result).__name__}: {result}",
-                )
+                reason = f"server did not store the copy for {dest}: {type(result).__name__}: "
+                refusal = Decision(False, None, reason + str(result))
                 self._emit(BusEvent("refused", self._node_id, dest, envelope, refusal))
-                if not isinstance(result, Exception):
-                    raise result
-                raise TransportError(refusal.reason) from result
-            self._emit(BusEvent("released", self._node_id, dest, envelope, dests[dest]))
+                failures.append((dest, result))
+            else:
+                self._emit(BusEvent("released", self._node_id, dest, envelope, dests[dest]))
+        if failures:
+            dest, error = failures[0]
+            if not isinstance(error, Exception):
+                raise error  # cancellation and the like propagate unchanged
+            failed = ", ".join(d for d, _ in failures)
+            raise TransportError(
+                f"node {self._node_id}: {envelope.id} not stored for {failed}: {error}"
+            ) from error
         return routing
 
     async def _publish_one(self, dest: str, envelope: Envelope, payload: bytes) -> None:

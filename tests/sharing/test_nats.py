@@ -197,6 +197,47 @@ async def test_receiver_drops_a_product_whose_marking_excludes_it(trilateral: Ag
         await indo.close()
 
 
+async def test_server_enforces_the_config_even_when_the_node_would_release() -> None:
+    """A node whose agreement says a rule is in force (here: from 2027) talks to a server
+    configured for 2026, when it is not: the server refuses the copy, the node gets a
+    TransportError and an audit event, and nothing reaches the US."""
+    import yaml
+
+    from kizuna.sharing.agreement import shipped_agreements
+    from kizuna.sharing.bus import BusEvent
+    from kizuna.sharing.nats_bus import TransportError
+
+    data = yaml.safe_load(shipped_agreements()["trilateral"].read_text())
+    next(r for r in data["release"] if r["id"] == "JPN-REPORT-USA")["effective_from"] = "2027-01-01"
+    agreement = Agreement.from_dict(data, source="variant.yaml")
+    events: list[BusEvent] = []
+    with nats_server(agreement, at_time=T_2026) as server:
+        indo = await NatsBus.connect(
+            agreement, "INDOPACOM", server.url, **server.creds("INDOPACOM")
+        )
+        jjoc = await NatsBus.connect(
+            agreement,
+            "JJOC",
+            server.url,
+            **server.creds("JJOC"),
+            observer=events.append,
+            publish_timeout_s=0.3,
+        )
+        envelope = Envelope.of(
+            report("JPN-FPS5:30", "JPN", ["JPN", "USA"], time_text="2027-06-01T00:00:00.000Z"),
+            origin_node="JJOC",
+            agreement=agreement,
+        )
+        with pytest.raises(TransportError, match="not stored for USA"):
+            await jjoc.publish(envelope)
+        assert ("refused", "USA") in [(e.kind, e.peer) for e in events]
+        assert "released" not in {e.kind for e in events}
+        assert any("permissions violation for publish" in e for e in jjoc.errors)
+        assert await _collect(indo) == []
+        await jjoc.close()
+        await indo.close()
+
+
 async def test_jetstream_deduplicates_by_message_id(trilateral: Agreement) -> None:
     with nats_server(trilateral) as server:
         jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
