@@ -22,7 +22,7 @@ from kizuna.sharing.agreement import (
 )
 from kizuna.sharing.bus import Bus, BusEvent, Delivery, InProcessBus, InProcessHub
 from kizuna.sharing.envelope import Envelope
-from kizuna.sharing.policy import Decision, Routing, decide, remark, route
+from kizuna.sharing.policy import Decision, Routing, decide, remark, remark_product, route
 
 __all__ = [
     "DEFAULT_AGREEMENT",
@@ -40,6 +40,7 @@ __all__ = [
     "load_agreement",
     "parse_agreement",
     "remark",
+    "remark_product",
     "route",
     "shipped_agreements",
     "to_posix",

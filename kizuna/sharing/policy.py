@@ -27,7 +27,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from kizuna.contract import CLASSIFICATION_RANK, Marking
+from kizuna.errors import InputError
 from kizuna.sharing.agreement import (
     DERIVED_KINDS,
     PRODUCT_KINDS,
@@ -36,6 +39,7 @@ from kizuna.sharing.agreement import (
     ReleaseRule,
     to_posix,
 )
+from kizuna.timefmt import parse_time
 
 _T = TypeVar("_T")
 
@@ -229,6 +233,32 @@ def _remark(
     )
 
 
+_Product = TypeVar("_Product", bound=BaseModel)
+
+
+def remark_product(
+    product: _Product,
+    originator: str,
+    agreement: Agreement,
+    at_time: Instant | None = None,
+) -> _Product:
+    """A derived product (track, prediction or alert model) with its marking re-marked.
+
+    ``product.marking`` should be the combined marking of its inputs
+    (:func:`kizuna.contract.combine_markings`); ``originator`` is the producing node's nation;
+    ``at_time`` defaults to the product's own ``time``. Reports are returned unchanged.
+    """
+    kind = getattr(product, "product", "report")
+    marking = getattr(product, "marking", None)
+    if not isinstance(marking, Marking):
+        raise InputError(f"{type(product).__name__} has no marking")
+    when = parse_time(getattr(product, "time", "")) if at_time is None else at_time
+    new = remark(kind, marking, originator, agreement, when)
+    if new is marking:
+        return product
+    return product.model_copy(update={"marking": new})
+
+
 @dataclass(frozen=True)
 class Hop:
     """One refused link crossing, kept for the audit log."""
@@ -342,5 +372,6 @@ __all__ = [
     "permissive_marking",
     "reachable_nations",
     "remark",
+    "remark_product",
     "route",
 ]

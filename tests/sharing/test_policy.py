@@ -136,6 +136,23 @@ def test_remark_applies_overriding_rules_and_records_them(
     assert alert.released_by == "JPN-ALERT-ALL"
 
 
+def test_remark_product_rewrites_the_model(trilateral: Agreement) -> None:
+    from sharing_helpers import report, track
+
+    from kizuna.contract import RadarReport, TrackProduct, parse_report
+    from kizuna.sharing.policy import remark_product
+
+    combined = _marking("KOR", "USA").model_dump(mode="json")
+    product = TrackProduct.model_validate(track("USFK-T7", combined))
+    remarked = remark_product(product, "USA", trilateral)
+    assert remarked.marking.released_by == "USA-PICTURE"
+    assert remarked.marking.releasable_to == ["JPN", "KOR", "USA"]
+    assert remarked.track_id == product.track_id and product.marking.released_by is None
+    raw = parse_report(report("KOR-R1:5", "KOR", ["KOR", "USA"]))
+    assert not isinstance(raw, RadarReport)
+    assert remark_product(raw, "KOR", trilateral) is raw  # reports are never re-marked
+
+
 def test_a_remarked_product_cannot_outlive_its_rule() -> None:
     def edit(data: dict[str, Any]) -> None:
         rule = next(r for r in data["release"] if r["id"] == "USA-PICTURE")
