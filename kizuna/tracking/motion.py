@@ -40,7 +40,6 @@ from kizuna.geo.constants import WGS84_B_M
 from kizuna.physics.atmosphere import density_kg_m3
 from kizuna.physics.constants import WGS84_A_M, WGS84_GM_M3_S2, WGS84_J2, WGS84_OMEGA_RAD_S
 from kizuna.physics.dynamics import KEPLER, ForceModel, acceleration_ecef, approx_altitude_m
-from kizuna.physics.gravity import gravity_gradient_ecef
 
 Array = NDArray[np.float64]
 
@@ -114,35 +113,43 @@ class MotionModel:
         """
         n = self.dim
         r, v = x[..., POS], x[..., VEL]
-        jac = np.zeros(x.shape[:-1] + (n, n))
-        jac[..., 0, 3] = jac[..., 1, 4] = jac[..., 2, 5] = 1.0
-        jac[..., 3:6, 0:3] = gravity_gradient_ecef(r, j2=False)
-        if self.forces.rotation:
-            w = WGS84_OMEGA_RAD_S
-            jac[..., 3, 0] += w * w
-            jac[..., 4, 1] += w * w
-            jac[..., 3, 4] += 2.0 * w
-            jac[..., 4, 3] -= 2.0 * w
+        jac = np.broadcast_to(self._template(), x.shape[:-1] + (n, n)).copy()
+        # Point-mass gradient mu/r^3 (3 u u^T - I), written out (cheaper than the general
+        # physics routine for a few hundred rows).
+        r2 = np.einsum("...i,...i->...", r, r)
+        mu_r3 = WGS84_GM_M3_S2 / (r2 * np.sqrt(r2))
+        jac[..., 3:6, 0:3] += (3.0 * mu_r3 / r2)[..., None, None] * (
+            r[..., :, None] * r[..., None, :]
+        ) - mu_r3[..., None, None] * np.eye(3)
         if self.drag:
             k = np.maximum(x[..., INV_BETA], 0.0)
-            alt = approx_altitude_m(r)
+            rn = np.sqrt(r2)
+            alt = _altitude_m(r, r2, rn)
             rho = density_kg_m3(alt)
-            drho_dh = (
-                density_kg_m3(alt + _DENSITY_STEP_M) - density_kg_m3(alt - _DENSITY_STEP_M)
-            ) / (2.0 * _DENSITY_STEP_M)
-            speed = np.maximum(np.linalg.norm(v, axis=-1), 1e-9)
-            # a = -rho |v| v k / 2
-            outer = v[..., :, None] * v[..., None, :] / speed[..., None, None]
-            dv = (-0.5 * rho * k)[..., None, None] * (speed[..., None, None] * np.eye(3) + outer)
-            jac[..., 3:6, 3:6] += dv
-            up = r / np.linalg.norm(r, axis=-1, keepdims=True)
-            drag_per_rho = (-0.5 * k * speed)[..., None] * v
-            jac[..., 3:6, 0:3] += (drag_per_rho * drho_dh[..., None])[..., :, None] * up[
-                ..., None, :
-            ]
+            drho_dh = (density_kg_m3(alt + _DENSITY_STEP_M) - rho) / _DENSITY_STEP_M
+            speed = np.maximum(np.sqrt(np.einsum("...i,...i->...", v, v)), 1e-9)
+            # a = -rho |v| v k / 2: d/dv, d/dr (through rho(h), h ~ |r| along r/|r|), d/dk.
+            c = -0.5 * rho * k
+            jac[..., 3:6, 3:6] += (c * speed)[..., None, None] * np.eye(3) + (c / speed)[
+                ..., None, None
+            ] * (v[..., :, None] * v[..., None, :])
+            jac[..., 3:6, 0:3] += ((-0.5 * k * speed * drho_dh / rn)[..., None] * v)[
+                ..., :, None
+            ] * r[..., None, :]
             jac[..., 3:6, INV_BETA] = (-0.5 * rho * speed)[..., None] * v
+        return jac
+
+    def _template(self) -> Array:
+        """The state-independent part of the Jacobian (kinematics, rotation, thrust)."""
+        n = self.dim
+        jac = np.zeros((n, n))
+        jac[0, 3] = jac[1, 4] = jac[2, 5] = 1.0
+        if self.forces.rotation:
+            w = WGS84_OMEGA_RAD_S
+            jac[3, 0] = jac[4, 1] = w * w
+            jac[3, 4], jac[4, 3] = 2.0 * w, -2.0 * w
         if self.thrust:
-            jac[..., 3, 7] = jac[..., 4, 8] = jac[..., 5, 9] = 1.0
+            jac[3, 7] = jac[4, 8] = jac[5, 9] = 1.0
         return jac
 
     def noise(self, x: Array, dt_s: Array) -> Array:
@@ -156,7 +163,11 @@ class MotionModel:
         dt = np.abs(np.asarray(dt_s, float))
         q = np.broadcast_to(np.asarray(self.q_accel_m2_s3, float), dt.shape)
         if self.drag:
-            drag = np.linalg.norm(_drag_ecef(x[..., POS], x[..., VEL], x[..., INV_BETA]), axis=-1)
+            r, v = x[..., POS], x[..., VEL]
+            r2 = np.einsum("...i,...i->...", r, r)
+            v2 = np.einsum("...i,...i->...", v, v)
+            rho = density_kg_m3(_altitude_m(r, r2, np.sqrt(r2)))
+            drag = 0.5 * rho * v2 * np.maximum(x[..., INV_BETA], 0.0)  # |a_drag|
             q = q + (_DRAG_ERROR_FRACTION * drag) ** 2 * _DRAG_CORRELATION_S
         d2 = dt * dt
         d3 = d2 * dt
@@ -179,7 +190,9 @@ class MotionModel:
         plots a second apart RK4's local error at 1 s, ~h^5 times the fifth derivative of a
         drag that changes on a ~2 s scale, stays at centimetres, far below radar noise.)
         """
-        alt = approx_altitude_m(x[..., POS])
+        r = x[..., POS]
+        r2 = np.einsum("...i,...i->...", r, r)
+        alt = _altitude_m(r, r2, np.sqrt(r2))
         limit = np.where(alt > 120_000.0, 5.0, 1.0)
         if self.thrust:
             limit = np.where(np.asarray(self.q_jerk_m2_s5) > 0.0, np.minimum(limit, 1.0), limit)
@@ -213,6 +226,14 @@ class MotionModel:
             self.forces,
             self.drag,
         )
+
+
+def _altitude_m(r: Array, r2: Array, rn: Array) -> Array:
+    """Height above the ellipsoid along the geocentric direction (m), as
+    :func:`kizuna.physics.dynamics.approx_altitude_m` (same formula, norms passed in)."""
+    sin2 = r[..., 2] ** 2 / r2
+    ellipsoid = WGS84_A_M * WGS84_B_M / np.sqrt(WGS84_B_M**2 * (1.0 - sin2) + WGS84_A_M**2 * sin2)
+    return rn - ellipsoid
 
 
 def _noise_basis() -> Array:

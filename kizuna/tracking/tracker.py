@@ -97,7 +97,7 @@ class TrackerConfig:
     # on one path make the wrong chain 0->1->2 kinematically consistent for three points).
     confirm_hits_ambiguous: int = 5
     pair_hypotheses: int = 3  # at most this many tentative starts per new plot
-    merge_distance: float = 2.0  # tracks closer than this (6-D Mahalanobis) are one object
+    merge_distance: float = 4.0  # tracks closer than this (6-D Mahalanobis; chi2(6) 99 %) are one
     tentative_max_misses: int = 2  # N - M + 1 for a tentative track
     confirmed_max_misses: int = 6
     tentative_timeout_s: float = 20.0
@@ -550,7 +550,12 @@ class Tracker:
                     & (ex[rows] == self._pool_ex[cols])
                 )
                 ar, ac, ambiguous = _pair_hypotheses(
-                    rows[ok], cols[ok], dist[ok], cfg.pair_hypotheses
+                    rows[ok],
+                    cols[ok],
+                    dist[ok],
+                    self._pool_t,
+                    cfg.pair_hypotheses,
+                    cfg.scan_window_s,
                 )
                 if ar.size:
                     p2, R2, t2 = points[ar], R_pts[ar], t[ar]
@@ -830,7 +835,11 @@ class Tracker:
         hundred-metre sigmas, are never merged.
         """
         tab = self.table
-        touched = touched[tab.alive[touched]]
+        # Duplicates are caught while one of them is still tentative and has been updated
+        # (three or more inputs): clutter starts rarely get there, so this is usually empty.
+        touched = touched[
+            tab.alive[touched] & (tab.status[touched] == TENTATIVE) & (tab.hits[touched] >= 3)
+        ]
         live = np.flatnonzero(tab.alive[: tab.n])
         if touched.size == 0 or live.size < 2:
             return
@@ -995,25 +1004,40 @@ def _phases(x: Array, boost_probability: Array, terminal_altitude_m: float) -> l
 
 
 def _pair_hypotheses(
-    rows: NDArray[np.intp], cols: NDArray[np.intp], dist: Array, per_plot: int
+    rows: NDArray[np.intp],
+    cols: NDArray[np.intp],
+    dist: Array,
+    pool_t: Array,
+    per_plot: int,
+    window_s: float,
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_]]:
     """Feasible (new plot, pool plot) pairs to start tentative tracks from.
 
-    Every new plot keeps up to ``per_plot`` of its nearest feasible partners (more than one
-    start per plot: the right pairing of a salvo cannot be told from two points); a start is
-    *ambiguous* when its new plot or its pool plot has another feasible partner.
+    Two points cannot tell the right pairing of a salvo from a wrong one when the partners are
+    about equally far (objects on one path a few seconds apart). So every new plot keeps each
+    feasible partner within twice the distance of its nearest one (at most ``per_plot``).
+    A start is *ambiguous* when its new plot keeps another partner from the same scan (two
+    objects seen together), or its pool plot is kept by another new plot of this batch.
+    Partners much farther away (old clutter) are not competitors and are dropped; partners
+    from different scans (one object seen twice) start duplicate tracks that the merge step
+    folds together.
     """
     if rows.size == 0:
         return rows, cols, np.zeros(0, bool)
     order = np.lexsort((dist, rows))
-    rows, cols = rows[order], cols[order]
+    rows, cols, dist = rows[order], cols[order], dist[order]
     first = np.concatenate([[0], np.flatnonzero(np.diff(rows)) + 1])
-    rank = np.arange(rows.size) - np.repeat(first, np.diff(np.append(first, rows.size)))
-    keep = rank < per_plot
-    n_rows = np.bincount(rows)[rows]
+    counts = np.diff(np.append(first, rows.size))
+    rank = np.arange(rows.size) - np.repeat(first, counts)
+    nearest = np.repeat(dist[first], counts)
+    keep = (rank < per_plot) & (dist <= 2.0 * nearest + 1.0)
+    rows, cols = rows[keep], cols[keep]
+    scan = np.floor(pool_t[cols] / window_s).astype(np.int64)
+    _, group, same_scan = np.unique(
+        np.stack([rows, scan], axis=-1), axis=0, return_inverse=True, return_counts=True
+    )
     n_cols = np.bincount(cols)[cols]
-    ambiguous = (n_rows > 1) | (n_cols > 1)
-    return rows[keep], cols[keep], ambiguous[keep]
+    return rows, cols, (same_scan[group.ravel()] > 1) | (n_cols > 1)
 
 
 def _time_of(item: AnyReport | _Radar) -> float:

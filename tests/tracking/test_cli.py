@@ -31,7 +31,7 @@ def test_track_verb_writes_contract_files_and_reports_bad_lines(tmp_path, capsys
         TrackProduct.model_validate_json(line)
         for line in (out / "tracks.jsonl").read_text().splitlines()
     ]
-    assert products and {p.track_id for p in products} == {"KZ-000001"}
+    assert products and len({p.track_id for p in products}) == 1
     assert (out / "predictions.jsonl").read_text() == ""
     assert (out / "alerts.jsonl").read_text() == ""
 
