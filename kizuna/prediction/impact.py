@@ -235,6 +235,12 @@ def _monte_carlo(
         max_duration_s,
     )
     hit = hit.reshape(n_tracks, samples)
+    valid = np.ones((n_tracks, samples), dtype=bool)
+    if dim == 7:
+        # Drag never pushes: samples with 1/beta < 0 lie outside the physical state space, so
+        # the distribution is conditioned on 1/beta >= 0 (a truncated Gaussian) by dropping them.
+        valid = points[..., 6] >= 0.0
+        hit &= valid
     counts = hit.sum(axis=1)
     w = np.where(hit, 1.0 / np.maximum(counts, 1)[:, None], 0.0)
     # Unbiased covariance weights for the sample covariance of the landed samples.
@@ -246,7 +252,7 @@ def _monte_carlo(
         w,
         wc,
     )
-    return counts / samples, lat0, lon0, mean_t, sig_t, cov
+    return counts / np.maximum(valid.sum(axis=1), 1), lat0, lon0, mean_t, sig_t, cov
 
 
 def predict_impact(
@@ -299,6 +305,14 @@ def predict_impact(
         hit = hit.reshape(n_tracks, k)
         all_hit = hit.all(axis=1)
         none_hit = ~hit.any(axis=1)
+        mixed = ~all_hit & ~none_hit
+        if dim == 7:
+            # A 1/beta sigma point below zero means the Gaussian has real mass on unphysical
+            # (pushing) drag; clamping it would bias the mean, so such tracks are redone by
+            # Monte Carlo on the Gaussian truncated to 1/beta >= 0.
+            crosses = (points[..., 6] < 0.0).any(axis=1)
+            mixed |= crosses & ~none_hit
+            all_hit &= ~crosses
         if all_hit.any():
             wm = np.broadcast_to(weights.mean, (int(all_hit.sum()), k))
             wc = np.broadcast_to(weights.covariance, (int(all_hit.sum()), k))
@@ -312,7 +326,6 @@ def predict_impact(
                 )
             )
             hit_p[all_hit] = 1.0
-        mixed = ~all_hit & ~none_hit
     elif method == "monte_carlo":
         mixed = np.ones(n_tracks, dtype=bool)
     else:

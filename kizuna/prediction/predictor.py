@@ -108,6 +108,7 @@ class _TrackMemory:
     last_phase: str = ""
     launch: tuple[float, float, float, float, float] | None = None  # t, lat, lon, sigma, t_sig
     launch_from_coast: bool = False
+    launch_estimated_s: float = -math.inf
     max_alt_m: float = 0.0
 
 
@@ -131,6 +132,7 @@ class Predictor:
     (0 predicts every update). ``method``: "unscented" (default; 13-15 propagations per track)
     or "monte_carlo" (``samples`` per track, seeded by ``seed``). ``with_ground_track``: also
     propagate the mean state for the warning layer's overflight checks.
+    ``launch_interval_s``: how often a coasting track's launch estimate is refreshed.
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class Predictor:
         forces: ForceModel = FULL,
         max_duration_s: float = DEFAULT_HORIZON_S,
         with_ground_track: bool = True,
+        launch_interval_s: float = 10.0,
     ) -> None:
         self.min_interval_s = float(min_interval_s)
         self.method: Method = method
@@ -150,6 +153,7 @@ class Predictor:
         self.forces = forces
         self.max_duration_s = float(max_duration_s)
         self.with_ground_track = with_ground_track
+        self.launch_interval_s = float(launch_interval_s)
         self._rng = np.random.default_rng(seed)
         self._memory: dict[str, _TrackMemory] = {}
 
@@ -212,7 +216,17 @@ class Predictor:
             )
             hit_p[coasting] = impact.hit_probability
         launch = _no_launch(len(batch))
-        wanted = boosting | coasting
+        # The launch point does not move: once a coast-based estimate exists it is refreshed
+        # only every launch_interval_s (each refresh back-propagates every sigma point).
+        stale = np.array(
+            [
+                not (m := self._memory.get(u.track_id))
+                or not m.launch_from_coast
+                or u.time_s - m.launch_estimated_s >= self.launch_interval_s
+                for u in batch
+            ]
+        )
+        wanted = boosting | (coasting & stale)
         if wanted.any():
             part = estimate_launch(
                 x[wanted],
@@ -249,6 +263,7 @@ class Predictor:
             memory.last_time_s, memory.last_phase = u.time_s, u.phase
             # Launch: keep the best estimate, and any coast-based one over a boost-based one.
             if np.isfinite(launch.lat_deg[i]):
+                memory.launch_estimated_s = u.time_s
                 candidate = (
                     float(launch.time_s[i]),
                     float(launch.lat_deg[i]),

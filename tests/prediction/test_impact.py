@@ -197,3 +197,31 @@ def test_ground_track_ends_at_the_impact(srbm):
         < 1.0
     )
     assert track.alt_m.max() == pytest.approx(srbm.impact.apogee_m[0], rel=0.01)
+
+
+def test_unphysical_inverse_beta_mass_is_truncated(srbm):
+    # A tracker's 1/beta with a 100 % sigma puts sigma points at negative (pushing) drag: the
+    # prediction must condition on 1/beta >= 0 by Monte Carlo, not clamp sigma points.
+    x, t = srbm.state_after_burnout(60.0)
+    beta = srbm.vehicle.ballistic_coefficient_kg_m2
+    P7 = np.zeros((7, 7))
+    P7[:6, :6] = P_MID
+    P7[6, 6] = (1.0 / beta) ** 2
+    wide = predict_impact(
+        np.append(x, 1.0 / beta)[None], P7[None], t, samples=300, rng=np.random.default_rng(1)
+    )
+    assert wide.method[0] == "monte_carlo" and wide.hit_probability[0] == 1.0
+    P7[6, 6] = (0.1 / beta) ** 2  # 10 %: sigma points stay positive, the UT is used
+    narrow = predict_impact(np.append(x, 1.0 / beta)[None], P7[None], t)
+    assert narrow.method[0] == "unscented"
+    assert wide.semi_major_m[0] > narrow.semi_major_m[0]
+    truth = srbm.impact
+    assert in_ellipse(
+        truth.lat_deg,
+        truth.lon_deg,
+        wide.lat_deg,
+        wide.lon_deg,
+        wide.semi_major_m,
+        wide.semi_minor_m,
+        wide.orientation_deg,
+    )[0]
