@@ -10,4 +10,7 @@ Layering: imports geo and physics only (never tracking: the predictor takes plai
 * :mod:`kizuna.prediction.predictor`: :class:`Predictor`, :class:`TrackUpdate`,
   :class:`Prediction`.
 * :mod:`kizuna.prediction.metrics`: RMSE, NEES, GOSPA, PCRLB, ellipse coverage.
+* :mod:`kizuna.prediction.evaluation`: scoring truth against tracks and predictions
+  (``kizuna evaluate``).
+* :mod:`kizuna.prediction.calibration`: builds the boost table in ``data/`` (offline).
 """

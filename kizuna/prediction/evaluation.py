@@ -366,9 +366,13 @@ def evaluate(
     ev.impact_tti_s, ev.impact_error_m = np.array(tti), np.array(ierr)
     ev.impact_inside, ev.impact_object = np.array(iin, bool), iobj
 
+    # Latency counts from the launch (a spent stage's own truth begins at separation).
+    launches: dict[str, float] = {}
+    for obj in truth.values():
+        launches[obj.launch_id] = min(launches.get(obj.launch_id, np.inf), float(obj.time_s[0]))
     for oid, obj in sorted(truth.items(), key=lambda kv: (kv[1].time_s[0], kv[0])):
         tids = per_object_tracks.get(oid, [])
-        launch = float(obj.time_s[0])
+        launch = launches[obj.launch_id]
         first_track = min((tracks[t].time_s[0] for t in tids), default=None)
         preds = sorted(by_object_pred.get(oid, []), key=lambda p: parse_time(p["time"]))
         with_impact = [p for p in preds if p.get("impact") is not None]
