@@ -138,7 +138,7 @@ def test_unauthenticated_visitor_sees_only_the_sign_in_form(page):
     # A bad token is refused with the API's message, and still nothing is shown.
     page.page.fill("#token-input", _token(node_id="USFK"))
     page.page.click("#login-form button")
-    page.page.wait_for_function("document.getElementById('login-error').textContent.length > 0")
+    page.page.wait_for_selector("#login-error:not(:empty)")
     assert "USFK" in page.page.text_content("#login-error")
     assert page.page.is_hidden("#app")
     page.shot("unauthenticated")
@@ -168,10 +168,9 @@ def test_track_appears_and_moves_when_products_are_published(page, node):
     first = marker.bounding_box()
     assert first is not None
     view.publish(wrap(track("TM", t=T0 + 110, lat=39.6, lon=130.5), NODE, AGREEMENT))
-    page.page.wait_for_function(
-        "document.querySelector(\"path.kz-track[data-track='JJOC/TM']\")"
-        ".getAttribute('data-lon') === '130.5'",
-        timeout=10_000,
+    # Selectors, not wait_for_function: the page's CSP forbids eval, which that would need.
+    page.page.wait_for_selector(
+        "path.kz-track[data-track='JJOC/TM'][data-lon='130.5']", timeout=10_000
     )
     second = marker.bounding_box()
     assert second["x"] > first["x"] + 50  # 2.5 degrees east at zoom 5 is ~110 px

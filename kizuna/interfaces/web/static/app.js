@@ -65,6 +65,7 @@
     alerts: {},         // origin/alert_id -> latest product
     timeline: {},       // version key -> product
     dataTime: null, dataWall: null, exercise: false, classification: -1,
+    userMoved: false,   // once the operator pans or zooms, the map never moves by itself
   };
   window.kizuna = state; // read by the browser tests
 
@@ -176,6 +177,10 @@
     state.map.attributionControl.setPrefix(false);
     state.map.attributionControl.addAttribution(
       "Natural Earth (public domain) · regions: kizuna/geo/regions/data/SOURCES.md");
+    ["mousedown", "wheel", "touchstart", "keydown"].forEach(function (name) {
+      state.map.getContainer().addEventListener(name, function () { state.userMoved = true; },
+        { passive: true });
+    });
     state.layers = {
       coast: L.layerGroup().addTo(state.map),
       regions: L.layerGroup().addTo(state.map),
@@ -288,6 +293,17 @@
     renderTrackList();
   }
 
+  function ensureVisible(latlngs) {
+    // Widen (never narrow) the view so a new launch point or impact is on screen, until the
+    // operator takes the map over.
+    if (state.userMoved || !latlngs.length) { return; }
+    var view = state.map.getBounds();
+    var wanted = L.latLngBounds(latlngs);
+    if (!view.contains(wanted)) {
+      state.map.fitBounds(wanted.extend(view), { padding: [24, 24], animate: false });
+    }
+  }
+
   function onPrediction(item) {
     var key = keyOf(item, "track_id");
     var old = state.predictions[key];
@@ -313,6 +329,10 @@
     }
     state.predictions[key] = { product: item, group: group };
     labelTrack(key);
+    var points = [];
+    if (item.launch) { points.push([item.launch.lat, item.launch.lon]); }
+    if (item.impact) { points.push([item.impact.lat, item.impact.lon]); }
+    ensureVisible(points);
   }
 
   function onAlert(item) {
