@@ -231,6 +231,8 @@ def test_operator_submits_a_position_report_and_bad_reports_get_422():
         "/api/v1/reports", json={**report, "lat": 95.0}, headers=_auth("JJOC", "operator")
     )
     assert r.status_code == 422 and "lat" in r.json()["detail"]
+    huge = client.post("/api/v1/reports", content=b" " * 70_000, headers=_auth("JJOC", "operator"))
+    assert huge.status_code == 413
 
 
 def test_healthz_is_open_and_metrics_are_prometheus_text_behind_a_token():

@@ -60,6 +60,7 @@ WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 STATIC_DIR = WEB_DIR / "static"
 API = "/api/v1"
 WS_AUTH_TIMEOUT_S = 10.0
+MAX_REPORT_BYTES = 64 * 1024
 
 # The page loads only its own files; Leaflet sets inline styles, hence 'unsafe-inline' for
 # style only. connect-src 'self' covers same-origin ws:/wss: in current browsers.
@@ -443,13 +444,15 @@ def create_app(
         f"{API}/reports",
         status_code=202,
         response_model=Accepted,
-        responses={**_AUTH_ERRORS, 422: {"model": ErrorBody}},
+        responses={**_AUTH_ERRORS, 413: {"model": ErrorBody}, 422: {"model": ErrorBody}},
         tags=["picture"],
     )
     async def submit_report(
         request: Request, principal: Annotated[Principal, Depends(operator)]
     ) -> dict[str, Any]:
         raw = await request.body()
+        if len(raw) > MAX_REPORT_BYTES:
+            raise HTTPException(413, f"a report is at most {MAX_REPORT_BYTES} bytes")
         try:
             report = parse_report(raw, source=f"api:{node_id}")
         except InputError as exc:
