@@ -40,6 +40,7 @@ Array = NDArray[np.float64]
 # boost) at 1.5 sigma; re-entry vehicles (beta 5,000-15,000) sit well inside.
 INV_BETA_PRIOR = 2.0e-4
 INV_BETA_SIGMA = 2.0e-4
+THRUST_PRIOR_MPS2 = 30.0  # typical thrust acceleration of a missile mid-burn (20-100 m/s^2)
 THRUST_SIGMA_MPS2 = 30.0  # per axis, for a track first seen possibly under thrust
 
 
@@ -78,6 +79,10 @@ def two_point(
         Pm[:, mode, 3:6, 0:3] = P_rv
         Pm[:, mode, 3:6, 3:6] = P_vv
         Pm[:, mode, INV_BETA, INV_BETA] = INV_BETA_SIGMA**2
+    # A rocket in powered flight thrusts roughly along its velocity (a gravity turn), so the
+    # boost mode starts with a typical thrust along the chord, not at zero.
+    speed = np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+    xm[:, BOOST_MODE, THRUST] = THRUST_PRIOR_MPS2 * v / speed
     thrust_v = (0.5 * THRUST_SIGMA_MPS2 * dt[:, 0]) ** 2
     Pm[:, BOOST_MODE, 3:6, 3:6] += thrust_v[:, None, None] * np.eye(3)
     Pm[:, BOOST_MODE, THRUST, THRUST] = THRUST_SIGMA_MPS2**2 * np.eye(3)

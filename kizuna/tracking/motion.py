@@ -185,17 +185,19 @@ class MotionModel:
     def step_limit_s(self, x: Array) -> Array:
         """Largest RK4 step (s) that keeps truncation error far below the measurement noise.
 
-        5 s in vacuum, 1 s below 120 km and in powered flight. (The physics propagator uses
-        0.25 s below 30 km to hold impact points to a metre over a whole descent; between two
-        plots a second apart RK4's local error at 1 s, ~h^5 times the fifth derivative of a
-        drag that changes on a ~2 s scale, stays at centimetres, far below radar noise.)
+        5 s above 80 km (drag there is below 0.02 m/s^2 for any missile), 2 s down to 40 km,
+        1 s below, and 2 s in powered flight (the thrust states are constant over a step, so
+        the step bounds only the gravity/drag integration). The physics propagator uses finer
+        steps low down to hold impact points to a metre over a whole descent; between two plots
+        RK4's local error, ~h^5 times the fifth derivative of a drag that changes on a ~2 s
+        scale, stays at centimetres at these steps, far below radar noise.
         """
         r = x[..., POS]
         r2 = np.einsum("...i,...i->...", r, r)
         alt = _altitude_m(r, r2, np.sqrt(r2))
-        limit = np.where(alt > 120_000.0, 5.0, 1.0)
+        limit = np.where(alt > 80_000.0, 5.0, np.where(alt > 40_000.0, 2.0, 1.0))
         if self.thrust:
-            limit = np.where(np.asarray(self.q_jerk_m2_s5) > 0.0, np.minimum(limit, 1.0), limit)
+            limit = np.where(np.asarray(self.q_jerk_m2_s5) > 0.0, np.minimum(limit, 2.0), limit)
         return limit
 
     def take(self, rows: NDArray[np.intp]) -> MotionModel:

@@ -109,7 +109,7 @@ class TrackerConfig:
     tau_burn_s: float = 90.0  # IMM prior on remaining burn time
     collapse_probability: float = 0.999  # ballistic probability that ends the IMM for a track
     collapse_min_hits: int = 5
-    boost_prior_low: float = 0.2  # initial boost probability below 150 km and 5 km/s
+    boost_prior_low: float = 0.5  # initial boost probability below 150 km and 5 km/s
     boost_prior_high: float = 0.02  # ... and above (midcourse first detection)
     terminal_altitude_m: float = 100_000.0
 
