@@ -46,7 +46,8 @@ class ImpactEstimate:
     """Predicted impact of N tracks (arrays of leading shape (N,)).
 
     Where ``hit_probability`` is 0 the impact fields are NaN. ``covariance_en_m2`` is the 2x2
-    covariance of the impact point in (east, north) metres at the mean impact; the ellipse
+    covariance of the impact point in (east, north) metres at the mean impact (for Monte Carlo,
+    inflated when needed so that its 95 % ellipse holds 95 % of the samples); the ellipse
     fields are its 95 % contour (semi-axes in m, orientation of the major axis in degrees
     clockwise from north, in [0, 180)).
     """
@@ -245,14 +246,39 @@ def _monte_carlo(
     w = np.where(hit, 1.0 / np.maximum(counts, 1)[:, None], 0.0)
     # Unbiased covariance weights for the sample covariance of the landed samples.
     wc = np.where(hit, 1.0 / np.maximum(counts - 1, 1)[:, None], 0.0)
+    lat = lat.reshape(n_tracks, samples)
+    lon = lon.reshape(n_tracks, samples)
     lat0, lon0, mean_t, sig_t, cov = _weighted_summary(
-        lat.reshape(n_tracks, samples),
-        lon.reshape(n_tracks, samples),
-        time_s.reshape(n_tracks, samples),
-        w,
-        wc,
+        lat, lon, time_s.reshape(n_tracks, samples), w, wc
     )
+    cov = _cover_samples(cov, lat0, lon0, lat, lon, hit)
     return counts / np.maximum(valid.sum(axis=1), 1), lat0, lon0, mean_t, sig_t, cov
+
+
+def _cover_samples(
+    cov: Array, lat0: Array, lon0: Array, lat: Array, lon: Array, hit: NDArray[np.bool_]
+) -> Array:
+    """Inflate sample covariances so that their 95 % ellipse holds 95 % of the samples.
+
+    A distribution bent by the flight (a "banana" along the ground track, typical when the
+    ballistic coefficient is poorly known) has a thin sample covariance across its curve, and
+    the chi-square ellipse of that covariance then holds far fewer than 95 % of the samples.
+    The empirical 95th percentile of the samples' Mahalanobis distances replaces the
+    chi-square level when it is larger (never smaller: for a Gaussian the two agree and the
+    percentile only adds sampling noise).
+    """
+    safe_lat = np.where(hit, lat, lat0[:, None])
+    safe_lon = np.where(hit, lon, lon0[:, None])
+    en = local_en_m(lat0[:, None], lon0[:, None], safe_lat, safe_lon)
+    reg = cov + 1e-6 * np.eye(2)
+    d2 = np.einsum("nki,nki->nk", en, np.linalg.solve(reg[:, None], en[..., None])[..., 0])
+    d2 = np.where(hit, d2, np.nan)
+    q95 = np.full(cov.shape[0], CHI2_2D_95)
+    enough = hit.sum(axis=1) >= 20
+    if enough.any():
+        q95[enough] = np.nanquantile(d2[enough], 0.95, axis=1)
+    scale = np.maximum(q95 / CHI2_2D_95, 1.0)
+    return cov * scale[:, None, None]
 
 
 def predict_impact(

@@ -225,3 +225,28 @@ def test_unphysical_inverse_beta_mass_is_truncated(srbm):
         wide.semi_minor_m,
         wide.orientation_deg,
     )[0]
+
+
+def test_monte_carlo_ellipse_holds_95_percent_of_a_bent_cloud():
+    from kizuna.prediction.impact import _cover_samples, from_local_en_m
+
+    rng = np.random.default_rng(9)
+    s = rng.standard_normal(2000) * 5000.0
+    lat0, lon0 = 40.0, 140.0
+    for bend in (0.0, 4e-5):  # a straight Gaussian cloud, then a parabolic banana
+        en = np.stack([s, bend * s**2 + rng.standard_normal(s.size) * 30.0], axis=-1)
+        en -= en.mean(axis=0)
+        lat, lon = from_local_en_m(lat0, lon0, en)
+        cov = np.cov(en.T)[None]
+        hit = np.ones((1, s.size), dtype=bool)
+        out = _cover_samples(cov, np.array([lat0]), np.array([lon0]), lat[None], lon[None], hit)
+        d2 = np.einsum("ki,ki->k", en, np.linalg.solve(out[0], en.T).T)
+        inside = np.mean(d2 <= CHI2_2D_95)
+        if bend == 0.0:
+            assert out[0] == pytest.approx(cov[0], rel=0.05)  # Gaussian: (almost) untouched
+        else:
+            assert inside >= 0.949
+            assert (
+                np.mean(np.einsum("ki,ki->k", en, np.linalg.solve(cov[0], en.T).T) <= CHI2_2D_95)
+                < 0.9
+            )  # the raw covariance ellipse would miss
