@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import math
 import xml.etree.ElementTree as ET
 from configparser import ConfigParser
@@ -388,3 +389,26 @@ async def test_tls_client_certificate_names_the_node_whose_picture_it_gets(tmp_p
         reader, writer = await pytak.protocol_factory(sec)
         assert await asyncio.wait_for(reader.read(), 5.0) == b""
         writer.close()
+
+
+def test_framer_is_independent_of_how_the_stream_is_chunked():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ctx = _ctx()
+    documents = [to_bytes(e) for e in events_for(wrap(prediction("T1"), "JJOC", TRI), ctx)]
+    documents += [to_bytes(e) for e in events_for(wrap(alert("A1"), "JJOC", TRI), ctx)]
+    documents.append(b'<event version="2.0" uid="p" type="t-x-c-t"/>')
+    stream = b"\n".join(documents)
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(st.lists(st.integers(min_value=0, max_value=len(stream)), max_size=20))
+    def check(cuts):
+        framer = Framer()
+        got = []
+        edges = [0, *sorted(cuts), len(stream)]
+        for a, b in itertools.pairwise(edges):
+            got += framer.feed(stream[a:b])
+        assert [g.strip() for g in got] == [d.strip() for d in documents]
+
+    check()

@@ -135,6 +135,7 @@ def test_unauthenticated_visitor_sees_only_the_sign_in_form(page):
     page.page.wait_for_selector("#login-form", state="visible")
     assert page.page.is_hidden("#app")
     assert page.page.locator(".kz-track, .kz-region, .kz-alert").count() == 0
+    assert page.errors == []  # and it made no API request at all
     # A bad token is refused with the API's message, and still nothing is shown.
     page.page.fill("#token-input", _token(node_id="USFK"))
     page.page.click("#login-form button")
