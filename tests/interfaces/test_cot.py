@@ -409,6 +409,7 @@ def test_framer_is_independent_of_how_the_stream_is_chunked():
         edges = [0, *sorted(cuts), len(stream)]
         for a, b in itertools.pairwise(edges):
             got += framer.feed(stream[a:b])
-        assert [g.strip() for g in got] == [d.strip() for d in documents]
+        # Events come out without the XML declarations and whitespace between them.
+        assert got == [d[d.index(b"<event") :].strip() for d in documents]
 
     check()
