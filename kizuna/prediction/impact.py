@@ -62,6 +62,9 @@ class ImpactEstimate:
     semi_minor_m: Array
     orientation_deg: Array
     method: NDArray[np.str_]  # per track: "unscented" or "monte_carlo"
+    # With ``with_ground_tracks``: the mean state's path, recorded in the same propagation
+    # (unscented tracks only; None for tracks that went to Monte Carlo).
+    ground_tracks: list[GroundTrack | None] | None = None
 
     def __len__(self) -> int:
         return int(self.hit_probability.shape[0])
@@ -160,15 +163,25 @@ def _split_beta(x: Array, beta: Array) -> tuple[Array, Array]:
 
 
 def _land(
-    points: Array, t0: Array, beta: Array, forces: ForceModel, max_duration_s: float
-) -> tuple[NDArray[np.bool_], Array, Array, Array]:
-    """Impact (hit, time_s, lat, lon) of (M, 6|7) points, handling points already underground."""
+    points: Array,
+    t0: Array,
+    beta: Array,
+    forces: ForceModel,
+    max_duration_s: float,
+    record_rows: Array | None = None,
+) -> tuple[NDArray[np.bool_], Array, Array, Array, dict[int, GroundTrack]]:
+    """Impact (hit, time_s, lat, lon) of (M, 6|7) points, handling points already underground.
+
+    ``record_rows``: indices of points whose whole path is also returned as a ground track
+    (recorded during the same propagation, so a track's mean path costs nothing extra).
+    """
     states, betas = _split_beta(points, beta)
     alt = geodetic_altitude_m(states[:, :3])
     hit = np.zeros(states.shape[0], dtype=bool)
     time_s = np.full(states.shape[0], np.nan)
     lat = np.full(states.shape[0], np.nan)
     lon = np.full(states.shape[0], np.nan)
+    paths: dict[int, GroundTrack] = {}
     below = alt <= 0.0
     if below.any():
         # A sigma point below the ellipsoid has, in its own world, already come down: here.
@@ -177,12 +190,26 @@ def _land(
         hit[below] = True
     above = ~below
     if above.any():
-        result = propagate_to_impact(states[above], t0[above], betas[above], forces, max_duration_s)
+        record: list[tuple[Array, Array]] | None = [] if record_rows is not None else None
+        result = propagate_to_impact(
+            states[above], t0[above], betas[above], forces, max_duration_s, record=record
+        )
         hit[above] = result.hit
         time_s[above] = np.where(result.hit, result.time_s, np.nan)
         lat[above] = np.where(result.hit, result.lat_deg, np.nan)
         lon[above] = np.where(result.hit, result.lon_deg, np.nan)
-    return hit, time_s, lat, lon
+        if record:
+            column = np.cumsum(above) - 1
+            rows = np.asarray([r for r in record_rows if above[r]], dtype=int)
+            if rows.size:
+                cols = column[rows]
+                elapsed = np.array([e for e, _ in record])
+                path = np.stack([st[cols] for _, st in record], axis=0)  # (steps, m, 6)
+                tracks = _tracks_from_path(
+                    elapsed, path, t0[rows], result.hit[cols], result.time_s[cols]
+                )
+                paths.update(zip(rows.tolist(), tracks, strict=True))
+    return hit, time_s, lat, lon, paths
 
 
 def _weighted_summary(
@@ -228,7 +255,7 @@ def _monte_carlo(
     L = robust_cholesky(P)
     z = rng.standard_normal((n_tracks, samples, dim))
     points = x[:, None, :] + np.einsum("nij,nkj->nki", L, z)
-    hit, time_s, lat, lon = _land(
+    hit, time_s, lat, lon, _ = _land(
         points.reshape(-1, dim),
         np.repeat(t_s, samples),
         np.repeat(beta, samples),
@@ -292,6 +319,7 @@ def predict_impact(
     rng: np.random.Generator | None = None,
     forces: ForceModel = FULL,
     max_duration_s: float = DEFAULT_HORIZON_S,
+    with_ground_tracks: bool = False,
 ) -> ImpactEstimate:
     """Impact point, time and 95 % ellipse of N tracks.
 
@@ -320,14 +348,23 @@ def predict_impact(
     time_sigma = np.full(n_tracks, np.nan)
     cov = np.full((n_tracks, 2, 2), np.nan)
     used = np.full(n_tracks, method, dtype="<U11")
+    tracks_out: list[GroundTrack | None] = [None] * n_tracks
 
     if method == "unscented":
         weights = unscented_weights(dim)
         k = 2 * dim + 1
         points = sigma_points(x, P, weights)  # (N, K, dim)
-        hit, t_imp, la, lo = _land(
-            points.reshape(-1, dim), np.repeat(t, k), np.repeat(beta, k), forces, max_duration_s
+        centres = np.arange(n_tracks) * k if with_ground_tracks else None
+        hit, t_imp, la, lo, paths = _land(
+            points.reshape(-1, dim),
+            np.repeat(t, k),
+            np.repeat(beta, k),
+            forces,
+            max_duration_s,
+            record_rows=centres,
         )
+        if with_ground_tracks:
+            tracks_out = [paths.get(i * k) for i in range(n_tracks)]
         hit = hit.reshape(n_tracks, k)
         all_hit = hit.all(axis=1)
         none_hit = ~hit.any(axis=1)
@@ -380,6 +417,7 @@ def predict_impact(
         semi_minor_m=minor,
         orientation_deg=orient,
         method=used,
+        ground_tracks=tracks_out if with_ground_tracks else None,
     )
 
 
@@ -425,19 +463,24 @@ def ground_tracks(
     result = propagate_to_impact(states, t, beta, forces, max_duration_s, record=record)
     elapsed = np.array([e for e, _ in record])
     path = np.stack([s for _, s in record], axis=0)  # (steps, N, 6)
+    return _tracks_from_path(elapsed, path, t, result.hit, result.time_s)
+
+
+def _tracks_from_path(
+    elapsed: Array, path: Array, t0: Array, hit: NDArray[np.bool_], impact_s: Array
+) -> list[GroundTrack]:
+    """Ground tracks from a recorded propagation: ``path`` (steps, N, 6), ``t0`` (N,)."""
     lat, lon, alt = ecef_to_lla(path[..., :3])
     tracks = []
-    for i in range(n):
-        if result.hit[i]:
-            keep = elapsed <= result.time_s[i] - t[i] + 1e-9
+    for i in range(path.shape[1]):
+        if hit[i]:
+            keep = elapsed <= impact_s[i] - t0[i] + 1e-9
             keep[np.argmax(~keep) if not keep.all() else -1] = True  # the impact sample itself
-            times = np.minimum(t[i] + elapsed[keep], result.time_s[i])
+            times = np.minimum(t0[i] + elapsed[keep], impact_s[i])
         else:
             keep = np.ones(elapsed.shape, dtype=bool)
-            times = t[i] + elapsed
-        tracks.append(
-            GroundTrack(times, lat[keep, i], lon[keep, i], alt[keep, i], bool(result.hit[i]))
-        )
+            times = t0[i] + elapsed
+        tracks.append(GroundTrack(times, lat[keep, i], lon[keep, i], alt[keep, i], bool(hit[i])))
     return tracks
 
 

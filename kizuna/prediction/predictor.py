@@ -213,6 +213,7 @@ class Predictor:
                 rng=self._rng,
                 forces=self.forces,
                 max_duration_s=self.max_duration_s,
+                with_ground_tracks=self.with_ground_track,
             )
             hit_p[coasting] = impact.hit_probability
         launch = _no_launch(len(batch))
@@ -240,8 +241,15 @@ class Predictor:
                 getattr(launch, name)[wanted] = getattr(part, name)
         want_track = coasting & (category != "orbital") & (hit_p > 0)
         tracks: dict[int, GroundTrack] = {}
-        if self.with_ground_track and want_track.any():
-            idx = np.flatnonzero(want_track)
+        if impact is not None and impact.ground_tracks is not None:
+            # Unscented tracks: the mean's path was recorded with the sigma points.
+            for j, i in enumerate(np.flatnonzero(coasting)):
+                recorded = impact.ground_tracks[j]
+                if recorded is not None and want_track[i]:
+                    tracks[int(i)] = recorded
+        missing = want_track & ~np.isin(np.arange(len(batch)), list(tracks))
+        if self.with_ground_track and missing.any():
+            idx = np.flatnonzero(missing)
             for i, gt in zip(
                 idx,
                 ground_tracks(

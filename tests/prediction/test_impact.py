@@ -250,3 +250,24 @@ def test_monte_carlo_ellipse_holds_95_percent_of_a_bent_cloud():
                 np.mean(np.einsum("ki,ki->k", en, np.linalg.solve(cov[0], en.T).T) <= CHI2_2D_95)
                 < 0.94
             )  # the raw covariance ellipse holds only ~93 %
+
+
+def test_recorded_mean_path_equals_separate_ground_track(srbm, mrbm):
+    a, ta = srbm.state_after_burnout(20.0)
+    b, tb = mrbm.state_after_burnout(50.0)
+    betas = [srbm.vehicle.ballistic_coefficient_kg_m2, mrbm.vehicle.ballistic_coefficient_kg_m2]
+    est = predict_impact(
+        np.stack([a, b]), np.stack([P_MID, P_MID]), [ta, tb], betas, with_ground_tracks=True
+    )
+    separate = ground_tracks(np.stack([a, b]), [ta, tb], betas)
+    for recorded, alone in zip(est.ground_tracks, separate, strict=True):
+        # The batch's step sizes follow its lowest member, so samples differ; the end agrees.
+        assert recorded.impacts and alone.impacts
+        assert recorded.time_s[-1] == pytest.approx(alone.time_s[-1], abs=1e-3)
+        assert (
+            distance_m(
+                recorded.lat_deg[-1], recorded.lon_deg[-1], alone.lat_deg[-1], alone.lon_deg[-1]
+            )
+            < 1.0
+        )
+        assert recorded.alt_m.max() == pytest.approx(alone.alt_m.max(), rel=1e-3)
