@@ -213,3 +213,30 @@ def test_alert_shows_in_panel_in_each_language_with_exercise_banner(page, node):
     card.wait_for(state="detached", timeout=10_000)
     assert page.page.locator("path.kz-region-JP-02.kz-at-risk").count() == 0
     assert page.errors == []
+
+
+def test_page_keeps_up_with_a_burst_of_300_tracks(page, node):
+    view, _ = node
+    _open(page)
+    start = time.monotonic()
+    for step in range(3):
+        for i in range(300):
+            lon = 126.0 + 0.04 * i + 0.5 * step
+            view.publish(
+                wrap(
+                    track(f"S{i:03d}", t=T0 + 300 + step, lat=36.0 + 0.01 * i, lon=lon),
+                    NODE,
+                    AGREEMENT,
+                )
+            )
+    # Python's repr and JavaScript's String() both print a double's shortest round trip.
+    last = repr(126.0 + 0.04 * 299 + 0.5 * 2)
+    page.page.wait_for_selector(
+        f"path.kz-track[data-track='JJOC/S299'][data-lon='{last}']", timeout=20_000
+    )
+    elapsed = time.monotonic() - start
+    assert page.page.locator("path.kz-track[data-track^='JJOC/S']").count() == 300
+    page.page.wait_for_selector("#track-list li:nth-child(300)", timeout=5_000)
+    page.shot("burst-300-tracks")
+    assert page.errors == []
+    assert elapsed < 15.0, f"900 updates took {elapsed:.1f} s to reach the map"

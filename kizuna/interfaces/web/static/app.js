@@ -16,7 +16,9 @@
   var CATEGORY_COLOR = { ballistic: "#ff5252", orbital: "#40c4ff", unknown: "#ffab40" };
   var CLASS_RANK = { UNCLASSIFIED: 0, CONFIDENTIAL: 1, SECRET: 2 };
   var ACTIVE = { issued: true, updated: true };
-  var MAX_EXTRAPOLATION_S = 5; // the clock runs on between products, but not past a stalled feed
+  var MAX_EXTRAPOLATION_S = 5;
+  var MAX_LABELS = 40;
+  var LIST_REFRESH_MS = 250; // the side lists redraw at most this often, however fast data comes // the clock runs on between products, but not past a stalled feed
 
   var I18N = {
     en: {
@@ -273,8 +275,10 @@
         dashArray: item.exercise ? "4 4" : null }).addTo(state.layers.trails);
       track.marker = L.circleMarker([item.lat, item.lon], { radius: 6, weight: 2,
         fillOpacity: 0.9, className: "kz-track" }).addTo(state.layers.tracks);
-      track.marker.bindTooltip("", { permanent: true, direction: "right", offset: [8, 0],
-        className: "kz-label" });
+      // Labels stay on while the picture is small; past MAX_LABELS tracks they show on hover
+      // only, or a salvo of hundreds would bury the map in text.
+      track.marker.bindTooltip("", { permanent: Object.keys(state.tracks).length <= MAX_LABELS,
+        direction: "right", offset: [8, 0], className: "kz-label" });
       track.marker.getElement().setAttribute("data-track", key);
     }
     var points = track.points;
@@ -290,7 +294,15 @@
     }
     track.trail.setLatLngs(points.map(function (p) { return [p[0], p[1]]; }));
     labelTrack(key);
-    renderTrackList();
+    scheduleTrackList();
+  }
+
+  function scheduleTrackList() {
+    if (state.listTimer) { return; }
+    state.listTimer = window.setTimeout(function () {
+      state.listTimer = null;
+      renderTrackList();
+    }, LIST_REFRESH_MS);
   }
 
   function ensureVisible(latlngs) {
