@@ -28,9 +28,9 @@ from kizuna.contract import (
     Marking,
     PredictionProduct,
 )
-from kizuna.geo.constants import WGS84_A_M, WGS84_GM_M3_S2
+from kizuna.geo.constants import WGS84_GM_M3_S2
 from kizuna.geo.geodesic import distance_m
-from kizuna.physics.dynamics import FULL, NO_DRAG, ForceModel
+from kizuna.physics.dynamics import FULL, NO_DRAG, ForceModel, approx_altitude_m
 from kizuna.prediction.category import classify, inertial_velocity_mps
 from kizuna.prediction.impact import (
     DEFAULT_HORIZON_S,
@@ -113,16 +113,22 @@ class _TrackMemory:
 
 
 def _osculating_apogee_m(state: Array) -> Array:
-    """Two-body apogee height (m) above the equatorial radius; inf when unbound."""
+    """Two-body apogee height (m) above the ellipsoid; inf when unbound.
+
+    The apogee radius minus the ellipsoid's radius at the state's own latitude (the apogee of
+    a regional flight is within a few degrees of latitude of any of its states; the ellipsoid
+    radius changes by ~100 m per degree there).
+    """
     r = state[..., :3]
     v = inertial_velocity_mps(state)
     rn = np.linalg.norm(r, axis=-1)
     energy = 0.5 * np.einsum("...i,...i->...", v, v) - WGS84_GM_M3_S2 / rn
     h2 = np.sum(np.cross(r, v) ** 2, axis=-1)
+    ground_radius = rn - approx_altitude_m(r)
     with np.errstate(divide="ignore", invalid="ignore"):
         a = -WGS84_GM_M3_S2 / (2.0 * energy)
         ecc = np.sqrt(np.clip(1.0 + 2.0 * energy * h2 / WGS84_GM_M3_S2**2, 0.0, None))
-        return np.where(energy < 0.0, a * (1.0 + ecc) - WGS84_A_M, np.inf)
+        return np.where(energy < 0.0, a * (1.0 + ecc) - ground_radius, np.inf)
 
 
 class Predictor:
@@ -316,7 +322,9 @@ class Predictor:
             apogee_m = memory.max_alt_m
             if gt is not None:
                 apogee_m = max(apogee_m, float(gt.alt_m.max()))
-            elif category[i] == "orbital" and np.isfinite(osc_apogee[i]):
+            elif not boosting[i] and np.isfinite(osc_apogee[i]):
+                # No path propagated (orbital, or ground tracks off): the two-body apogee,
+                # within a few km of the J2 one for these flights.
                 apogee_m = max(apogee_m, float(osc_apogee[i]))
             launch_point = None
             best = _with_launch_report(memory.launch, u.launch_report)

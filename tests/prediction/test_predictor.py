@@ -140,3 +140,10 @@ def test_from_tracker_track_update(srbm):
     )
     assert miss < pred.product.impact.ellipse_95.semi_major_m
     assert pred.product.category == "ballistic"
+
+
+def test_apogee_without_ground_track(mrbm):
+    (pred,) = Predictor(with_ground_track=False).update([_update(mrbm, 20.0)])
+    assert pred.ground_track is None
+    # Two-body apogee: within 1 % of the flown (J2, drag) apogee of ~570 km.
+    assert pred.product.apogee_km == pytest.approx(mrbm.impact.apogee_m[0] / 1e3, rel=0.01)
