@@ -420,6 +420,7 @@ class Tracker:
     def _radar_batch(self, batch: Sequence[_Radar]) -> list[TrackUpdate]:
         cfg = self.config
         tab = self.table
+        tab.grow(tab.n, len(self._sensor_ids))  # a sensor seen for the first time
         m = len(batch)
         t_rep = np.fromiter((b.t for b in batch), float, m)
         z = np.array([b.z for b in batch])

@@ -12,7 +12,7 @@ from kizuna.contract import LaunchReport, Marking, PositionReport, SensorRef
 from kizuna.geo import ecef_to_lla, enu_rotation
 from kizuna.timefmt import format_time
 from kizuna.tracking import Tracker
-from kizuna.tracking.synthetic import merge_by_time, radar_reports
+from kizuna.tracking.synthetic import RadarSpec, merge_by_time, radar_reports
 
 MIDCOURSE = (130.0, 260.0)  # seconds after launch: a short, cheap window
 
@@ -204,3 +204,16 @@ def test_late_report_beyond_window_is_dropped(mrbm_truth):
     old = reports[10].model_copy(update={"id": "late-1"})
     assert tracker.ingest(old) is False and tracker.late == 1
     assert math.isfinite(tracker.tracks()[0].time_s)
+
+
+def test_more_sensors_than_the_initial_table_width(mrbm_truth):
+    """Sensors registered mid-run grow the per-track sensor table (a shipped scenario has 11)."""
+    specs = [RadarSpec(f"R{i:02d}", "JPN", 34.0 + 0.3 * i, 131.0 + 0.4 * i, 0.0) for i in range(11)]
+    rng = np.random.default_rng(23)
+    streams = []
+    for i, spec in enumerate(specs):
+        times = np.arange(mrbm_truth.start_s + 130.0 + 0.1 * i, mrbm_truth.start_s + 200.0, 4.0)
+        streams.append(radar_reports(spec, times, mrbm_truth.state_at(times)[:, :3], rng))
+    updates = Tracker().process(merge_by_time(*streams))
+    assert len({u.track_id for u in updates}) == 1
+    assert len(updates[-1].sensors) == 11
