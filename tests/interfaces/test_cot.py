@@ -265,6 +265,11 @@ async def test_pytak_client_gets_only_releasable_events_and_sends_a_position():
         assert source.startswith("cot:ADF-JOC:127.0.0.1:")
         assert server.metrics.value("cot_reports", result="rejected") == 1
         assert "hae" in server.rejected[-1] and "unknown" in server.rejected[-1]
+        # A TAK keep-alive ping gets its pong.
+        ping = pytak.cot_event(uid="ping-1", cot_type="t-x-c-t", how="h-g-i-g-o")
+        await sender.handle_data(pytak.serialize_cot(ping))
+        (pong,) = await _collect(worker, rx, 1)
+        assert pong.get("type") == "t-x-c-t-r"
         writer.close()
 
 

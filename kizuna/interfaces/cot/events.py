@@ -385,6 +385,40 @@ def _alert_point(p: dict[str, Any], impact: tuple[float, float] | None) -> tuple
     return 0.0, 0.0
 
 
+PING_TYPE = "t-x-c-t"
+PONG_TYPE = "t-x-c-t-r"
+
+
+def pong_event(now_s: float | None = None) -> ET.Element:
+    """The reply to a TAK client's ``t-x-c-t`` ping (times: now, stale in 20 s).
+
+    It has a point and a detail, so it ends in ``</event>``: stream readers (pytak's among
+    them) cut events at that tag and would wait forever for a self-closed one.
+    """
+    import time
+
+    t = time.time() if now_s is None else now_s
+    event = ET.Element(
+        "event",
+        {
+            "version": "2.0",
+            "uid": "takPong",
+            "type": PONG_TYPE,
+            "how": "h-g-i-g-o",
+            "time": format_time(t),
+            "start": format_time(t),
+            "stale": format_time(t + 20.0),
+        },
+    )
+    ET.SubElement(
+        event,
+        "point",
+        {"lat": "0.0", "lon": "0.0", "hae": "9999999.0", "ce": "9999999.0", "le": "9999999.0"},
+    )
+    ET.SubElement(event, "detail")
+    return event
+
+
 def to_bytes(event: ET.Element) -> bytes:
     """One event as UTF-8 XML with declaration, as TAK streams carry them."""
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
@@ -409,6 +443,8 @@ def events_for(envelope: Envelope, context: Context) -> list[ET.Element]:
 
 
 __all__ = [
+    "PING_TYPE",
+    "PONG_TYPE",
     "TYPE_ALERT",
     "TYPE_BALLISTIC",
     "TYPE_IMPACT",
@@ -422,6 +458,7 @@ __all__ = [
     "events_for",
     "impact_event",
     "launch_event",
+    "pong_event",
     "to_bytes",
     "track_event",
 ]

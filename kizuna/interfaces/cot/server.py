@@ -34,7 +34,7 @@ from kizuna.errors import ConfigError, InputError
 from kizuna.interfaces.api.metrics import Metrics
 from kizuna.interfaces.api.release import releasable
 from kizuna.interfaces.api.view import NodeView
-from kizuna.interfaces.cot.events import Context, events_for, to_bytes
+from kizuna.interfaces.cot.events import PING_TYPE, Context, events_for, pong_event, to_bytes
 from kizuna.interfaces.cot.inbound import Framer, parse_event, position_report
 from kizuna.sharing import Agreement, Envelope
 
@@ -202,7 +202,7 @@ class CotServer:
                     for envelope in view.current(kind):
                         await self._send(writer, envelope, node_id, context)
                 pump = asyncio.ensure_future(self._pump(live, writer, node_id, context))
-                listen = asyncio.ensure_future(self._listen(reader, node_id, peer))
+                listen = asyncio.ensure_future(self._listen(reader, writer, node_id, peer))
                 self._inner.update((pump, listen))
                 try:
                     await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
@@ -242,7 +242,13 @@ class CotServer:
         async for envelope in live:
             await self._send(writer, envelope, node_id, context)
 
-    async def _listen(self, reader: asyncio.StreamReader, node_id: str, peer: Any) -> None:
+    async def _listen(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        node_id: str,
+        peer: Any,
+    ) -> None:
         framer = Framer()
         node = self.agreement.node(node_id)
         default = Marking(
@@ -255,7 +261,7 @@ class CotServer:
             if not data:
                 return
             for document in framer.feed(data):  # InputError (not CoT) ends the connection
-                self._receive(
+                kind = self._receive(
                     document,
                     node_id,
                     node.nation,
@@ -264,6 +270,10 @@ class CotServer:
                     client,
                     default,
                 )
+                if kind == PING_TYPE:
+                    # TAK clients ping to keep the stream alive and expect a pong.
+                    writer.write(to_bytes(pong_event()))
+                    await writer.drain()
 
     def _receive(
         self,
@@ -274,9 +284,14 @@ class CotServer:
         lon: float,
         client: str,
         default: Marking,
-    ) -> None:
+    ) -> str | None:
         try:
             event = parse_event(document)
+        except InputError as exc:
+            self._reject(client, exc)
+            return None
+        kind = event.attrib.get("type")
+        try:
             report = position_report(
                 event,
                 nation=nation,
@@ -286,18 +301,22 @@ class CotServer:
                 default_marking=default,
             )
         except InputError as exc:
-            self.metrics.inc("cot_reports", result="rejected")
-            self.rejected = [*self.rejected[-99:], str(exc)]
-            log.info("CoT event from %s refused: %s", client, exc)
-            return
+            self._reject(client, exc)
+            return kind
         if report is None:
             self.metrics.inc("cot_reports", result="ignored")
-            return
+            return kind
         if not self._accept_reports:
             self.metrics.inc("cot_reports", result="refused")
-            return
+            return kind
         self._views[node_id].submit_report(report, f"cot:{client}")
         self.metrics.inc("cot_reports", result="accepted")
+        return kind
+
+    def _reject(self, client: str, exc: InputError) -> None:
+        self.metrics.inc("cot_reports", result="rejected")
+        self.rejected = [*self.rejected[-99:], str(exc)]
+        log.info("CoT event from %s refused: %s", client, exc)
 
 
 __all__ = ["DEFAULT_PORT", "CotServer", "is_loopback", "node_of_certificate", "server_tls_context"]
