@@ -178,6 +178,10 @@ def test_track_appears_and_moves_when_products_are_published(page, node):
     assert second["y"] < first["y"]  # and north
     assert page.page.locator("path.kz-trail").count() >= 1
     assert "TM" in page.page.text_content(".kz-label")
+    assert page.page.locator("path.kz-track[data-track='JJOC/TM'].kz-stale").count() == 0
+    # Once the data clock is 30 s past its last update, the track is drawn faded.
+    view.publish(wrap(track("OTHER", t=T0 + 150), NODE, AGREEMENT))
+    page.page.wait_for_selector("path.kz-track[data-track='JJOC/TM'].kz-stale", timeout=5_000)
     page.shot("track-moved")
     assert page.errors == []
 

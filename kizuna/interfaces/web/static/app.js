@@ -18,6 +18,7 @@
   var ACTIVE = { issued: true, updated: true };
   var MAX_EXTRAPOLATION_S = 5;
   var MAX_LABELS = 40;
+  var STALE_TRACK_S = 30; // a track not updated for this long (data time) is drawn faded
   var LIST_REFRESH_MS = 250; // the side lists redraw at most this often, however fast data comes // the clock runs on between products, but not past a stalled feed
 
   var I18N = {
@@ -474,6 +475,7 @@
         }
       });
     }
+    if (now !== null) { fadeStaleTracks(now); }
     var tti = $("tti");
     if (soonest === null || now === null) { tti.textContent = ""; }
     else if (soonest > now) { tti.textContent = t("impact_in") + " " + countdown(soonest - now); }
@@ -483,6 +485,19 @@
       if (!impact || now === null) { node.textContent = ""; return; }
       node.textContent = impact > now ? t("impact_in") + " " + countdown(impact - now)
         : t("impact_passed");
+    });
+  }
+
+  function fadeStaleTracks(now) {
+    Object.keys(state.tracks).forEach(function (key) {
+      var track = state.tracks[key];
+      var stale = now - track.points[track.points.length - 1][2] > STALE_TRACK_S;
+      if (stale === Boolean(track.stale)) { return; }
+      track.stale = stale;
+      track.marker.setStyle({ opacity: stale ? 0.35 : 1, fillOpacity: stale ? 0.3 : 0.9 });
+      track.trail.setStyle({ opacity: stale ? 0.3 : 0.8 });
+      var element = track.marker.getElement();
+      if (element) { element.classList.toggle("kz-stale", stale); }
     });
   }
 
