@@ -37,10 +37,13 @@ def track_file(
     config: TrackerConfig | None = None,
     on_error: Callable[[InputError], None] | None = None,
     on_updates: Callable[[list[TrackUpdate]], None] | None = None,
+    tracker: Tracker | None = None,
 ) -> TrackRunSummary:
     """Track every report of ``in_path``; write ``tracks.jsonl`` etc. into ``out_dir``.
 
-    Raises :class:`InputError` if the input cannot be read or the output directory not made.
+    ``tracker`` lets a caller supply (and keep) the tracker, e.g. the one inside a warning
+    pipeline. Raises :class:`InputError` if the input cannot be read or the output directory
+    not made.
     """
     try:
         handle = in_path.open(encoding="utf-8")
@@ -53,7 +56,7 @@ def track_file(
         raise InputError(
             f"cannot create output directory: {exc.strerror}", source=str(out_dir)
         ) from None
-    tracker = Tracker(config)
+    tracker = tracker if tracker is not None else Tracker(config)
     lines = reports = malformed = updates = 0
     track_ids: set[str] = set()
     with handle, (out_dir / "tracks.jsonl").open("w", encoding="utf-8") as tracks_out:

@@ -6,7 +6,7 @@ import json
 
 from tracking_helpers import plots
 
-from kizuna.contract import TrackProduct, dumps
+from kizuna.contract import AlertProduct, PredictionProduct, TrackProduct, dumps
 from kizuna.interfaces.cli.main import main
 
 
@@ -32,8 +32,15 @@ def test_track_verb_writes_contract_files_and_reports_bad_lines(tmp_path, capsys
         for line in (out / "tracks.jsonl").read_text().splitlines()
     ]
     assert products and len({p.track_id for p in products}) == 1
-    assert (out / "predictions.jsonl").read_text() == ""
-    assert (out / "alerts.jsonl").read_text() == ""
+    # The warning pipeline fills the other two files from the same track updates.
+    predictions = [
+        PredictionProduct.model_validate_json(line)
+        for line in (out / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert predictions and {p.track_id for p in predictions} == {products[0].track_id}
+    assert any(p.category == "ballistic" and p.impact is not None for p in predictions)
+    for line in (out / "alerts.jsonl").read_text().splitlines():
+        AlertProduct.model_validate_json(line)  # whatever alerts there are follow the contract
 
 
 def test_missing_input_is_a_clear_error(tmp_path, capsys):

@@ -24,22 +24,48 @@ def track(
         ),
     ],
 ) -> None:
-    """Associate and filter radar, launch and partner reports into system tracks.
+    """Track, predict and warn: reports in, the contract's three product files out.
 
     Malformed lines are reported on stderr (line, field, reason) and skipped; the rest are
     processed in time order (reports up to 3 s out of order are reordered; duplicate ids are
-    ignored). Writes one track object per confirmed-track update to DIR/tracks.jsonl.
+    ignored). Writes DIR/tracks.jsonl (one line per confirmed-track update),
+    DIR/predictions.jsonl (impact and launch points, rate-limited per track) and
+    DIR/alerts.jsonl (every alert state change).
     """
+    from kizuna.contract import dumps
     from kizuna.errors import InputError
     from kizuna.tracking.run import track_file
+    from kizuna.warning.pipeline import Pipeline
 
     def on_error(error: InputError) -> None:
         typer.echo(f"kizuna track: skipped {error}", err=True)
 
-    summary = track_file(in_path, out_dir, on_error=on_error)
+    pipeline = Pipeline()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as predictions, (
+        out_dir / "alerts.jsonl"
+    ).open("w", encoding="utf-8") as alerts:
+
+        def write(products: list) -> None:  # type: ignore[type-arg]
+            for product in products:
+                if product.product == "prediction":
+                    predictions.write(dumps(product) + "\n")
+                elif product.product == "alert":
+                    alerts.write(dumps(product) + "\n")
+
+        def on_updates(batch: list) -> None:  # type: ignore[type-arg]
+            # Tracks are written by track_file itself; derive the rest from the same batch.
+            write(pipeline.derive(batch, max(u.time_s for u in batch)))
+
+        summary = track_file(
+            in_path, out_dir, on_error=on_error, on_updates=on_updates, tracker=pipeline.tracker
+        )
+        write(pipeline.alerts.finish())
+    counts = pipeline.counts
     typer.echo(
         f"{summary.reports} reports ({summary.malformed} malformed, {summary.duplicates} "
         f"duplicate, {summary.late} too late) -> {summary.track_updates} updates of "
-        f"{summary.tracks} tracks in {out_dir / 'tracks.jsonl'}",
+        f"{summary.tracks} tracks, {counts.predictions} predictions, {counts.alerts} alert "
+        f"lines in {out_dir}",
         err=True,
     )
