@@ -25,28 +25,19 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from kizuna.contract import parse_report
 from kizuna.store.base import (
     DEFAULT_NODE,
-    PRODUCT_TYPES,
-    REPLAY_PAGE,
-    REPORT_KINDS,
     AnyProduct,
     AnyReport,
     ProductEntry,
-    StoredProduct,
-    StoredReport,
     StoreError,
-    check_kind,
-    product_from_json,
     product_key,
-    sql_filters,
-    sql_limit,
 )
+from kizuna.store.sql import SQLReads
 from kizuna.timefmt import parse_time
 
 # Each entry upgrades the schema by one version (PRAGMA user_version). Append, never edit: a
@@ -122,7 +113,7 @@ def _product_row(
     )
 
 
-class SQLiteStore:
+class SQLiteStore(SQLReads):
     """A :class:`kizuna.store.base.Store` in one SQLite file (see the module docstring).
 
     ``path``: the database file (created with its directory if absent) or ``":memory:"``.
@@ -178,7 +169,7 @@ class SQLiteStore:
                 self._readers.append(conn)
         return conn
 
-    def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
             if self._memory:
                 with self._lock:
@@ -312,118 +303,6 @@ class SQLiteStore:
 
     # --- reads -----------------------------------------------------------------------------
 
-    def reports(
-        self,
-        *,
-        node_id: str | None = DEFAULT_NODE,
-        since_s: float | None = None,
-        until_s: float | None = None,
-        kind: str | None = None,
-        received_until_s: float | None = None,
-        limit: int | None = None,
-    ) -> list[StoredReport]:
-        """Reports with ``since_s <= t < until_s`` in time order; ``node_id=None``: all nodes."""
-        check_kind(kind, REPORT_KINDS, "report")
-        where, params = sql_filters(
-            node_id, since_s, until_s, kind=kind, received_until_s=received_until_s
-        )
-        sql = (
-            f"SELECT node_id, t, received_at_s, payload FROM reports{where} "
-            f"ORDER BY t, node_id, id{sql_limit(limit)}"
-        )
-        return [
-            StoredReport(node, t, received, parse_report(payload))
-            for node, t, received, payload in self._read(sql, params)
-        ]
-
-    def products(
-        self,
-        *,
-        node_id: str | None = None,
-        since_s: float | None = None,
-        until_s: float | None = None,
-        kind: str | None = None,
-        track_id: str | None = None,
-        received_until_s: float | None = None,
-        limit: int | None = None,
-    ) -> list[StoredProduct]:
-        """Products with ``since_s <= t < until_s`` in time order, filtered as given."""
-        check_kind(kind, tuple(PRODUCT_TYPES), "product")
-        where, params = sql_filters(
-            node_id,
-            since_s,
-            until_s,
-            kind=kind,
-            track_id=track_id,
-            received_until_s=received_until_s,
-        )
-        sql = (
-            "SELECT node_id, key, kind, t, received_at_s, rule, payload FROM products"
-            f"{where} ORDER BY t, node_id, key{sql_limit(limit)}"
-        )
-        return [_stored_product(row) for row in self._read(sql, params)]
-
-    def replay(
-        self,
-        since_s: float | None = None,
-        until_s: float | None = None,
-        *,
-        node_id: str = DEFAULT_NODE,
-        kind: str | None = None,
-    ) -> Iterator[AnyReport]:
-        """Yield one node's reports with ``since_s <= t < until_s`` ordered by (time, id).
-
-        Pages are fetched by keyset (the last ``(t, id)`` seen), so rows written while the
-        caller iterates are seen if they sort after the current position.
-        """
-        check_kind(kind, REPORT_KINDS, "report")
-        where, params = sql_filters(node_id, since_s, until_s, kind=kind)
-        for row in self._pages("reports", "id", "payload", where, params):
-            yield parse_report(row[0])
-
-    def replay_products(
-        self,
-        since_s: float | None = None,
-        until_s: float | None = None,
-        *,
-        node_id: str = DEFAULT_NODE,
-        kind: str | None = None,
-    ) -> Iterator[StoredProduct]:
-        """Yield one node's products with ``since_s <= t < until_s`` ordered by (time, key)."""
-        check_kind(kind, tuple(PRODUCT_TYPES), "product")
-        where, params = sql_filters(node_id, since_s, until_s, kind=kind)
-        columns = "node_id, key, kind, t, received_at_s, rule, payload"
-        for row in self._pages("products", "key", columns, where, params):
-            yield _stored_product(row)
-
-    def _pages(
-        self, table: str, key_column: str, columns: str, where: str, params: tuple[Any, ...]
-    ) -> Iterator[tuple[Any, ...]]:
-        after: tuple[float, str] | None = None
-        while True:
-            clause, extra = where, params
-            if after is not None:
-                keyset = f"(t > ? OR (t = ? AND {key_column} > ?))"
-                clause = f"{where} AND {keyset}" if where else f" WHERE {keyset}"
-                extra = (*params, after[0], after[0], after[1])
-            sql = (
-                f"SELECT t, {key_column}, {columns} FROM {table}{clause} "
-                f"ORDER BY t, {key_column} LIMIT {REPLAY_PAGE}"
-            )
-            page = self._read(sql, extra)
-            for row in page:
-                yield row[2:]
-            if len(page) < REPLAY_PAGE:
-                return
-            after = (page[-1][0], page[-1][1])
-
-    def count(self, table: Literal["reports", "products"], *, node_id: str | None = None) -> int:
-        """Number of rows in ``table`` (for one node, or all when ``node_id`` is None)."""
-        if table not in ("reports", "products"):
-            raise StoreError(f"table must be 'reports' or 'products'; got {table!r}")
-        where, params = sql_filters(node_id, None, None)
-        return int(self._read(f"SELECT count(*) FROM {table}{where}", params)[0][0])
-
     def close(self) -> None:
         """Close every connection (idempotent)."""
         if self._closed:
@@ -441,8 +320,3 @@ class SQLiteStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _stored_product(row: tuple[Any, ...]) -> StoredProduct:
-    node, key, kind, t, received, rule, payload = row
-    return StoredProduct(node, key, kind, t, received, rule, product_from_json(kind, payload))
