@@ -32,13 +32,12 @@ import psycopg
 
 from kizuna.store.base import (
     DEFAULT_NODE,
-    AnyProduct,
     AnyReport,
     ProductEntry,
     StoreError,
     product_key,
 )
-from kizuna.store.sql import SQLReads
+from kizuna.store.sql import SQLStore
 from kizuna.timefmt import parse_time
 
 T = TypeVar("T")
@@ -86,7 +85,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-class PostgresStore(SQLReads):
+class PostgresStore(SQLStore):
     """A :class:`kizuna.store.base.Store` in a PostgreSQL schema (see the module docstring).
 
     ``conninfo``: a libpq connection string or URL; ``schema``: lower-case identifier.
@@ -196,16 +195,6 @@ class PostgresStore(SQLReads):
 
         return self._run(insert)
 
-    def put_report(
-        self,
-        report: AnyReport,
-        *,
-        node_id: str = DEFAULT_NODE,
-        received_at_s: float | None = None,
-    ) -> bool:
-        """Store one report durably; ``False`` (and nothing changed) if its id is stored."""
-        return self.put_reports([report], node_id=node_id, received_at_s=received_at_s)[0]
-
     def put_reports(
         self,
         reports: Iterable[AnyReport],
@@ -234,12 +223,6 @@ class PostgresStore(SQLReads):
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
             rows,
         )
-
-    def put_product(
-        self, node_id: str, product: AnyProduct, received_at_s: float, rule: str | None
-    ) -> bool:
-        """Store one product durably with the rule that released it; ``False`` if a duplicate."""
-        return self.put_products(node_id, [(product, received_at_s, rule)])[0]
 
     def put_products(self, node_id: str, entries: Iterable[ProductEntry]) -> list[bool]:
         """Store a batch of ``(product, received_at_s, rule)`` in one transaction."""

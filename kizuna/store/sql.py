@@ -1,4 +1,4 @@
-"""The read side shared by the SQL stores (SQLite and PostgreSQL).
+"""What the SQL stores (SQLite and PostgreSQL) share: every query and the one-item writes.
 
 Both stores keep the same two tables with the same columns and answer the same queries; only
 the placeholder style (``?`` or ``%s``), the table prefix (a PostgreSQL schema) and how a query
@@ -7,7 +7,7 @@ is executed differ. Those three are the hooks a store provides; everything else 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from kizuna.contract import parse_report
@@ -16,7 +16,9 @@ from kizuna.store.base import (
     PRODUCT_TYPES,
     REPLAY_PAGE,
     REPORT_KINDS,
+    AnyProduct,
     AnyReport,
+    ProductEntry,
     StoredProduct,
     StoredReport,
     StoreError,
@@ -29,11 +31,12 @@ from kizuna.store.base import (
 _PRODUCT_COLUMNS = "node_id, key, kind, t, received_at_s, rule, payload"
 
 
-class SQLReads:
+class SQLStore:
     """Queries over the ``reports`` and ``products`` tables, for any SQL store.
 
     A subclass sets :attr:`_mark` (the driver's placeholder) and implements :meth:`_table`
-    (qualified table name) and :meth:`_fetch` (run a query, return all rows).
+    (qualified table name), :meth:`_fetch` (run a query, return all rows) and the batch writes
+    :meth:`put_reports` / :meth:`put_products` (whose durability each driver ensures).
     """
 
     _mark: str = "?"
@@ -43,6 +46,34 @@ class SQLReads:
 
     def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
+
+    def put_reports(
+        self,
+        reports: Iterable[AnyReport],
+        *,
+        node_id: str = DEFAULT_NODE,
+        received_at_s: float | None = None,
+    ) -> list[bool]:
+        raise NotImplementedError
+
+    def put_products(self, node_id: str, entries: Iterable[ProductEntry]) -> list[bool]:
+        raise NotImplementedError
+
+    def put_report(
+        self,
+        report: AnyReport,
+        *,
+        node_id: str = DEFAULT_NODE,
+        received_at_s: float | None = None,
+    ) -> bool:
+        """Store one report durably; ``False`` (and nothing changed) if its id is stored."""
+        return self.put_reports([report], node_id=node_id, received_at_s=received_at_s)[0]
+
+    def put_product(
+        self, node_id: str, product: AnyProduct, received_at_s: float, rule: str | None
+    ) -> bool:
+        """Store one product durably with the rule that released it; ``False`` if a duplicate."""
+        return self.put_products(node_id, [(product, received_at_s, rule)])[0]
 
     def reports(
         self,

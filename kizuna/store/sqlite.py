@@ -37,7 +37,7 @@ from kizuna.store.base import (
     StoreError,
     product_key,
 )
-from kizuna.store.sql import SQLReads
+from kizuna.store.sql import SQLStore
 from kizuna.timefmt import parse_time
 
 # Each entry upgrades the schema by one version (PRAGMA user_version). Append, never edit: a
@@ -113,7 +113,7 @@ def _product_row(
     )
 
 
-class SQLiteStore(SQLReads):
+class SQLiteStore(SQLStore):
     """A :class:`kizuna.store.base.Store` in one SQLite file (see the module docstring).
 
     ``path``: the database file (created with its directory if absent) or ``":memory:"``.
@@ -266,16 +266,6 @@ class SQLiteStore(SQLReads):
                 found.update((node, key) for (key,) in cursor)
         return found
 
-    def put_report(
-        self,
-        report: AnyReport,
-        *,
-        node_id: str = DEFAULT_NODE,
-        received_at_s: float | None = None,
-    ) -> bool:
-        """Store one report durably; ``False`` (and nothing changed) if its id is stored."""
-        return self.put_reports([report], node_id=node_id, received_at_s=received_at_s)[0]
-
     def put_reports(
         self,
         reports: Iterable[AnyReport],
@@ -286,12 +276,6 @@ class SQLiteStore(SQLReads):
         """Store a batch in one transaction; per-report flags, ``True`` where it was new."""
         now = time.time() if received_at_s is None else float(received_at_s)
         return self._insert("reports", [_report_row(node_id, r, now) for r in reports])
-
-    def put_product(
-        self, node_id: str, product: AnyProduct, received_at_s: float, rule: str | None
-    ) -> bool:
-        """Store one product durably with the rule that released it; ``False`` if a duplicate."""
-        return self.put_products(node_id, [(product, received_at_s, rule)])[0]
 
     def put_products(self, node_id: str, entries: Iterable[ProductEntry]) -> list[bool]:
         """Store a batch of ``(product, received_at_s, rule)`` in one transaction."""
