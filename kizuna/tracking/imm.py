@@ -86,7 +86,7 @@ def _stacked_model(n_boost: int, n_ballistic: int) -> MotionModel:
 
     return BOOST.rows(
         per_row(BOOST.q_accel_m2_s3, BALLISTIC.q_accel_m2_s3),  # type: ignore[arg-type]
-        per_row(BOOST.q_inv_beta, BALLISTIC.q_inv_beta),  # type: ignore[arg-type]
+        per_row(BOOST.q_log_beta, BALLISTIC.q_log_beta),  # type: ignore[arg-type]
         per_row(BOOST.q_jerk_m2_s5, 0.0),  # type: ignore[arg-type]
     )
 

@@ -32,14 +32,16 @@ from numpy.typing import NDArray
 from kizuna.geo.frames import enu_rotation, lla_to_ecef
 from kizuna.physics.dynamics import acceleration_ecef
 from kizuna.tracking.imm import BALLISTIC_MODE, BOOST_MODE
-from kizuna.tracking.motion import BALLISTIC_DIM, BOOST_DIM, INV_BETA, THRUST
+from kizuna.tracking.motion import BALLISTIC_DIM, BOOST_DIM, LOG_BETA, THRUST
 
 Array = NDArray[np.float64]
 
-# 1/beta prior: from 0 (drag-free) to ~5e-4 m^2/kg (beta 2,000 kg/m^2, a missile body in
-# boost) at 1.5 sigma; re-entry vehicles (beta 5,000-15,000) sit well inside.
-INV_BETA_PRIOR = 2.0e-4
-INV_BETA_SIGMA = 2.0e-4
+# Prior on l = ln(beta / (1 kg/m^2)) (see kizuna.tracking.motion): centred on a typical
+# re-entry vehicle (beta 7,000 kg/m^2; fielded ones are 5,000-10,000), with sigma 1 (a factor
+# e): 1,000 kg/m^2 (a tumbling spent body) is at -1.9 sigma and 30,000 at +1.5 sigma, so
+# everything from a booster in powered flight to a heavy RV is inside the 95 % interval.
+LOG_BETA_PRIOR = float(np.log(7000.0))
+LOG_BETA_SIGMA = 1.0
 THRUST_PRIOR_MPS2 = 30.0  # typical thrust acceleration of a missile mid-burn (20-100 m/s^2)
 THRUST_SIGMA_MPS2 = 30.0  # per axis, for a track first seen possibly under thrust
 
@@ -69,7 +71,7 @@ def two_point(
     xm, Pm = _empty(k)
     xm[:, :, 0:3] = p2[:, None]
     xm[:, :, 3:6] = v[:, None]
-    xm[:, :, INV_BETA] = INV_BETA_PRIOR
+    xm[:, :, LOG_BETA] = LOG_BETA_PRIOR
     dt3 = dt[:, :, None]
     P_rv = R2 / dt3
     P_vv = (R1 + R2) / dt3**2
@@ -78,7 +80,7 @@ def two_point(
         Pm[:, mode, 0:3, 3:6] = P_rv
         Pm[:, mode, 3:6, 0:3] = P_rv
         Pm[:, mode, 3:6, 3:6] = P_vv
-        Pm[:, mode, INV_BETA, INV_BETA] = INV_BETA_SIGMA**2
+        Pm[:, mode, LOG_BETA, LOG_BETA] = LOG_BETA_SIGMA**2
     # A rocket in powered flight thrusts roughly along its velocity (a gravity turn), so the
     # boost mode starts with a typical thrust along the chord, not at zero.
     speed = np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
@@ -96,13 +98,13 @@ def launch_seed(lat_deg: float, lon_deg: float, sigma_m: float) -> InitialState:
     rot = enu_rotation(lat_deg, lon_deg)  # rows east, north, up
     xm, Pm = _empty(1)
     xm[0, :, 0:3] = site
-    xm[0, :, INV_BETA] = INV_BETA_PRIOR
+    xm[0, :, LOG_BETA] = LOG_BETA_PRIOR
     xm[0, BOOST_MODE, THRUST] = 20.0 * rot[2]
     pos_enu = np.diag([sigma_m**2, sigma_m**2, 200.0**2])
     for mode in (BOOST_MODE, BALLISTIC_MODE):
         Pm[0, mode, 0:3, 0:3] = rot.T @ pos_enu @ rot
         Pm[0, mode, 3:6, 3:6] = 25.0 * np.eye(3)
-        Pm[0, mode, INV_BETA, INV_BETA] = INV_BETA_SIGMA**2
+        Pm[0, mode, LOG_BETA, LOG_BETA] = LOG_BETA_SIGMA**2
     Pm[0, BOOST_MODE, THRUST, THRUST] = 100.0 * np.eye(3)
     mu = np.array([[0.999, 0.001]])
     return InitialState(xm, Pm, mu)
@@ -110,8 +112,8 @@ def launch_seed(lat_deg: float, lon_deg: float, sigma_m: float) -> InitialState:
 
 __all__ = [
     "BALLISTIC_DIM",
-    "INV_BETA_PRIOR",
-    "INV_BETA_SIGMA",
+    "LOG_BETA_PRIOR",
+    "LOG_BETA_SIGMA",
     "InitialState",
     "launch_seed",
     "two_point",

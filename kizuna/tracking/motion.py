@@ -4,15 +4,22 @@ State layout (shared by every model so that an IMM can mix them; a model uses a 
 
     index 0:3   r      ECEF position, m
     index 3:6   v      ECEF velocity relative to the rotating Earth, m/s
-    index 6     k      inverse ballistic coefficient 1/beta = C_D A / m, m^2/kg (>= 0)
+    index 6     l      log ballistic coefficient, l = ln(beta / (1 kg/m^2)), beta = m / (C_D A)
     index 7:10  a_t    thrust (non-gravitational, non-drag) acceleration, ECEF, m/s^2
 
 :data:`BALLISTIC` uses the first 7 components, :data:`BOOST` all 10. The dynamics are the
 physics module's (J2 gravity, Coriolis and centrifugal terms, US-1976 drag), with drag written
-in ``k`` so that "no drag" is ``k = 0`` rather than an infinite beta:
+in ``k = 1/beta = exp(-l)``:
 
     r' = v,   v' = g_J2(r) - 2 w x v - w x (w x r) - rho(h) |v| v k / 2 + a_t,
-    k' = 0 + noise,   a_t' = 0 + noise (boost only).
+    l' = 0 + noise,   a_t' = 0 + noise (boost only).
+
+Why the logarithm: beta is a positive scale parameter known a priori only to within a factor
+of a few (1,000-30,000 kg/m^2 covers boosters, spent bodies and re-entry vehicles), and in
+midcourse there is no air to measure it, so its estimate stays at the prior for most of the
+flight. A Gaussian on 1/beta that wide has real mass below zero (drag that pushes); a Gaussian
+on ``l`` is positive by construction and its sigma points always describe physical vehicles.
+Users who want the 1/beta layout get it from :func:`to_inverse_beta` (exact moments).
 
 Process noise (continuous white noise, spectral densities; each figure documented where set):
 
@@ -21,7 +28,11 @@ Process noise (continuous white noise, spectral densities; each figure documente
   density is small; in the air the dominant unmodelled force is the drag error from density
   and ballistic-coefficient variation, modelled as 25 % of the current drag acceleration with a
   5 s correlation time (a scale height crossed at 1-2 km/s), giving q = (0.25 |a_drag|)^2 * 5 s.
-* ``k``: random walk, the ballistic coefficient drifting with Mach number and attitude.
+* ``l``: random walk, the ballistic coefficient drifting with Mach number and attitude. That
+  is a property of the flow, not of the body, so the density is scaled by rho / (rho + rho_60)
+  (rho_60 the density at 60 km): full in the lower atmosphere, ~2e-3 of it at 100 km and
+  nothing in vacuum, where beta cannot change (no flow, no ablation) and so should not be
+  allowed to wander while the data carry no information on it.
 * ``a_t`` (boost only): white jerk. Thrust acceleration of the physics boost model grows from
   ~20 to ~100 m/s^2 over a burn of ~100 s while the pitch turns by up to 80 degrees, so it
   changes by 1-2 m/s^2 every second, and the body's drag (unmodelled here: k is a re-entry
@@ -45,7 +56,7 @@ Array = NDArray[np.float64]
 
 POS = slice(0, 3)
 VEL = slice(3, 6)
-INV_BETA = 6
+LOG_BETA = 6
 THRUST = slice(7, 10)
 BALLISTIC_DIM = 7
 BOOST_DIM = 10
@@ -55,6 +66,7 @@ _NO_DRAG = ForceModel(j2=True, rotation=True, drag=False)
 _DRAG_ERROR_FRACTION = 0.25
 _DRAG_CORRELATION_S = 5.0
 _DENSITY_STEP_M = 50.0  # finite-difference step for d(rho)/dh in the Jacobian
+_RHO_60KM_KG_M3 = float(density_kg_m3(60_000.0))
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,8 @@ class MotionModel:
     """One motion model: its dimension and its process-noise spectral densities.
 
     ``q_accel_m2_s3``: white acceleration noise density on each velocity axis, m^2/s^3.
-    ``q_inv_beta``: random-walk density of k, (m^2/kg)^2/s.
+    ``q_log_beta``: random-walk density of l = ln(beta) in dense air, 1/s (scaled by the
+    density factor rho / (rho + rho_60), see the module docstring).
     ``q_jerk_m2_s5``: white jerk density on each thrust axis (boost models only), m^2/s^5.
     ``forces``: which physics forces act (the default is the full model: J2, rotation, drag).
     """
@@ -70,7 +83,7 @@ class MotionModel:
     name: str
     dim: int
     q_accel_m2_s3: float | Array
-    q_inv_beta: float | Array
+    q_log_beta: float | Array
     q_jerk_m2_s5: float | Array = 0.0
     forces: ForceModel = _NO_DRAG
     drag: bool = True
@@ -90,11 +103,11 @@ class MotionModel:
         """
         r, v = x[..., POS], x[..., VEL]
         if self.forces == _NO_DRAG:
-            a = _fast_acceleration(r, v, x[..., INV_BETA] if self.drag else None)
+            a = _fast_acceleration(r, v, _inverse_beta(x[..., LOG_BETA]) if self.drag else None)
         else:
             a = acceleration_ecef(r, v, np.inf, self.forces)
             if self.drag:
-                a = a + _drag_ecef(r, v, x[..., INV_BETA])
+                a = a + _drag_ecef(r, v, _inverse_beta(x[..., LOG_BETA]))
         if self.thrust:
             a = a + x[..., THRUST]
         out = np.empty_like(x)
@@ -109,7 +122,8 @@ class MotionModel:
 
         Point-mass gravity gradient (the J2 part of the gradient is 1e-3 of it and changes a
         5 s covariance step by far less than the process noise), rotation terms exactly, and
-        drag's dependence on velocity, altitude (through density) and k.
+        drag's dependence on velocity, altitude (through density) and l (d a_drag / dl =
+        -a_drag, since k = exp(-l)).
         """
         n = self.dim
         r, v = x[..., POS], x[..., VEL]
@@ -122,13 +136,13 @@ class MotionModel:
             r[..., :, None] * r[..., None, :]
         ) - mu_r3[..., None, None] * np.eye(3)
         if self.drag:
-            k = np.maximum(x[..., INV_BETA], 0.0)
+            k = _inverse_beta(x[..., LOG_BETA])
             rn = np.sqrt(r2)
             alt = _altitude_m(r, r2, rn)
             rho = density_kg_m3(alt)
             drho_dh = (density_kg_m3(alt + _DENSITY_STEP_M) - rho) / _DENSITY_STEP_M
             speed = np.maximum(np.sqrt(np.einsum("...i,...i->...", v, v)), 1e-9)
-            # a = -rho |v| v k / 2: d/dv, d/dr (through rho(h), h ~ |r| along r/|r|), d/dk.
+            # a = -rho |v| v k / 2: d/dv, d/dr (through rho(h), h ~ |r| along r/|r|), d/dl.
             c = -0.5 * rho * k
             jac[..., 3:6, 3:6] += (c * speed)[..., None, None] * np.eye(3) + (c / speed)[
                 ..., None, None
@@ -136,7 +150,7 @@ class MotionModel:
             jac[..., 3:6, 0:3] += ((-0.5 * k * speed * drho_dh / rn)[..., None] * v)[
                 ..., :, None
             ] * r[..., None, :]
-            jac[..., 3:6, INV_BETA] = (-0.5 * rho * speed)[..., None] * v
+            jac[..., 3:6, LOG_BETA] = (0.5 * rho * speed * k)[..., None] * v
         return jac
 
     def _template(self) -> Array:
@@ -162,16 +176,18 @@ class MotionModel:
         """
         dt = np.abs(np.asarray(dt_s, float))
         q = np.broadcast_to(np.asarray(self.q_accel_m2_s3, float), dt.shape)
+        q_l = np.broadcast_to(np.asarray(self.q_log_beta, float), dt.shape)
         if self.drag:
             r, v = x[..., POS], x[..., VEL]
             r2 = np.einsum("...i,...i->...", r, r)
             v2 = np.einsum("...i,...i->...", v, v)
             rho = density_kg_m3(_altitude_m(r, r2, np.sqrt(r2)))
-            drag = 0.5 * rho * v2 * np.maximum(x[..., INV_BETA], 0.0)  # |a_drag|
+            drag = 0.5 * rho * v2 * _inverse_beta(x[..., LOG_BETA])  # |a_drag|
             q = q + (_DRAG_ERROR_FRACTION * drag) ** 2 * _DRAG_CORRELATION_S
+            q_l = q_l * (rho / (rho + _RHO_60KM_KG_M3))
         d2 = dt * dt
         d3 = d2 * dt
-        coeffs = [q * d3 / 3.0, q * d2 / 2.0, q * dt, self.q_inv_beta * dt]
+        coeffs = [q * d3 / 3.0, q * d2 / 2.0, q * dt, q_l * dt]
         if self.thrust:
             j = np.broadcast_to(np.asarray(self.q_jerk_m2_s5, float), dt.shape)
             coeffs[0] = coeffs[0] + j * d2 * d3 / 20.0
@@ -210,20 +226,20 @@ class MotionModel:
             self.name,
             self.dim,
             pick(self.q_accel_m2_s3),
-            pick(self.q_inv_beta),
+            pick(self.q_log_beta),
             pick(self.q_jerk_m2_s5),
             self.forces,
             self.drag,
         )
 
-    def rows(self, q_accel_m2_s3: Array, q_inv_beta: Array, q_jerk_m2_s5: Array) -> MotionModel:
+    def rows(self, q_accel_m2_s3: Array, q_log_beta: Array, q_jerk_m2_s5: Array) -> MotionModel:
         """This model with per-row noise densities (arrays of shape (K,)), for stacking the
         rows of several models (an IMM's modes) into one propagation call."""
         return MotionModel(
             self.name,
             self.dim,
             q_accel_m2_s3,
-            q_inv_beta,
+            q_log_beta,
             q_jerk_m2_s5,  # type: ignore[arg-type]
             self.forces,
             self.drag,
@@ -249,7 +265,7 @@ def _noise_basis() -> Array:
     sym(0, 0, 0)  # r r
     sym(1, 0, 3)  # r v
     sym(2, 3, 3)  # v v
-    basis[3, INV_BETA, INV_BETA] = 1.0
+    basis[3, LOG_BETA, LOG_BETA] = 1.0
     sym(4, 0, 7)  # r a
     sym(5, 3, 7)  # v a
     sym(6, 7, 7)  # a a
@@ -257,6 +273,37 @@ def _noise_basis() -> Array:
 
 
 _NOISE_BASIS = _noise_basis()
+
+
+def _inverse_beta(log_beta: Array) -> Array:
+    """k = 1/beta = exp(-l) (m^2/kg); l clipped to [-50, 50] so that no input overflows."""
+    return np.exp(-np.clip(log_beta, -50.0, 50.0))
+
+
+def to_inverse_beta(x: Array, P: Array) -> tuple[Array, Array]:
+    """States (..., n >= 7) and covariances in the l = ln(beta) layout -> the 1/beta layout.
+
+    Exact moment matching for a Gaussian (x, l): with k = exp(-l), l ~ N(m, s^2),
+
+        E[k] = exp(-m + s^2 / 2),   Var[k] = E[k]^2 (exp(s^2) - 1),
+        Cov(x_i, k) = -E[k] Cov(x_i, l)   (Stein's lemma: Cov(x, g(l)) = Cov(x, l) E[g'(l)]).
+
+    The other moments are unchanged. The result is the Gaussian with the same mean and
+    covariance as the (non-Gaussian, positive) distribution of 1/beta; with the midcourse
+    prior (s = 1) its sigma exceeds its mean, so consumers that sample it should sample the
+    log layout instead.
+    """
+    x = np.array(x, float)
+    P = np.array(P, float)
+    m = x[..., LOG_BETA]
+    s2 = np.maximum(P[..., LOG_BETA, LOG_BETA], 0.0)
+    mean_k = np.exp(-np.clip(m, -50.0, 50.0) + 0.5 * s2)
+    cross = -mean_k[..., None] * P[..., :, LOG_BETA]
+    P[..., :, LOG_BETA] = cross
+    P[..., LOG_BETA, :] = cross
+    P[..., LOG_BETA, LOG_BETA] = mean_k**2 * np.expm1(s2)
+    x[..., LOG_BETA] = mean_k
+    return x, P
 
 
 def _fast_acceleration(r: Array, v: Array, inv_beta: Array | None) -> Array:
@@ -298,13 +345,17 @@ def _drag_ecef(r: Array, v: Array, inv_beta: Array) -> Array:
 # figure used is 10 times larger to cover the finite-difference truth sampling and leave the
 # filter a margin for real-world forces; NEES tests (tests/tracking) check it is not too large.
 Q_ACCEL_BALLISTIC_M2_S3 = 1e-5
-# 1/beta for re-entry vehicles drifts by ~10 % of a typical 1.25e-4 m^2/kg per 100 s.
-Q_INV_BETA = (1.25e-5) ** 2 / 100.0
+# In dense air beta drifts with Mach number and attitude by ~10 % per 100 s: a random walk
+# of l = ln(beta) with density (0.1)^2 / 100 s (scaled down with density above ~60 km).
+Q_LOG_BETA = 0.1**2 / 100.0
+# A rocket body in powered flight loses half its mass in about a minute: l drifts by
+# ln 2 per 60 s, covered by a random walk of density (ln 2)^2 / 60 s ~ 1e-2 / s.
+Q_LOG_BETA_BOOST = 1e-2
 Q_JERK_BOOST_M2_S5 = 10.0
 
-BALLISTIC = MotionModel("ballistic", BALLISTIC_DIM, Q_ACCEL_BALLISTIC_M2_S3, Q_INV_BETA)
+BALLISTIC = MotionModel("ballistic", BALLISTIC_DIM, Q_ACCEL_BALLISTIC_M2_S3, Q_LOG_BETA)
 BOOST = MotionModel(
-    "boost", BOOST_DIM, Q_ACCEL_BALLISTIC_M2_S3 * 100.0, Q_INV_BETA * 10.0, Q_JERK_BOOST_M2_S5
+    "boost", BOOST_DIM, Q_ACCEL_BALLISTIC_M2_S3 * 100.0, Q_LOG_BETA_BOOST, Q_JERK_BOOST_M2_S5
 )
 # Drag-free Kepler ballistic model, for filter equivalence tests against closed forms.
 KEPLER_BALLISTIC = MotionModel(
@@ -316,10 +367,11 @@ __all__ = [
     "BALLISTIC_DIM",
     "BOOST",
     "BOOST_DIM",
-    "INV_BETA",
     "KEPLER_BALLISTIC",
+    "LOG_BETA",
     "POS",
     "THRUST",
     "VEL",
     "MotionModel",
+    "to_inverse_beta",
 ]

@@ -74,7 +74,7 @@ from kizuna.tracking.measurement import (
     aer_point_covariance,
     aer_to_point,
 )
-from kizuna.tracking.motion import BALLISTIC_DIM, INV_BETA
+from kizuna.tracking.motion import BALLISTIC_DIM, LOG_BETA, to_inverse_beta
 
 Array = NDArray[np.float64]
 AnyReport = RadarReport | LaunchReport | PositionReport
@@ -119,8 +119,14 @@ class TrackUpdate:
     """A confirmed system track right after an update (the tracker's output).
 
     ``x`` (7,) = ECEF position (m), ECEF velocity (m/s, relative to the rotating Earth) and
-    1/beta (m^2/kg); ``P`` (7, 7) its covariance (combined over IMM modes). ``beta_kg_m2`` is
-    1/x[6] (inf when the estimate is 0 or below: no measurable drag yet). ``thrust_ecef_mps2``
+    1/beta (m^2/kg); ``P`` (7, 7) its covariance (combined over IMM modes). The filter
+    estimates l = ln(beta) instead (see :mod:`kizuna.tracking.motion`); ``x``/``P`` are the
+    exact mean and covariance of (r, v, exp(-l)) under the filter's Gaussian on (r, v, l)
+    (:func:`kizuna.tracking.motion.to_inverse_beta`). That Gaussian itself is ``x_log`` (7,)
+    = (r, v, l) and ``P_log`` (7, 7): sample or place sigma points there and map
+    1/beta = exp(-l) (always positive), rather than on ``x``/``P``, whose 1/beta sigma in
+    midcourse (no drag measured yet) exceeds its mean. ``beta_kg_m2`` = exp(x_log[6]), the
+    median of beta. ``thrust_ecef_mps2``
     is the boost model's thrust estimate (zeros for a ballistic track), ``boost_probability``
     the IMM probability of powered flight. ``sensors``, ``nations``: every input that ever
     updated the track; ``marking`` is :func:`kizuna.contract.combine_markings` of all those
@@ -142,6 +148,8 @@ class TrackUpdate:
     exercise: bool
     track_refs: dict[str, str] = field(default_factory=dict)
     launch: tuple[float, float, float, float] | None = None
+    x_log: Array | None = None
+    P_log: Array | None = None
 
     @property
     def position_sigma_m(self) -> float:
@@ -681,7 +689,7 @@ class Tracker:
         if new.size:
             xm = np.zeros((new.size, 2, imm.BOOST_DIM))
             Pm = np.zeros((new.size, 2, imm.BOOST_DIM, imm.BOOST_DIM))
-            from kizuna.tracking.initiation import INV_BETA_PRIOR, INV_BETA_SIGMA
+            from kizuna.tracking.initiation import LOG_BETA_PRIOR, LOG_BETA_SIGMA
 
             for row, i in enumerate(new):
                 r = batch[i]
@@ -693,8 +701,8 @@ class Tracker:
                     Pm[row, :, 3:6, 3:6] = np.eye(3) * vel_sigma**2
                 else:
                     Pm[row, :, 3:6, 3:6] = np.eye(3) * 3000.0**2
-                xm[row, :, INV_BETA] = INV_BETA_PRIOR
-                Pm[row, :, INV_BETA, INV_BETA] = INV_BETA_SIGMA**2
+                xm[row, :, LOG_BETA] = LOG_BETA_PRIOR
+                Pm[row, :, LOG_BETA, LOG_BETA] = LOG_BETA_SIGMA**2
                 Pm[row, imm.BOOST_MODE, 7:10, 7:10] = np.eye(3) * 30.0**2
             mu = np.tile([cfg.boost_prior_high, 1.0 - cfg.boost_prior_high], (new.size, 1))
             slots = self._new_tracks(xm, Pm, mu, t_rep[new], ex[new], hits=cfg.confirm_hits - 1)
@@ -886,14 +894,13 @@ class Tracker:
         tab = self.table
         mu = tab.mu[slots]
         x, P = imm.combine(tab.xm[slots], tab.Pm[slots], mu)
-        inv_beta = x[:, INV_BETA]
-        with np.errstate(divide="ignore"):
-            beta = np.where(inv_beta > 0.0, 1.0 / np.maximum(inv_beta, 1e-300), np.inf)
+        beta = np.exp(x[:, LOG_BETA])
         boost_p = mu[:, imm.BOOST_MODE]
         phases = _phases(x, boost_p, self.config.terminal_altitude_m)
         seen = tab.seen[slots]
-        x7 = x[:, :BALLISTIC_DIM]
-        P7 = P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
+        xl7 = x[:, :BALLISTIC_DIM]
+        Pl7 = P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
+        x7, P7 = to_inverse_beta(xl7, Pl7)
         thrust = x[:, 7:10]
         out = []
         columns = zip(
@@ -931,6 +938,8 @@ class Tracker:
                     ex,
                     dict(self._refs[slot]) if slot in self._refs else {},
                     self._launch.get(slot),
+                    xl7[i],
+                    Pl7[i],
                 )
             )
         return out
@@ -974,7 +983,8 @@ class Tracker:
             self.config.tau_burn_s,
         )
         x, P = pred.combined()
-        return ids, x[:, :BALLISTIC_DIM], P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
+        x7, P7 = to_inverse_beta(x[:, :BALLISTIC_DIM], P[:, :BALLISTIC_DIM, :BALLISTIC_DIM])
+        return ids, x7, P7
 
     def tracks(self) -> list[TrackUpdate]:
         """Current state of every live confirmed track (at its own last update time)."""

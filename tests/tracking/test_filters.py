@@ -20,9 +20,9 @@ def _prior(k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         rng.uniform(35, 40, k), rng.uniform(128, 135, k), rng.uniform(2e5, 4e5, k)
     )
     x[:, 3:6] = rng.normal(0, 2000.0, (k, 3))
-    x[:, 6] = 1e-4
-    a = rng.normal(size=(k, 7, 7)) * np.array([100.0] * 3 + [5.0] * 3 + [1e-5])
-    P = a @ np.swapaxes(a, -1, -2) / 7 + np.diag([100.0] * 3 + [1.0] * 3 + [1e-10])
+    x[:, 6] = np.log(8000.0)  # l = ln(beta)
+    a = np.array([100.0] * 3 + [5.0] * 3 + [0.1])[:, None] * rng.normal(size=(k, 7, 7))
+    P = a @ np.swapaxes(a, -1, -2) / 7 + np.diag([100.0] * 3 + [1.0] * 3 + [1e-2])
     return x, P
 
 

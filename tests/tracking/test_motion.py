@@ -7,7 +7,7 @@ import pytest
 
 from kizuna.geo import lla_to_ecef
 from kizuna.physics.dynamics import state_derivative
-from kizuna.tracking.motion import BALLISTIC, BOOST, KEPLER_BALLISTIC
+from kizuna.tracking.motion import BALLISTIC, BOOST, KEPLER_BALLISTIC, to_inverse_beta
 
 
 def _states(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -17,7 +17,7 @@ def _states(n: int, dim: int, seed: int = 0) -> np.ndarray:
         rng.uniform(-60, 60, n), rng.uniform(-180, 180, n), rng.uniform(5e3, 6e5, n)
     )
     x[:, 3:6] = rng.normal(0.0, 2500.0, (n, 3))
-    x[:, 6] = rng.uniform(0.0, 5e-4, n)
+    x[:, 6] = np.log(rng.uniform(1_000.0, 30_000.0, n))  # l = ln(beta)
     if dim > 7:
         x[:, 7:10] = rng.normal(0.0, 30.0, (n, 3))
     return x
@@ -26,11 +26,11 @@ def _states(n: int, dim: int, seed: int = 0) -> np.ndarray:
 def test_fused_derivative_equals_physics():
     x = _states(300, 7)
     ours = BALLISTIC.derivative(x)
-    ref = state_derivative(x[:, :6], 1.0 / x[:, 6])
+    ref = state_derivative(x[:, :6], np.exp(x[:, 6]))
     np.testing.assert_allclose(ours[:, :6], ref, rtol=1e-12, atol=1e-12)
     assert np.all(ours[:, 6] == 0.0)
     boost = BOOST.derivative(_states(10, 10))
-    ref_b = state_derivative(_states(10, 10)[:, :6], 1.0 / _states(10, 10)[:, 6])
+    ref_b = state_derivative(_states(10, 10)[:, :6], np.exp(_states(10, 10)[:, 6]))
     np.testing.assert_allclose(boost[:, 3:6] - _states(10, 10)[:, 7:10], ref_b[:, 3:6], atol=1e-9)
 
 
@@ -39,7 +39,7 @@ def test_jacobian_matches_central_differences(model):
     x = _states(8, model.dim, seed=3)
     x[:, :3] = lla_to_ecef(np.zeros(8), np.linspace(0, 300, 8), np.linspace(20e3, 90e3, 8))
     jac = model.jacobian(x)
-    steps = np.array([1.0] * 3 + [0.01] * 3 + [1e-7] + [0.01] * (model.dim - 7))
+    steps = np.array([1.0] * 3 + [0.01] * 3 + [1e-3] + [0.01] * (model.dim - 7))
     for i in range(model.dim):
         d = np.zeros(model.dim)
         d[i] = steps[i]
@@ -63,7 +63,7 @@ def test_stacked_rows_equal_separate_models():
     x[3:, 7:] = 0.0
     rows = BOOST.rows(
         np.r_[[BOOST.q_accel_m2_s3] * 3, [BALLISTIC.q_accel_m2_s3] * 3],
-        np.r_[[BOOST.q_inv_beta] * 3, [BALLISTIC.q_inv_beta] * 3],
+        np.r_[[BOOST.q_log_beta] * 3, [BALLISTIC.q_log_beta] * 3],
         np.r_[[BOOST.q_jerk_m2_s5] * 3, [0.0] * 3],
     )
     dt = np.full(6, 2.0)
@@ -72,3 +72,29 @@ def test_stacked_rows_equal_separate_models():
     np.testing.assert_allclose(q[3:, :7, :7], BALLISTIC.noise(x[3:, :7], dt[3:]))
     assert np.all(q[3:, 7:, :] == 0.0)
     np.testing.assert_allclose(rows.derivative(x)[3:, :7], BALLISTIC.derivative(x[3:, :7]))
+
+
+def test_inverse_beta_moments_match_samples():
+    """The closed-form (r, v, 1/beta) moments equal those of samples of the log-layout Gaussian."""
+    rng = np.random.default_rng(8)
+    x = _states(1, 7, seed=8)[0]
+    x[6] = np.log(7000.0)
+    a = np.array([100.0] * 3 + [3.0] * 3 + [0.8])[:, None] * rng.normal(size=(7, 7))
+    P = a @ a.T / 7
+    samples = rng.multivariate_normal(x, P, 400_000)
+    samples[:, 6] = np.exp(-samples[:, 6])
+    xk, Pk = to_inverse_beta(x, P)
+    k_sigma = np.sqrt(Pk[6, 6])
+    assert abs(samples[:, 6].mean() - xk[6]) < 0.01 * k_sigma
+    np.testing.assert_allclose(np.cov(samples.T)[6], Pk[6], rtol=0.03, atol=1e-3 * k_sigma)
+    np.testing.assert_array_equal(xk[:6], x[:6])
+    np.testing.assert_array_equal(Pk[:6, :6], P[:6, :6])
+
+
+def test_log_beta_noise_vanishes_in_vacuum():
+    """Random walk of ln(beta) only where there is air to change it."""
+    x = _states(2, 7, seed=9)
+    x[:, :3] = lla_to_ecef(np.zeros(2), np.zeros(2), np.array([30e3, 400e3]))
+    q = BALLISTIC.noise(x, np.full(2, 10.0))[:, 6, 6]
+    assert q[0] > 0.5 * BALLISTIC.q_log_beta * 10.0
+    assert q[1] < 1e-6 * q[0]
