@@ -47,6 +47,11 @@ from kizuna.timefmt import format_time
 Array = NDArray[np.float64]
 
 MIN_HIT_PROBABILITY = 0.05  # below this, a partly-orbital track gets no impact point
+# Horizon of the ground track of an object that will not come down (orbital), is still under
+# thrust, or whose impact is not predicted: 15 min carries a low orbit ~7,000 km downrange,
+# past every region kizuna warns for from any launch site in North Korea, while a whole
+# revolution (~95 min) would only cost time and warn for nothing further.
+PATH_HORIZON_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,11 @@ class Prediction:
     """A prediction product plus what the contract does not carry but others need."""
 
     product: PredictionProduct
-    ground_track: GroundTrack | None  # predicted path of the mean to impact (for warning)
+    # Predicted path of the mean (for overflight warnings): to impact for a ballistic track;
+    # for an orbital, powered or not-coming-down track the unpowered path of the mean for at
+    # most ``Predictor.path_horizon_s`` (for a powered track: the instantaneous impact point's
+    # path, where it would go if the thrust stopped now). None when ground tracks are off.
+    ground_track: GroundTrack | None
     hit_probability: float  # fraction of the state distribution that comes down
     impact_time_sigma_s: float | None
     impact_covariance_en_m2: Array | None  # (2, 2) at the mean impact, metres^2
@@ -137,7 +146,8 @@ class Predictor:
     ``min_interval_s``: a track is re-predicted at most this often unless its phase changed
     (0 predicts every update). ``method``: "unscented" (default; 13-15 propagations per track)
     or "monte_carlo" (``samples`` per track, seeded by ``seed``). ``with_ground_track``: also
-    propagate the mean state for the warning layer's overflight checks.
+    propagate the mean state for the warning layer's overflight checks (to impact for a
+    ballistic track, for ``path_horizon_s`` at most for an orbital or powered one).
     ``launch_interval_s``: how often a coasting track's launch estimate is refreshed.
     """
 
@@ -152,6 +162,7 @@ class Predictor:
         max_duration_s: float = DEFAULT_HORIZON_S,
         with_ground_track: bool = True,
         launch_interval_s: float = 10.0,
+        path_horizon_s: float = PATH_HORIZON_S,
     ) -> None:
         self.min_interval_s = float(min_interval_s)
         self.method: Method = method
@@ -160,6 +171,7 @@ class Predictor:
         self.max_duration_s = float(max_duration_s)
         self.with_ground_track = with_ground_track
         self.launch_interval_s = float(launch_interval_s)
+        self.path_horizon_s = float(path_horizon_s)
         self._rng = np.random.default_rng(seed)
         self._memory: dict[str, _TrackMemory] = {}
 
@@ -268,6 +280,23 @@ class Predictor:
                 strict=True,
             ):
                 tracks[int(i)] = gt
+        if self.with_ground_track:
+            # Everything else (orbital, powered, or no impact predicted) gets the bounded path
+            # of its mean. Powered and coasting tracks are propagated apart: a low powered
+            # track forces the shared recording step down to 0.25 s, which would make a
+            # 15-minute orbital path cost 3,600 steps instead of 180.
+            rest = ~np.isin(np.arange(len(batch)), list(tracks))
+            for group in (rest & boosting, rest & ~boosting):
+                if group.any():
+                    idx = np.flatnonzero(group)
+                    paths = ground_tracks(
+                        x[idx],
+                        t[idx],
+                        beta[idx],
+                        forces=self.forces,
+                        max_duration_s=self.path_horizon_s,
+                    )
+                    tracks.update(zip(idx.tolist(), paths, strict=True))
         osc_apogee = _osculating_apogee_m(x[:, :6])
         coast_pos = np.cumsum(coasting) - 1
 
@@ -320,11 +349,11 @@ class Predictor:
 
             gt = tracks.get(i)
             apogee_m = memory.max_alt_m
-            if gt is not None:
+            if gt is not None and gt.impacts and not boosting[i]:
                 apogee_m = max(apogee_m, float(gt.alt_m.max()))
             elif not boosting[i] and np.isfinite(osc_apogee[i]):
-                # No path propagated (orbital, or ground tracks off): the two-body apogee,
-                # within a few km of the J2 one for these flights.
+                # No whole flight propagated (orbital, a bounded path, or ground tracks off):
+                # the two-body apogee, within a few km of the J2 one for these flights.
                 apogee_m = max(apogee_m, float(osc_apogee[i]))
             launch_point = None
             best = _with_launch_report(memory.launch, u.launch_report)
@@ -357,7 +386,7 @@ class Predictor:
             results.append(
                 Prediction(
                     product=product,
-                    ground_track=gt if impact_point is not None else None,
+                    ground_track=gt,
                     hit_probability=float(hit_p[i]),
                     impact_time_sigma_s=t_sigma,
                     impact_covariance_en_m2=cov_en,
@@ -423,4 +452,4 @@ def _pad_cov(P: Array, dim: int) -> Array:
     return out
 
 
-__all__ = ["MIN_HIT_PROBABILITY", "Prediction", "Predictor", "TrackUpdate"]
+__all__ = ["MIN_HIT_PROBABILITY", "PATH_HORIZON_S", "Prediction", "Predictor", "TrackUpdate"]

@@ -147,3 +147,35 @@ def test_apogee_without_ground_track(mrbm):
     assert pred.ground_track is None
     # Two-body apogee: within 1 % of the flown (J2, drag) apogee of ~570 km.
     assert pred.product.apogee_km == pytest.approx(mrbm.impact.apogee_m[0] / 1e3, rel=0.01)
+
+
+def test_orbital_and_powered_tracks_get_a_bounded_ground_track(srbm):
+    # A 400 km circular orbit: no impact, but a 15-minute path for overflight warnings.
+    r = 6_778_137.0
+    orbit = np.array([r, 0.0, 0.0, 0.0, np.sqrt(3.986004418e14 / r) - 7.292115e-5 * r, 0.0])
+    elapsed, boosting = srbm.boost_trace[50]
+    t_boost = LAUNCH_TIME_S + float(elapsed[0])
+    updates = [
+        TrackUpdate("SAT", LAUNCH_TIME_S, orbit, P, MARK, phase="midcourse"),
+        TrackUpdate("BOOST", t_boost, boosting[0], P, MARK, phase="boost"),
+    ]
+    out = {p.product.track_id: p for p in Predictor(path_horizon_s=600.0).update(updates)}
+    sat = out["SAT"]
+    assert sat.product.impact is None and sat.ground_track is not None
+    gt = sat.ground_track
+    assert not gt.impacts
+    assert gt.time_s[0] == LAUNCH_TIME_S and gt.time_s[-1] == pytest.approx(LAUNCH_TIME_S + 600.0)
+    # 600 s of a 7.67 km/s equatorial orbit over the ground: 7.67 km/s scaled to the surface
+    # (7.22 km/s) less the equator's 465 m/s eastward turning under it, ~4,050 km.
+    along = distance_m(gt.lat_deg[0], gt.lon_deg[0], gt.lat_deg[-1], gt.lon_deg[-1])
+    assert along == pytest.approx(600.0 * (7.669e3 * 6_378_137.0 / r - 465.1), rel=0.01)
+    assert np.all(np.abs(gt.alt_m - 400e3) < 25e3)
+    # Powered: the path if thrust stopped now (the instantaneous impact point's path), which
+    # comes down within the horizon near the pad (a few seconds into an SRBM's boost).
+    boost = out["BOOST"]
+    assert boost.product.impact is None and boost.ground_track is not None
+    assert boost.ground_track.impacts and boost.ground_track.time_s[0] == t_boost
+    assert boost.ground_track.alt_m[-1] == pytest.approx(0.0, abs=1.0)
+    # Off: no paths at all.
+    plain = Predictor(with_ground_track=False).update(updates)
+    assert all(p.ground_track is None for p in plain)
