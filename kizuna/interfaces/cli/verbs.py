@@ -12,6 +12,7 @@ from kizuna.interfaces.cli import (  # noqa: F401
     evaluate,
     natsconfig,
     report,
+    run,
     simulate,
     token,
     track,

@@ -1,0 +1,182 @@
+"""Laptop mode: every node of an agreement in one process, fed by a scenario's sensors.
+
+:func:`run_laptop` is the machinery of ``kizuna run`` (and ``kizuna demo``): one
+:class:`~kizuna.sharing.bus.InProcessHub`, one :class:`~kizuna.sharing.node.Node` per node of the
+agreement, and one clock. The clock advances in ticks of ``tick_s`` of scenario time; at each
+tick ``T`` the runner
+
+1. hands every report that its sensor delivers by ``T`` (``available_s``) to the node that owns
+   the sensor (:func:`~kizuna.sharing.node.sensor_owner`), which stores, records and publishes it;
+2. lets every node take in what the bus delivered to it;
+3. ticks every node's pipeline to ``T`` (steps up to ``T - lag``), publishing what it derives.
+
+Nodes act in a fixed order within a tick and the in-process bus delivers synchronously, so a run
+is deterministic and independent of ``speed``: ``speed`` only paces the ticks against the wall
+clock (1 = real time, 10 = ten times faster, 0 = as fast as possible).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kizuna.contract import parse_report
+from kizuna.errors import ConfigError
+from kizuna.sharing.agreement import Agreement
+from kizuna.sharing.bus import BusEvent, InProcessHub
+from kizuna.sharing.node import AnyReport, AuditSink, Node, NodeStore, sensor_owner
+
+FeedItem = tuple[float, AnyReport]
+"""``(available_s, report)``: when the sensor delivers the report (POSIX s), and the report."""
+
+
+def scenario_feed(sim: Any) -> list[FeedItem]:
+    """The reports of a :class:`kizuna.sensors.simulate.Simulation` in delivery order."""
+    items = [
+        (float(obs.available_s), parse_report(report))
+        for obs, report in zip(sim.observations, sim.reports, strict=True)
+    ]
+    items.sort(key=lambda item: (item[0], item[1].t, item[1].id))
+    return items
+
+
+def assign_owners(agreement: Agreement, feed: Sequence[FeedItem]) -> dict[str, str]:
+    """``{sensor id: node id}`` for every sensor of the feed."""
+    owners: dict[str, str] = {}
+    for _, report in feed:
+        sensor = report.sensor
+        if sensor.id not in owners:
+            owners[sensor.id] = sensor_owner(
+                agreement, sensor.nation, sensor.lat, sensor.lon, sensor.alt_m, report.t
+            )
+    return owners
+
+
+@dataclass
+class LaptopRun:
+    """Every node of one in-process run (what :func:`run_laptop` built and drove)."""
+
+    agreement: Agreement
+    hub: InProcessHub
+    nodes: dict[str, Node]
+    owners: dict[str, str]
+    ticks: int = 0
+    wall_s: float = 0.0
+    refused: list[BusEvent] = field(default_factory=list)
+
+
+def build_laptop(
+    agreement: Agreement,
+    *,
+    open_store: Callable[[str], NodeStore],
+    open_audit: Callable[[str], AuditSink | None] | None = None,
+    record_dir: str | Path | None = None,
+    views: Mapping[str, Any] | None = None,
+    owners: Mapping[str, str] | None = None,
+    on_received: Any | None = None,
+    lag_s: float = 3.0,
+) -> LaptopRun:
+    """One hub and one node per node of the agreement (not yet running)."""
+    nodes: dict[str, Node] = {}
+    run: LaptopRun
+
+    def observe(event: BusEvent) -> None:
+        if event.kind in ("refused", "dropped"):
+            run.refused.append(event)
+        node = nodes.get(event.node)
+        if node is not None:
+            node.bus_event(event)
+
+    hub = InProcessHub(agreement, observer=observe)
+    record = Path(record_dir) if record_dir is not None else None
+    for node_id in agreement.node_ids:
+        nodes[node_id] = Node(
+            node_id,
+            agreement,
+            hub.connect(node_id),
+            open_store(node_id),
+            audit=open_audit(node_id) if open_audit is not None else None,
+            record=record / f"{node_id}.jsonl" if record is not None else None,
+            view=(views or {}).get(node_id),
+            owners=owners,
+            on_received=on_received,
+            lag_s=lag_s,
+        )
+    run = LaptopRun(agreement, hub, nodes, dict(owners or {}))
+    return run
+
+
+async def drive(
+    run: LaptopRun,
+    feed: Sequence[FeedItem],
+    *,
+    speed: float = 0.0,
+    tick_s: float = 0.25,
+    on_tick: Callable[[float], Any] | None = None,
+) -> LaptopRun:
+    """Deliver ``feed`` at scenario time scaled by ``speed``, then finish every node."""
+    if speed < 0 or not math.isfinite(speed):
+        raise ConfigError(f"speed must be >= 0; got {speed}", field="--speed")
+    if not feed:
+        return run
+    owners = run.owners
+    owners.update(assign_owners(run.agreement, feed))
+    for node in run.nodes.values():
+        node.owners.update(owners)
+    order = sorted(run.nodes)
+    t0 = math.floor(feed[0][0] / tick_s) * tick_s
+    end = feed[-1][0]
+    wall0 = time.monotonic()
+    i = 0
+    tick = t0
+    while i < len(feed) or tick <= end:
+        tick += tick_s
+        if speed > 0:
+            delay = wall0 + (tick - t0) / speed - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        batches: dict[str, list[AnyReport]] = {}
+        while i < len(feed) and feed[i][0] <= tick:
+            report = feed[i][1]
+            batches.setdefault(owners[report.sensor.id], []).append(report)
+            i += 1
+        for node_id in order:
+            if node_id in batches:
+                await run.nodes[node_id].accept(batches[node_id])
+        for node_id in order:
+            await run.nodes[node_id].drain()
+        for node_id in order:
+            await run.nodes[node_id].tick(tick)
+        run.ticks += 1
+        if on_tick is not None:
+            result = on_tick(tick)
+            if asyncio.iscoroutine(result):
+                await result
+    for node_id in order:
+        await run.nodes[node_id].finish()
+    for _ in range(2):  # products of the last steps, then nothing more
+        for node_id in order:
+            await run.nodes[node_id].drain()
+    run.wall_s = time.monotonic() - wall0
+    return run
+
+
+async def close_laptop(run: LaptopRun) -> None:
+    for node in run.nodes.values():
+        await node.close()
+
+
+__all__ = [
+    "FeedItem",
+    "LaptopRun",
+    "assign_owners",
+    "build_laptop",
+    "close_laptop",
+    "drive",
+    "scenario_feed",
+]
