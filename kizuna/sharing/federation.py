@@ -30,6 +30,7 @@ from kizuna.errors import ConfigError
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.bus import BusEvent, InProcessHub
 from kizuna.sharing.node import AnyReport, AuditSink, Node, NodeStore, sensor_owner
+from kizuna.warning.pipeline import Pipeline
 
 FeedItem = tuple[float, AnyReport]
 """``(available_s, report)``: when the sensor delivers the report (POSIX s), and the report."""
@@ -59,12 +60,16 @@ def assign_owners(agreement: Agreement, feed: Sequence[FeedItem]) -> dict[str, s
 
 @dataclass
 class LaptopRun:
-    """Every node of one in-process run (what :func:`run_laptop` built and drove)."""
+    """Every node of one in-process run (what :func:`build_laptop` built and :func:`drive`
+    drove). ``make_node(node_id)`` builds a node afresh over the same store, record and audit
+    (a restart: see :func:`restart_node`)."""
 
     agreement: Agreement
     hub: InProcessHub
     nodes: dict[str, Node]
     owners: dict[str, str]
+    make_node: Callable[[str], Node]
+    clock_s: float = -math.inf
     ticks: int = 0
     wall_s: float = 0.0
     refused: list[BusEvent] = field(default_factory=list)
@@ -80,8 +85,13 @@ def build_laptop(
     owners: Mapping[str, str] | None = None,
     on_received: Any | None = None,
     lag_s: float = 3.0,
+    make_pipeline: Callable[[str], Pipeline] | None = None,
 ) -> LaptopRun:
-    """One hub and one node per node of the agreement (not yet running)."""
+    """One hub and one node per node of the agreement (not yet running).
+
+    ``make_pipeline(node_id)``: each node's pipeline (default :class:`Pipeline`'s defaults;
+    tests pass a cheaper predictor).
+    """
     nodes: dict[str, Node] = {}
     run: LaptopRun
 
@@ -94,21 +104,42 @@ def build_laptop(
 
     hub = InProcessHub(agreement, observer=observe)
     record = Path(record_dir) if record_dir is not None else None
-    for node_id in agreement.node_ids:
-        nodes[node_id] = Node(
+
+    def make_node(node_id: str) -> Node:
+        return Node(
             node_id,
             agreement,
             hub.connect(node_id),
             open_store(node_id),
+            pipeline=make_pipeline(node_id) if make_pipeline is not None else None,
             audit=open_audit(node_id) if open_audit is not None else None,
             record=record / f"{node_id}.jsonl" if record is not None else None,
             view=(views or {}).get(node_id),
-            owners=owners,
+            owners=run.owners if run is not None else owners,
             on_received=on_received,
             lag_s=lag_s,
         )
-    run = LaptopRun(agreement, hub, nodes, dict(owners or {}))
+
+    run = None  # type: ignore[assignment]
+    for node_id in agreement.node_ids:
+        nodes[node_id] = make_node(node_id)
+    run = LaptopRun(agreement, hub, nodes, dict(owners or {}), make_node)
     return run
+
+
+async def restart_node(run: LaptopRun, node_id: str) -> Node:
+    """Replace ``node_id`` by a fresh node over its store, record and audit, recovered to the
+    run's clock: what a process restarted after a crash does. The old node is dropped without
+    closing anything it had not made durable (its store is closed to release the file)."""
+    old = run.nodes[node_id]
+    if old.recorder is not None:
+        old.recorder.close()
+    await old.store.close()
+    node = run.make_node(node_id)
+    run.nodes[node_id] = node
+    clock = run.clock_s if math.isfinite(run.clock_s) else None
+    await node.recover(clock_s=clock)
+    return node
 
 
 async def drive(
@@ -145,14 +176,7 @@ async def drive(
             report = feed[i][1]
             batches.setdefault(owners[report.sensor.id], []).append(report)
             i += 1
-        for node_id in order:
-            if node_id in batches:
-                await run.nodes[node_id].accept(batches[node_id])
-        for node_id in order:
-            await run.nodes[node_id].drain()
-        for node_id in order:
-            await run.nodes[node_id].tick(tick)
-        run.ticks += 1
+        await run_tick(run, tick, batches)
         if on_tick is not None:
             result = on_tick(tick)
             if asyncio.iscoroutine(result):
@@ -164,6 +188,20 @@ async def drive(
             await run.nodes[node_id].drain()
     run.wall_s = time.monotonic() - wall0
     return run
+
+
+async def run_tick(run: LaptopRun, tick: float, batches: Mapping[str, list[AnyReport]]) -> None:
+    """One tick of the laptop clock: accept each node's batch, deliver, step to ``tick``."""
+    # Each phase runs the nodes concurrently: their stores commit (fsync) on their own threads
+    # at the same time. A node's products depend only on which reports it holds when a step
+    # runs, and every phase ends before the next starts, so the concurrency changes the order
+    # of lines in the records and audit logs, never their content.
+    nodes = [run.nodes[node_id] for node_id in sorted(run.nodes)]
+    await asyncio.gather(*(n.accept(batches[n.node_id]) for n in nodes if n.node_id in batches))
+    await asyncio.gather(*(n.drain() for n in nodes))
+    await asyncio.gather(*(n.tick(tick) for n in nodes))
+    run.clock_s = tick
+    run.ticks += 1
 
 
 async def close_laptop(run: LaptopRun) -> None:
@@ -178,5 +216,7 @@ __all__ = [
     "build_laptop",
     "close_laptop",
     "drive",
+    "restart_node",
+    "run_tick",
     "scenario_feed",
 ]

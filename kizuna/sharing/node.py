@@ -43,10 +43,20 @@ Determinism (why the clock is a grid)
     ``auto_clock=True``). A report older than a step already run is *late*: kept, recorded and
     shared, but the tracker drops it (it cannot go back in time).
 
+    The two clocks are the node's ``clock`` mode: ``"external"`` (laptop: only :meth:`tick`
+    moves it) or ``"data"`` (federation: every report entered moves it). Calls that change the
+    node's state (accept, take, tick, finish, recover) are serialised by a lock, so a feeder
+    and a bus receiver may run as two tasks of one node.
+
 Restart (:meth:`Node.recover`)
     A node killed and restarted rebuilds its pipeline by replaying its store in the order the
-    reports were accepted (``received_at_s``, strictly increasing per node), which repeats the
-    same steps with the same inputs, so it derives the same products; it republishes them and
+    reports were accepted (``received_at_s``, strictly increasing per node batch), which repeats
+    the same steps with the same inputs, so it derives the same products. With the data clock
+    the replay's clock advances exactly as the live one did. With the external clock the stamp
+    *is* the clock: ``received_at_s`` is the node's watermark when the batch entered (plus
+    microseconds to keep it increasing), so the replay ticks to each stamp before entering its
+    batch, and ``recover(clock_s=...)`` ticks to the runner's clock at the restart. It
+    republishes its products and
     its own reports (the bus de-duplicates by id: JetStream ``Nats-Msg-Id``), and its durable
     consumer redelivers whatever it had not acknowledged. The record and the receivers drop
     what they already have, so every record ends with each product exactly once.
@@ -54,6 +64,7 @@ Restart (:meth:`Node.recover`)
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import math
@@ -251,8 +262,10 @@ class Node:
     (anything with ``publish(envelope)``, e.g.
     :class:`kizuna.interfaces.api.MemoryNodeView`) are optional. ``owners`` maps sensor ids to
     their node; sensors missing from it are assigned by :func:`sensor_owner`.
-    ``on_received(envelope, delivery_time_s)`` is called for every partner product handed to
-    the node (the benchmark's probe).
+    ``on_received(envelope, delivery_time_s, path)`` is called for every partner product
+    handed to the node (``path``: the nodes it crossed, origin first; the benchmark's probe).
+    ``clock``: ``"external"`` (the caller ticks, laptop mode) or ``"data"`` (the latest report
+    time entered is the clock, the federation).
     """
 
     def __init__(
@@ -270,6 +283,7 @@ class Node:
         step_s: float = 1.0,
         lag_s: float = 3.0,
         on_received: Any | None = None,
+        clock: str = "external",
     ) -> None:
         self.node_id = node_id
         self.agreement = agreement
@@ -284,12 +298,17 @@ class Node:
         self.step_s = float(step_s)
         self.lag_s = float(lag_s)
         self.on_received = on_received
+        if clock not in ("external", "data"):
+            raise InputError(f"clock must be 'external' or 'data'; got {clock!r}", field="clock")
+        self.auto_clock = clock == "data"
         self.stats = NodeStats()
+        self._lock = asyncio.Lock()
         self._pending: list[tuple[float, str, AnyReport]] = []
         self._next_step: float | None = None
         self._watermark = -math.inf
         self._last_received_at = 0.0
         self._audit_buffer: list[AuditRecord] = []
+        self._behind: list[asyncio.Future[Any]] = []
 
     # --- ownership ---------------------------------------------------------------------------
 
@@ -321,21 +340,37 @@ class Node:
 
     # --- own sensors ---------------------------------------------------------------------------
 
-    def _stamp(self) -> float:
+    def _stamp(self, batch: list[AnyReport]) -> float:
         # received_at_s strictly increases per batch of a node: with (time, id) inside a batch
-        # it is the replay order of a restart.
-        now = max(time.time(), self._last_received_at + 1e-6)
+        # it is the replay order of a restart. Data clock: wall time. External clock: the
+        # watermark the batch entered at (+1 us per batch at one watermark: far below the tick
+        # of 0.25 s, so ticking to the stamp on replay runs exactly the steps that had run).
+        if self.auto_clock:
+            base = time.time()
+        elif math.isfinite(self._watermark):
+            base = self._watermark
+        else:  # before the first tick: below every step boundary of these reports
+            base = min(r.t for r in batch) - self.lag_s - self.step_s
+        now = max(base, self._last_received_at + 1e-6)
         self._last_received_at = now
         return now
 
-    async def accept(self, reports: Iterable[AnyReport], *, auto_clock: bool = False) -> list[bool]:
+    async def accept(
+        self, reports: Iterable[AnyReport], *, auto_clock: bool | None = None
+    ) -> list[bool]:
         """Accept reports of this node's own sensors: durable, then acknowledged.
 
         Returns, per report, True when it was new (False: a duplicate id, which changes
-        nothing). Raises :class:`PolicyError` for a sensor this node does not own. The reports
-        are recorded and published after they are durable.
+        nothing). Raises :class:`PolicyError` for a sensor this node does not own (and stores
+        nothing of the batch). The reports are recorded and published after they are durable.
         """
-        batch = list(reports)
+        async with self._lock:
+            return await self._accept(list(reports), self._auto(auto_clock))
+
+    def _auto(self, auto_clock: bool | None) -> bool:
+        return self.auto_clock if auto_clock is None else auto_clock
+
+    async def _accept(self, batch: list[AnyReport], auto_clock: bool) -> list[bool]:
         for report in batch:
             if not self.owns(report):
                 raise PolicyError(
@@ -351,10 +386,7 @@ class Node:
         ]
         self._record(envelopes)
         for report, envelope in zip(fresh, envelopes, strict=True):
-            self._audit_buffer.append(
-                ("received", "report", envelope.id, None, report.sensor.id)
-            )
-        self._flush_audit()
+            self._audit_buffer.append(("received", "report", envelope.id, None, report.sensor.id))
         for envelope in envelopes:
             await self._publish(envelope)
         self._flush_audit()
@@ -367,7 +399,7 @@ class Node:
         # One transaction (one fsync) per batch, in the canonical order the pipeline uses.
         reports.sort(key=lambda r: (r.t, r.id))
         return await self.store.put_reports(
-            reports, node_id=self.node_id, received_at_s=self._stamp()
+            reports, node_id=self.node_id, received_at_s=self._stamp(reports)
         )
 
     async def _publish(self, envelope: Envelope) -> None:
@@ -376,7 +408,7 @@ class Node:
     # --- the bus -----------------------------------------------------------------------------
 
     async def pump(
-        self, *, max_messages: int = 512, timeout_s: float = 0.0, auto_clock: bool = False
+        self, *, max_messages: int = 512, timeout_s: float = 0.0, auto_clock: bool | None = None
     ) -> int:
         """Receive one batch from the bus and take it in; returns the number of deliveries."""
         deliveries = await self.bus.receive(max_messages=max_messages, timeout_s=timeout_s)
@@ -384,7 +416,7 @@ class Node:
             await self.take(deliveries, auto_clock=auto_clock)
         return len(deliveries)
 
-    async def drain(self, *, auto_clock: bool = False) -> int:
+    async def drain(self, *, auto_clock: bool | None = None) -> int:
         """Take in everything already waiting on the bus (laptop mode)."""
         total = 0
         while True:
@@ -393,9 +425,13 @@ class Node:
                 return total
             total += n
 
-    async def take(self, deliveries: list[Delivery], *, auto_clock: bool = False) -> None:
+    async def take(self, deliveries: list[Delivery], *, auto_clock: bool | None = None) -> None:
         """Store, record and audit partner products, then acknowledge them; reports go on
         into the pipeline."""
+        async with self._lock:
+            await self._take(deliveries, self._auto(auto_clock))
+
+    async def _take(self, deliveries: list[Delivery], auto_clock: bool) -> None:
         reports: list[AnyReport] = []
         products: list[tuple[AnyProduct, Envelope, str | None]] = []
         envelopes: list[Envelope] = []
@@ -408,32 +444,38 @@ class Node:
                     model = PRODUCT_MODELS[envelope.kind].model_validate(envelope.product)
                     products.append((model, envelope, delivery.decision.rule))
             except (InputError, ValidationError):
-                continue
+                continue  # acknowledged below all the same: a redelivery would not parse either
             envelopes.append(envelope)
-            self.stats.received[envelope.kind] += 1
         added = await self._put_reports(reports)
+        new_products: list[Envelope] = []
         if products:
             # Two nodes' trackers may both name a track T1: partner products are kept under
             # "<this node>/<origin node>" so that their store keys never collide.
-            by_origin: dict[str, list[tuple[AnyProduct, float, str | None]]] = {}
+            by_origin: dict[str, list[tuple[AnyProduct, Envelope, str | None]]] = {}
+            for item in products:
+                by_origin.setdefault(item[1].origin_node, []).append(item)
             now = time.time()
-            for model, envelope, rule in products:
-                by_origin.setdefault(envelope.origin_node, []).append((model, now, rule))
-            for origin, entries in by_origin.items():
-                await self.store.put_products(f"{self.node_id}/{origin}", entries)
+            for origin, items in by_origin.items():
+                stored = await self.store.put_products(
+                    f"{self.node_id}/{origin}", [(m, now, rule) for m, _, rule in items]
+                )
+                new_products += [e for (_, e, _), new in zip(items, stored, strict=True) if new]
+        fresh = [r for r, new in zip(reports, added, strict=True) if new]
+        self.stats.received["report"] += len(fresh)
+        for envelope in new_products:
+            self.stats.received[envelope.kind] += 1
+        self.stats.duplicates += len(envelopes) - len(fresh) - len(new_products)
         self._record(envelopes)
         self._flush_audit()
         if self.view is not None:
-            for _, envelope, _ in products:
+            for envelope in new_products:
                 self.view.publish(envelope)
         now = time.time()
         if self.on_received is not None:
-            for envelope in envelopes:
-                self.on_received(envelope, now)
+            for delivery in deliveries:
+                self.on_received(delivery.envelope, now, delivery.path)
         for delivery in deliveries:
             await delivery.ack()
-        fresh = [r for r, new in zip(reports, added, strict=True) if new]
-        self.stats.duplicates += len(reports) - len(fresh)
         await self._enter(fresh, auto_clock)
 
     def _record(self, envelopes: list[Envelope]) -> None:
@@ -448,10 +490,14 @@ class Node:
             if self._next_step is None:
                 self._next_step = math.floor(report.t / self.step_s) * self.step_s
             if auto_clock and report.t > self._watermark:
-                await self.tick(report.t)
+                await self._tick(report.t)
 
     async def tick(self, watermark_s: float) -> list[AnyProduct]:
         """Run every step ``B`` with ``B + lag_s <= watermark_s``; publish what they derive."""
+        async with self._lock:
+            return await self._tick(watermark_s)
+
+    async def _tick(self, watermark_s: float) -> list[AnyProduct]:
         self._watermark = max(self._watermark, watermark_s)
         out: list[AnyProduct] = []
         if self._next_step is None:
@@ -476,6 +522,10 @@ class Node:
 
     async def finish(self) -> list[AnyProduct]:
         """End of a bounded run (laptop mode): run what is pending, close open alerts."""
+        async with self._lock:
+            return await self._finish()
+
+    async def _finish(self) -> list[AnyProduct]:
         out: list[AnyProduct] = []
         if self._next_step is not None and self._pending:
             last = max(t for t, _, _ in self._pending)
@@ -489,17 +539,19 @@ class Node:
 
     async def _emit(self, products: list[AnyProduct]) -> None:
         envelopes: list[Envelope] = []
+        entries: list[tuple[AnyProduct, float, str | None]] = []
+        now = time.time()
         for product in products:
             marked = remark_product(product, self.nation, self.agreement)
-            envelopes.append(
-                Envelope.of(marked, origin_node=self.node_id, agreement=self.agreement)
-            )
+            envelope = Envelope.of(marked, origin_node=self.node_id, agreement=self.agreement)
+            envelopes.append(envelope)
+            entries.append((marked, now, envelope.marking.released_by))
             self.stats.produced[marked.product] += 1
-        now = time.time()
-        await self.store.put_products(
-            self.node_id,
-            [(self._marked(e), now, e.marking.released_by) for e in envelopes],
-        )
+        # Written behind: the node's own products are derived again from its durable reports
+        # by recover(), so nothing waits for this commit (the store's one worker thread keeps
+        # it in order, and its fsync overlaps the next step's computation). close() waits.
+        self._behind = [f for f in self._behind if not f.done() or f.result() is None]
+        self._behind.append(asyncio.ensure_future(self.store.put_products(self.node_id, entries)))
         self._record(envelopes)
         if self.view is not None:
             for envelope in envelopes:
@@ -508,34 +560,42 @@ class Node:
             await self._publish(envelope)
         self._flush_audit()
 
-    @staticmethod
-    def _marked(envelope: Envelope) -> AnyProduct:
-        return PRODUCT_MODELS[envelope.kind].model_validate(envelope.product)
-
     # --- restart -----------------------------------------------------------------------------
 
-    async def recover(self) -> int:
+    async def recover(self, *, clock_s: float | None = None) -> int:
         """Rebuild the pipeline from the store after a restart; returns the reports replayed.
 
-        Replays in acceptance order with the automatic clock (the federation's), republishes
-        this node's own reports and every product derived again (the bus drops duplicates).
+        Replays in acceptance order (see the module docstring), re-records and republishes this
+        node's own reports and every product derived again (the record and the bus drop what
+        they already have). ``clock_s`` (external clock): the runner's clock now, ticked to
+        after the replay; the data clock needs none.
         """
-        stored = await self.store.reports(node_id=self.node_id)
-        stored.sort(key=lambda row: (row.received_at_s, row.t, row.report.id))
-        if stored:
-            self._last_received_at = stored[-1].received_at_s
-        for row in stored:
-            report = row.report
-            if self.owns(report):
-                envelope = Envelope.of(report, origin_node=self.node_id, agreement=self.agreement)
-                self._record([envelope])
-                await self._publish(envelope)
-            await self._enter([report], auto_clock=True)
-        self._flush_audit()
-        return len(stored)
+        async with self._lock:
+            stored = await self.store.reports(node_id=self.node_id)
+            stored.sort(key=lambda row: (row.received_at_s, row.t, row.report.id))
+            if stored:
+                self._last_received_at = stored[-1].received_at_s
+            for row in stored:
+                report = row.report
+                if not self.auto_clock:
+                    await self._tick(row.received_at_s)
+                if self.owns(report):
+                    envelope = Envelope.of(
+                        report, origin_node=self.node_id, agreement=self.agreement
+                    )
+                    self._record([envelope])
+                    await self._publish(envelope)
+                await self._enter([report], self.auto_clock)
+            if clock_s is not None:
+                await self._tick(clock_s)
+            self._flush_audit()
+            return len(stored)
 
     async def close(self) -> None:
         self._flush_audit()
+        if self._behind:
+            await asyncio.gather(*self._behind)
+            self._behind = []
         await self.bus.close()
         await self.store.close()
         if self.recorder is not None:
