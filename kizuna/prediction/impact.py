@@ -155,10 +155,22 @@ def inverse_to_beta(inverse_beta_m2_kg: ArrayLike) -> Array:
     return np.where(k > 0.0, 1.0 / safe, NO_DRAG)
 
 
-def _split_beta(x: Array, beta: Array) -> tuple[Array, Array]:
+# ln(beta) beyond this is "no drag" (exp would overflow; e^700 kg/m^2 is drag-free anyway).
+_MAX_LOG_BETA = 700.0
+
+
+def beta_of_seventh(seventh: ArrayLike, log_beta: bool = False) -> Array:
+    """Ballistic coefficient (kg/m^2) of points' seventh state: ln(beta) if ``log_beta``
+    (the tracker's own layout, every value physical), else 1/beta (m^2/kg)."""
+    if log_beta:
+        return np.exp(np.minimum(np.asarray(seventh, float), _MAX_LOG_BETA))
+    return inverse_to_beta(seventh)
+
+
+def _split_beta(x: Array, beta: Array, log_beta: bool = False) -> tuple[Array, Array]:
     """States (M, 6) and per-point ballistic coefficient (M,) from (M, 6|7) points."""
     if x.shape[-1] == 7:
-        return x[:, :6], inverse_to_beta(x[:, 6])
+        return x[:, :6], beta_of_seventh(x[:, 6], log_beta)
     return x, beta
 
 
@@ -169,13 +181,14 @@ def _land(
     forces: ForceModel,
     max_duration_s: float,
     record_rows: Array | None = None,
+    log_beta: bool = False,
 ) -> tuple[NDArray[np.bool_], Array, Array, Array, dict[int, GroundTrack]]:
     """Impact (hit, time_s, lat, lon) of (M, 6|7) points, handling points already underground.
 
     ``record_rows``: indices of points whose whole path is also returned as a ground track
     (recorded during the same propagation, so a track's mean path costs nothing extra).
     """
-    states, betas = _split_beta(points, beta)
+    states, betas = _split_beta(points, beta, log_beta)
     alt = geodetic_altitude_m(states[:, :3])
     hit = np.zeros(states.shape[0], dtype=bool)
     time_s = np.full(states.shape[0], np.nan)
@@ -250,6 +263,7 @@ def _monte_carlo(
     rng: np.random.Generator,
     forces: ForceModel,
     max_duration_s: float,
+    log_beta: bool = False,
 ) -> tuple[Array, Array, Array, Array, Array, Array]:
     n_tracks, dim = x.shape
     L = robust_cholesky(P)
@@ -261,10 +275,11 @@ def _monte_carlo(
         np.repeat(beta, samples),
         forces,
         max_duration_s,
+        log_beta=log_beta,
     )
     hit = hit.reshape(n_tracks, samples)
     valid = np.ones((n_tracks, samples), dtype=bool)
-    if dim == 7:
+    if dim == 7 and not log_beta:
         # Drag never pushes: samples with 1/beta < 0 lie outside the physical state space, so
         # the distribution is conditioned on 1/beta >= 0 (a truncated Gaussian) by dropping them.
         valid = points[..., 6] >= 0.0
@@ -320,15 +335,19 @@ def predict_impact(
     forces: ForceModel = FULL,
     max_duration_s: float = DEFAULT_HORIZON_S,
     with_ground_tracks: bool = False,
+    log_beta: bool = False,
 ) -> ImpactEstimate:
     """Impact point, time and 95 % ellipse of N tracks.
 
     ``x`` (N, 6) ECEF [r (m), v (m/s)] or (N, 7) with the inverse ballistic coefficient
-    1/beta (m^2/kg) as the seventh state; ``P`` (N, 6|7, 6|7); ``t_s`` (N,) or scalar, the
-    state time (POSIX s);
+    1/beta (m^2/kg) as the seventh state, or with ``log_beta`` ln(beta) (beta in kg/m^2, the
+    tracker's own Gaussian: ``x_log``/``P_log``); ``P`` (N, 6|7, 6|7); ``t_s`` (N,) or scalar,
+    the state time (POSIX s);
     ``ballistic_coefficient_kg_m2`` (N,) or scalar, used for 6-state tracks (inf = no drag).
     ``method`` "unscented" (2n+1 points) or "monte_carlo" (``samples`` draws per track, seeded
     by ``rng``). Tracks whose sigma points only partly come down are redone by Monte Carlo.
+    In the ln(beta) layout every sigma point has a physical drag, so a vague drag estimate
+    (midcourse) needs no Monte Carlo; with 1/beta a point below zero forces it.
     """
     x = np.atleast_2d(np.asarray(x, float))
     P = np.asarray(P, float).reshape(x.shape[0], x.shape[1], x.shape[1])
@@ -362,6 +381,7 @@ def predict_impact(
             forces,
             max_duration_s,
             record_rows=centres,
+            log_beta=log_beta,
         )
         if with_ground_tracks:
             tracks_out = [paths.get(i * k) for i in range(n_tracks)]
@@ -369,7 +389,7 @@ def predict_impact(
         all_hit = hit.all(axis=1)
         none_hit = ~hit.any(axis=1)
         mixed = ~all_hit & ~none_hit
-        if dim == 7:
+        if dim == 7 and not log_beta:
             # A 1/beta sigma point below zero means the Gaussian has real mass on unphysical
             # (pushing) drag; clamping it would bias the mean, so such tracks are redone by
             # Monte Carlo on the Gaussian truncated to 1/beta >= 0.
@@ -398,7 +418,15 @@ def predict_impact(
         used[mixed] = "monte_carlo"
         (hit_p[mixed], lat[mixed], lon[mixed], time_s[mixed], time_sigma[mixed], cov[mixed]) = (
             _monte_carlo(
-                x[mixed], P[mixed], t[mixed], beta[mixed], samples, rng, forces, max_duration_s
+                x[mixed],
+                P[mixed],
+                t[mixed],
+                beta[mixed],
+                samples,
+                rng,
+                forces,
+                max_duration_s,
+                log_beta,
             )
         )
     none = hit_p == 0.0
@@ -448,8 +476,10 @@ def ground_tracks(
     *,
     forces: ForceModel = FULL,
     max_duration_s: float = DEFAULT_HORIZON_S,
+    log_beta: bool = False,
 ) -> list[GroundTrack]:
-    """Predicted ground tracks of N mean states ``x`` (N, 6|7) from ``t_s`` to impact.
+    """Predicted ground tracks of N mean states ``x`` (N, 6|7) from ``t_s`` to impact
+    (seventh state 1/beta, or ln(beta) with ``log_beta``).
 
     Sampled at the integrator's steps (5 s in vacuum, 1 s and 0.25 s lower down), ending at
     the exact impact point; one propagation for all tracks.
@@ -458,7 +488,7 @@ def ground_tracks(
     n = x.shape[0]
     t = np.broadcast_to(np.asarray(t_s, float), (n,))
     beta = np.broadcast_to(np.asarray(ballistic_coefficient_kg_m2, float), (n,)).astype(float)
-    states, beta = _split_beta(x, beta)
+    states, beta = _split_beta(x, beta, log_beta)
     record: list[tuple[Array, Array]] = []
     result = propagate_to_impact(states, t, beta, forces, max_duration_s, record=record)
     elapsed = np.array([e for e, _ in record])
@@ -488,6 +518,7 @@ __all__ = [
     "CHI2_2D_95",
     "GroundTrack",
     "ImpactEstimate",
+    "beta_of_seventh",
     "covariance_from_ellipse",
     "ellipse_from_covariance",
     "from_local_en_m",

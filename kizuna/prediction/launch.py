@@ -37,7 +37,7 @@ from kizuna.physics.dynamics import (
     state_derivative,
 )
 from kizuna.physics.propagate import VACUUM_STEP_S, regime_step_s, rk4_step
-from kizuna.prediction.impact import from_local_en_m, inverse_to_beta, local_en_m
+from kizuna.prediction.impact import beta_of_seventh, from_local_en_m, local_en_m
 from kizuna.prediction.unscented import sigma_points, unscented_weights
 
 Array = NDArray[np.float64]
@@ -287,10 +287,12 @@ def estimate_launch(
     boosting: ArrayLike = False,
     forces: ForceModel = FULL,
     calibration: BoostCalibration | None = None,
+    log_beta: bool = False,
 ) -> LaunchEstimate:
     """Launch point, time and uncertainty of N tracks.
 
-    ``x`` (N, 6|7) ECEF states (seventh: 1/beta, m^2/kg) at ``t_s`` (N,); ``P`` (N, n, n);
+    ``x`` (N, 6|7) ECEF states (seventh: 1/beta, m^2/kg, or ln(beta) with ``log_beta``) at
+    ``t_s`` (N,); ``P`` (N, n, n);
     ``boosting`` (N,) True for tracks still under thrust (then the boost table is used instead
     of back-propagation). The state uncertainty is carried by sigma points through the ghost
     and the correction; the calibration spread is added as independent model uncertainty.
@@ -306,7 +308,7 @@ def estimate_launch(
     k = 2 * dim + 1
     points = sigma_points(x, P, weights).reshape(-1, dim)
     t_rep = np.repeat(t, k)
-    point_beta = inverse_to_beta(points[:, 6]) if dim == 7 else np.repeat(beta, k)
+    point_beta = beta_of_seventh(points[:, 6], log_beta) if dim == 7 else np.repeat(beta, k)
     boost_rep = np.repeat(boost, k)
 
     lat = np.full(n * k, np.nan)

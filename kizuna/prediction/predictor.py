@@ -62,7 +62,10 @@ class TrackUpdate:
     (m^2/kg) last, as :class:`kizuna.tracking.tracker.TrackUpdate` carries it;
     ``P`` its covariance (6, 6) or (7, 7); ``time_s`` POSIX seconds of the state;
     ``ballistic_coefficient_kg_m2`` for 6-state tracks (inf = no drag); ``phase`` one of
-    ``boost|midcourse|terminal|unknown``.
+    ``boost|midcourse|terminal|unknown``. ``x_log``/``P_log`` (7,)/(7, 7), optional: the
+    tracker's own Gaussian on (r, v, ln beta); when every update of a batch has it, sigma
+    points are placed there (every point a physical drag), not on the 1/beta moments, whose
+    sigma in midcourse exceeds the mean and would send the track to Monte Carlo.
     """
 
     track_id: str
@@ -74,13 +77,15 @@ class TrackUpdate:
     phase: str = "unknown"
     exercise: bool = False
     launch_report: tuple[float, float, float, float] | None = None  # IR: t_s, lat, lon, sigma_m
+    x_log: ArrayLike | None = None
+    P_log: ArrayLike | None = None
 
     @classmethod
     def from_track(cls, track: Any) -> TrackUpdate:
         """From the tracker's ``kizuna.tracking.tracker.TrackUpdate`` (duck-typed, no import).
 
         Uses its ``track_id, time_s, x (7: r, v, 1/beta), P, beta_kg_m2, phase, marking,
-        exercise, launch``.
+        exercise, launch`` and, if present, ``x_log, P_log``.
         """
         return cls(
             track_id=track.track_id,
@@ -92,6 +97,8 @@ class TrackUpdate:
             phase=track.phase,
             exercise=bool(track.exercise),
             launch_report=track.launch,
+            x_log=getattr(track, "x_log", None),
+            P_log=getattr(track, "P_log", None),
         )
 
 
@@ -114,6 +121,7 @@ class Prediction:
 @dataclass
 class _TrackMemory:
     last_time_s: float = -math.inf
+    last_impact_s: float = math.nan  # predicted impact time at the last prediction
     last_phase: str = ""
     launch: tuple[float, float, float, float, float] | None = None  # t, lat, lon, sigma, t_sig
     launch_from_coast: bool = False
@@ -144,10 +152,15 @@ class Predictor:
     """Turns track updates into :class:`Prediction` objects, rate-limited per track.
 
     ``min_interval_s``: a track is re-predicted at most this often unless its phase changed
-    (0 predicts every update). ``method``: "unscented" (default; 13-15 propagations per track)
-    or "monte_carlo" (``samples`` per track, seeded by ``seed``). ``with_ground_track``: also
-    propagate the mean state for the warning layer's overflight checks (to impact for a
-    ballistic track, for ``path_horizon_s`` at most for an orbital or powered one).
+    (0 predicts every update). ``relative_interval``: and at most once per this fraction of
+    its remaining flight time (as last predicted): an impact point 20 minutes away moves
+    little in 2 s of data, while each prediction propagates every sigma point to the ground;
+    0.02 re-predicts every 24 s at 20 minutes out and every 2 s in the last 100 s, where
+    warnings need it (0 turns this off). ``method``: "unscented" (default; 13-15
+    propagations per track) or "monte_carlo" (``samples`` per track, seeded by ``seed``).
+    ``with_ground_track``: also propagate the mean state for the warning layer's overflight
+    checks (to impact for a ballistic track, for ``path_horizon_s`` at most for an orbital or
+    powered one).
     ``launch_interval_s``: how often a coasting track's launch estimate is refreshed.
     """
 
@@ -155,6 +168,7 @@ class Predictor:
         self,
         *,
         min_interval_s: float = 1.0,
+        relative_interval: float = 0.02,
         method: Method = "unscented",
         samples: int = 500,
         seed: int = 0,
@@ -165,6 +179,7 @@ class Predictor:
         path_horizon_s: float = PATH_HORIZON_S,
     ) -> None:
         self.min_interval_s = float(min_interval_s)
+        self.relative_interval = float(relative_interval)
         self.method: Method = method
         self.samples = int(samples)
         self.forces = forces
@@ -184,10 +199,11 @@ class Predictor:
         memory = self._memory.get(update.track_id)
         if memory is None:
             return True
-        return (
-            update.phase != memory.last_phase
-            or update.time_s - memory.last_time_s >= self.min_interval_s
-        )
+        interval = self.min_interval_s
+        remaining = memory.last_impact_s - memory.last_time_s
+        if remaining > 0.0:  # False for NaN (no impact predicted)
+            interval = max(interval, self.relative_interval * remaining)
+        return update.phase != memory.last_phase or update.time_s - memory.last_time_s >= interval
 
     def predict_one(self, update: TrackUpdate, *, force: bool = False) -> Prediction | None:
         """Single-track convenience around :meth:`update`."""
@@ -206,9 +222,14 @@ class Predictor:
         batch = [u for u in latest.values() if force or self.due(u)]
         if not batch:
             return []
-        dim = max(np.asarray(u.x).shape[-1] for u in batch)
-        x = np.stack([_pad(np.asarray(u.x, float), dim, u) for u in batch])
-        P = np.stack([_pad_cov(np.asarray(u.P, float), dim) for u in batch])
+        log_beta = all(u.x_log is not None and u.P_log is not None for u in batch)
+        if log_beta:
+            x = np.stack([np.asarray(u.x_log, float) for u in batch])
+            P = np.stack([np.asarray(u.P_log, float) for u in batch])
+        else:
+            dim = max(np.asarray(u.x).shape[-1] for u in batch)
+            x = np.stack([_pad(np.asarray(u.x, float), dim, u) for u in batch])
+            P = np.stack([_pad_cov(np.asarray(u.P, float), dim) for u in batch])
         t = np.array([u.time_s for u in batch])
         beta = np.array([u.ballistic_coefficient_kg_m2 for u in batch], float)
         phase = np.array([u.phase for u in batch])
@@ -232,6 +253,7 @@ class Predictor:
                 forces=self.forces,
                 max_duration_s=self.max_duration_s,
                 with_ground_tracks=self.with_ground_track,
+                log_beta=log_beta,
             )
             hit_p[coasting] = impact.hit_probability
         launch = _no_launch(len(batch))
@@ -254,6 +276,7 @@ class Predictor:
                 beta[wanted],
                 boosting=boosting[wanted],
                 forces=self.forces,
+                log_beta=log_beta,
             )
             for name in ("time_s", "time_sigma_s", "lat_deg", "lon_deg", "sigma_m", "max_alt_m"):
                 getattr(launch, name)[wanted] = getattr(part, name)
@@ -276,6 +299,7 @@ class Predictor:
                     beta[idx],
                     forces=self.forces,
                     max_duration_s=self.max_duration_s,
+                    log_beta=log_beta,
                 ),
                 strict=True,
             ):
@@ -295,6 +319,7 @@ class Predictor:
                         beta[idx],
                         forces=self.forces,
                         max_duration_s=self.path_horizon_s,
+                        log_beta=log_beta,
                     )
                     tracks.update(zip(idx.tolist(), paths, strict=True))
         osc_apogee = _osculating_apogee_m(x[:, :6])
@@ -346,6 +371,9 @@ class Predictor:
                 )
                 t_sigma = float(impact.time_sigma_s[j])
                 cov_en = impact.covariance_en_m2[j].copy()
+            memory.last_impact_s = (
+                float(impact.time_s[int(coast_pos[i])]) if impact_point is not None else math.nan
+            )
 
             gt = tracks.get(i)
             apogee_m = memory.max_alt_m

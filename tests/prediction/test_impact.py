@@ -271,3 +271,34 @@ def test_recorded_mean_path_equals_separate_ground_track(srbm, mrbm):
             < 1.0
         )
         assert recorded.alt_m.max() == pytest.approx(alone.alt_m.max(), rel=1e-3)
+
+
+def test_log_beta_layout_needs_no_monte_carlo_and_agrees_with_it(mrbm):
+    """The tracker's own Gaussian on ln(beta) with the midcourse prior (sigma 1: beta within a
+    factor e): every sigma point has a physical drag, so the sigma points are used (the 1/beta
+    moments of the same distribution have sigma > mean and would force Monte Carlo), and they
+    agree with Monte Carlo on the same distribution."""
+    from kizuna.tracking.motion import to_inverse_beta
+
+    x, t = mrbm.state_after_burnout(60.0)
+    xl = np.append(x, np.log(mrbm.vehicle.ballistic_coefficient_kg_m2))
+    Pl = np.zeros((7, 7))
+    Pl[:6, :6] = P_MID
+    Pl[6, 6] = 1.0
+    ut = predict_impact(xl[None], Pl[None], t, log_beta=True)
+    assert ut.method[0] == "unscented" and ut.hit_probability[0] == 1.0
+    x7, P7 = to_inverse_beta(xl[None], Pl[None])
+    assert np.sqrt(P7[0, 6, 6]) > x7[0, 6]  # the 1/beta layout would cross zero
+    assert predict_impact(x7, P7, t).method[0] == "monte_carlo"
+    mc = predict_impact(
+        xl[None],
+        Pl[None],
+        t,
+        method="monte_carlo",
+        samples=3000,
+        rng=np.random.default_rng(4),
+        log_beta=True,
+    )
+    assert mc.semi_major_m[0] == pytest.approx(ut.semi_major_m[0], rel=0.1)
+    offset = distance_m(mc.lat_deg, mc.lon_deg, ut.lat_deg, ut.lon_deg)[0]
+    assert offset < 0.15 * ut.semi_major_m[0]

@@ -53,7 +53,7 @@ def test_midcourse_prediction_product(mrbm):
 
 
 def test_rate_limit_and_phase_change(srbm):
-    predictor = Predictor(min_interval_s=2.0)
+    predictor = Predictor(min_interval_s=2.0, relative_interval=0.0)
     first = _update(srbm, 20.0)
     assert len(predictor.update([first])) == 1
     soon = _update(srbm, 21.0)
@@ -63,6 +63,22 @@ def test_rate_limit_and_phase_change(srbm):
     assert len(predictor.update([_update(srbm, 24.0, phase="terminal")])) == 1
     predictor.forget("T1")
     assert predictor.due(_update(srbm, 24.1, phase="terminal"))
+
+
+def test_rate_limit_scales_with_remaining_flight_time(mrbm):
+    """Far from impact a track is re-predicted every relative_interval of its remaining
+    flight; close to it the absolute minimum interval rules."""
+    predictor = Predictor(min_interval_s=2.0, relative_interval=0.05)
+    (first,) = predictor.update([_update(mrbm, 20.0)])
+    remaining = parse_time(first.product.impact.time) - parse_time(first.product.time)
+    assert remaining > 200.0  # so the relative interval (> 10 s) exceeds the minimum
+    assert not predictor.due(_update(mrbm, 20.0 + 0.9 * 0.05 * remaining))
+    assert predictor.due(_update(mrbm, 20.0 + 1.01 * 0.05 * remaining))
+    late = remaining + 20.0 - 30.0  # 30 s before impact: 5 % of it is below 2 s
+    (near,) = predictor.update([_update(mrbm, late)])
+    assert near.product.impact is not None
+    assert not predictor.due(_update(mrbm, late + 1.9))
+    assert predictor.due(_update(mrbm, late + 2.0))
 
 
 def test_boost_orbital_and_ballistic_in_one_batch(srbm):
