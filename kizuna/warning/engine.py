@@ -19,8 +19,9 @@ back. Hysteresis: a region enters the alert when the 95 % ellipse (or the ground
 it, and leaves only when the ellipse grown by :attr:`AlertRules.exit_margin_m` (or the track
 buffered by it) misses it, so a prediction wandering along a border cannot flap. Likewise a
 prediction without an impact (or classed orbital) withdraws an impact alert only after
-:attr:`AlertRules.no_impact_grace_s`, and an update without a ground track leaves an overflight
-warning as it is.
+:attr:`AlertRules.no_impact_grace_s` (a notice, naming no region, only when classed orbital),
+an impact alert closes ``impacted`` only if the latest prediction still had that impact, and an
+update without a ground track leaves an overflight warning as it is.
 
 Exercise traffic: alerts derived from an exercise prediction are ``exercise: true``, carry an
 EXERCISE banner in every language and have their own ``alert_id`` (suffix ``-EXERCISE``);
@@ -126,10 +127,15 @@ class _ImpactLifecycle:
         impact = pred.impact if pred.category != "orbital" else None
         if impact is None:
             # One prediction without an impact (or classed orbital) is not enough to withdraw
-            # a warning people act on: it must persist for ``no_impact_grace_s``.
+            # a warning people act on: it must persist for ``no_impact_grace_s``. A notice (no
+            # region held) is information only and stays through gaps of "unknown" (a track
+            # still under thrust, or the tracker's phase flipping during boost) until an
+            # impact comes back to update it; only an orbital classification withdraws it.
+            # Otherwise every boost-phase blip would issue and cancel a notice (srbm-salvo).
             if self.no_impact_since_s is None:
                 self.no_impact_since_s = now_s
-            if now_s - self.no_impact_since_s >= rules.no_impact_grace_s:
+            withdraw = bool(self.held) or pred.category == "orbital"
+            if withdraw and now_s - self.no_impact_since_s >= rules.no_impact_grace_s:
                 return self._cancel()
             return self.tick(now_s)
         self.no_impact_since_s = None
@@ -169,11 +175,15 @@ class _ImpactLifecycle:
             lines.append(self._line("updated"))
         return lines + self.tick(now_s)
 
-    def tick(self, now_s: float) -> list[_Line]:
+    def tick(self, now_s: float, final: bool = False) -> list[_Line]:
+        """``impacted`` once the impact time is reached, if the latest prediction still had
+        that impact (a stale impact time from a boost-phase blip must not close the alert),
+        or at the end of the input (``final``)."""
         if (
             self.state == "active"
             and self.latest_impact_time_s is not None
             and (now_s >= self.latest_impact_time_s)
+            and (final or self.no_impact_since_s is None)
         ):
             self.state = "impacted"
             self.impact_time_s = self.latest_impact_time_s
@@ -334,10 +344,10 @@ class ThreatAlerts:
         )
         return [self._product(line, now_s) for line in lines]
 
-    def tick(self, now_s: float) -> list[AlertProduct]:
+    def tick(self, now_s: float, final: bool = False) -> list[AlertProduct]:
         if self._last is None:
             return []
-        lines = self.impact.tick(now_s)
+        lines = self.impact.tick(now_s, final)
         lines += self.overflight.tick(now_s, self._rules, self.impact.latest_impact_time_s)
         return [self._product(line, now_s) for line in lines]
 
@@ -430,7 +440,7 @@ class AlertEngine:
         for threat in self.threats.values():
             due = threat.due_time_s()
             if due is not None:
-                out.extend(threat.tick(due))
+                out.extend(threat.tick(due, final=True))
         return out
 
     def tick(self, now_s: float) -> list[AlertProduct]:

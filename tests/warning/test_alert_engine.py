@@ -294,3 +294,34 @@ def test_finish_closes_everything_at_its_own_time(launches):
     assert closing[("T1", "overflight")].status == "passed"
     assert closing[("T2", "impact")].time == format_time(NOW + 900.0)
     assert engine.finish() == []  # nothing left open
+
+
+def test_a_notice_survives_gaps_without_an_impact_and_is_not_closed_by_a_stale_time():
+    # srbm-salvo: during boost the tracker's phase flips, so an impact (a notice, at sea) comes
+    # and goes for a minute. The notice must neither be cancelled nor be closed as "impacted"
+    # at the blip's impact time; the next impact prediction updates it.
+    engine = AlertEngine()
+    (first,) = engine.update(prediction(30.0, 170.0, 60.0), None, NOW)
+    assert (first.status, first.level) == ("issued", "notice")
+    for k in range(1, 120, 2):  # two minutes of "unknown, no impact"
+        now = NOW + k
+        assert engine.update(prediction(0, 0, impact=False, category="unknown"), None, now) == []
+    assert engine.tick(NOW + 121.0) == []  # the stale impact time (NOW + 60) has passed
+    (upd,) = engine.update(prediction(30.5, 171.0, 300.0, now=NOW + 122), None, NOW + 122)
+    assert (upd.status, upd.level) == ("updated", "notice")
+    (done,) = engine.tick(NOW + 422.0)
+    assert done.status == "impacted" and done.alert_id == first.alert_id
+
+
+def test_orbital_still_withdraws_a_notice_and_finish_closes_a_stale_one():
+    engine = AlertEngine()
+    engine.update(prediction(30.0, 170.0, 600.0), None, NOW)
+    assert engine.update(prediction(0, 0, impact=False, category="orbital"), None, NOW + 1) == []
+    (can,) = engine.update(prediction(0, 0, impact=False, category="orbital"), None, NOW + 11)
+    assert (can.status, can.level) == ("cancelled", "notice")
+    # End of input with an open notice whose last prediction had no impact: closed at its time.
+    engine2 = AlertEngine()
+    engine2.update(prediction(30.0, 170.0, 600.0), None, NOW)
+    engine2.update(prediction(0, 0, impact=False), None, NOW + 1)
+    (done,) = engine2.finish()
+    assert done.status == "impacted" and done.time == format_time(NOW + 600.0)
