@@ -157,6 +157,33 @@ def load_predictions(path: Path) -> list[dict[str, Any]]:
     return [row for _, row in _lines(path)]
 
 
+def load_alerts(path: Path) -> list[dict[str, Any]]:
+    """The lines of an ``alerts.jsonl`` (one alert state change each), as decoded JSON."""
+    return [row for _, row in _lines(path)]
+
+
+def alert_latency(
+    alerts: Iterable[dict[str, Any]], track_ids: Iterable[str], launch_s: float
+) -> tuple[float | None, dict[str, float]]:
+    """Launch-to-first-alert time (s) of one object's tracks, overall and per ``kind/level``.
+
+    Counts ``issued`` and ``updated`` lines of those tracks (the first line naming a level may
+    be an update, e.g. a notice that becomes a warning). This is the figure comparable with
+    J-Alert's published timelines (launch time to the first message).
+    """
+    tids = set(track_ids)
+    first: dict[str, float] = {}
+    overall: float | None = None
+    for a in alerts:
+        if a.get("track_id") not in tids or a.get("status") not in ("issued", "updated"):
+            continue
+        dt = parse_time(a["time"]) - launch_s
+        key = f"{a['kind']}/{a['level']}"
+        first[key] = min(first.get(key, np.inf), dt)
+        overall = dt if overall is None else min(overall, dt)
+    return overall, dict(sorted(first.items(), key=lambda kv: kv[1]))
+
+
 def load_radars(path: Path) -> list[RadarSite]:
     """Radar sites for the PCRLB from the reports themselves: site, sigmas, revisit, reach."""
     seen: dict[str, dict[str, Any]] = {}
@@ -204,6 +231,10 @@ class ObjectScore:
     final_impact_error_m: float | None  # last prediction before impact
     coverage: tuple[int, int]  # predictions whose ellipse held the truth, predictions
     categories: dict[str, int]
+    # Launch to the first alert line (issued/updated) of the object's tracks, seconds, and per
+    # "kind/level" (e.g. "overflight/warning"); None / {} without alerts.
+    first_alert_s: float | None = None
+    first_alert_by: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -259,6 +290,7 @@ def evaluate(
     tracks: dict[str, TrackPoints],
     predictions: list[dict[str, Any]],
     radars: list[RadarSite] | None = None,
+    alerts: list[dict[str, Any]] | None = None,
 ) -> Evaluation:
     owner = associate(truth, tracks)
     t0 = min(obj.time_s[0] for obj in truth.values())
@@ -383,6 +415,7 @@ def evaluate(
         )
         obj_err = np.array([o == oid for o in ev.error_object], bool)
         rmse = float(np.sqrt(np.mean(ev.error_m[obj_err] ** 2))) if obj_err.any() else None
+        first_alert, first_alert_by = alert_latency(alerts or [], tids, launch)
         obj_nees = None
         if obj_err.any():
             flat = np.concatenate(nees_v) if nees_v else np.zeros(0)
@@ -400,6 +433,8 @@ def evaluate(
                 final_impact_error_m=final,
                 coverage=(int(ev.impact_inside[mine].sum()), int(mine.sum())),
                 categories=dict(Counter(str(p.get("category")) for p in preds)),
+                first_alert_s=first_alert,
+                first_alert_by=first_alert_by,
             )
         )
     return ev

@@ -29,10 +29,13 @@ def evaluate_command(
         Path | None,
         typer.Option("--reports", help="The sensor reports, for the radars in the PCRLB."),
     ] = None,
+    alerts: Annotated[
+        Path | None, typer.Option("--alerts", help="Alerts (default: OUT/alerts.jsonl).")
+    ] = None,
 ) -> None:
     """Print a per-object table and write plots: position RMSE vs PCRLB, NEES with its band,
-    GOSPA, impact error and 95 % ellipse coverage vs time to impact, time to first track and
-    first prediction.
+    GOSPA, impact error and 95 % ellipse coverage vs time to impact, time to first track,
+    first prediction and first alert (launch to first alert, also per alert kind and level).
     """
     from rich.console import Console
     from rich.table import Table
@@ -42,13 +45,15 @@ def evaluate_command(
 
     tracks = tracks or out / "tracks.jsonl"
     predictions = predictions or out / "predictions.jsonl"
+    alerts = alerts or out / "alerts.jsonl"
     if not tracks.exists():
         raise InputError(f"no tracks file at {tracks} (give --tracks)")
     truth_objects = ev_mod.load_truth(truth)
     track_points = ev_mod.load_tracks(tracks)
     preds = ev_mod.load_predictions(predictions) if predictions.exists() else []
     radars = ev_mod.load_radars(reports) if reports else None
-    result = ev_mod.evaluate(truth_objects, track_points, preds, radars)
+    alert_lines = ev_mod.load_alerts(alerts) if alerts.exists() else None
+    result = ev_mod.evaluate(truth_objects, track_points, preds, radars, alert_lines)
     plots = ev_mod.write_plots(result, out)
 
     def fmt(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
@@ -61,6 +66,7 @@ def evaluate_command(
         "tracks",
         "1st track s",
         "1st impact s",
+        "1st alert s",
         "RMSE m",
         "NEES",
         "impact err km",
@@ -77,6 +83,7 @@ def evaluate_command(
             ",".join(o.tracks) or "-",
             fmt(o.first_track_s),
             fmt(o.first_prediction_s),
+            fmt(o.first_alert_s),
             fmt(o.rmse_m),
             fmt(o.nees, digits=2),
             fmt(o.final_impact_error_m, 1e3, 2),
@@ -95,4 +102,10 @@ def evaluate_command(
             f"GOSPA (c = {ev_mod.GOSPA_C_M / 1e3:.0f} km, p = 2): mean "
             f"{result.gospa_m.mean() / 1e3:.2f} km over {result.gospa_m.size} s"
         )
+    if alert_lines is not None:
+        # Launch to first alert per kind/level: the figure J-Alert's timelines are given in.
+        for o in result.objects:
+            if o.first_alert_by:
+                firsts = ", ".join(f"{k} {v:.1f} s" for k, v in o.first_alert_by.items())
+                console.print(f"launch to first alert, {o.object_id}: {firsts}")
     console.print("plots: " + ", ".join(str(p) for p in plots))
