@@ -248,7 +248,7 @@ def test_cli_simulate_writes_both_files(tmp_path, capsys):
 
 def test_cli_demo_prints_the_table(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")  # rich's width when not on a terminal
-    assert main(["demo", "--scenario", "srbm-salvo"]) == 0
+    assert main(["demo", "--dry-run", "--scenario", "srbm-salvo"]) == 0
     out = capsys.readouterr().out
     assert "What flew" in out and "Who saw it" in out
     assert "L1-M3" in out and "impact" in out and "USA-SBIRS-GEO" in out

@@ -13,6 +13,8 @@ and the page shows nothing until it has a token):
 ``GET /api/v1/{tracks,predictions,alerts}/history``   every version, ``since``/``until``/``limit``
 ``GET /api/v1/whoami``, ``/agreement``, ``/command``  the token, the agreement, the command
                                                       structure in force (``at``)
+``GET /api/v1/clock``                                 data time; for a replay the scenario
+                                                      clock, its speed and its lag
 ``GET /api/v1/geo/{regions,coastline}``               the map's shipped geography (GeoJSON)
 ``POST /api/v1/reports``                              a report (operators only)
 ``GET /metrics``                                      Prometheus text format
@@ -51,6 +53,7 @@ from kizuna.interfaces.api.auth import (
     node_data_dir,
     verify_token,
 )
+from kizuna.interfaces.api.clock import RunClock, live_snapshot
 from kizuna.interfaces.api.metrics import CONTENT_TYPE, Metrics
 from kizuna.interfaces.api.release import releasable
 from kizuna.interfaces.api.view import SERVED_KINDS, NodeView
@@ -125,6 +128,26 @@ class WhoAmI(BaseModel):
     role: str
     agreement: str
     expires_at: float
+
+
+class Clock(BaseModel):
+    """Where the node's data time is. ``mode`` is ``live`` (data time is wall time) or
+    ``replay`` (a scenario driven at ``speed`` x real time, see
+    :class:`kizuna.interfaces.api.clock.RunClock`; ``lag_s`` is how many scenario seconds the
+    run is behind its schedule, ``late_s`` the same in wall seconds, ``achieved_speed`` what it
+    has sustained)."""
+
+    mode: Literal["live", "replay"]
+    name: str
+    state: Literal["starting", "running", "finished", "stopped"]
+    speed: float
+    achieved_speed: float | None
+    scenario_time: str | None
+    scenario_s: float | None
+    origin_time: str | None
+    end_time: str | None
+    lag_s: float | None
+    late_s: float | None
 
 
 class Health(BaseModel):
@@ -213,6 +236,7 @@ def create_app(
     metrics: Metrics | None = None,
     serve_web: bool = True,
     clock: Callable[[], float] = time.time,
+    run_clock: RunClock | None = None,
 ) -> FastAPI:
     """The API (and, with ``serve_web``, the map page) of ``node_view.node_id``.
 
@@ -220,7 +244,8 @@ def create_app(
     ``<data_dir>/<node>/api-token.key`` (:func:`kizuna.interfaces.api.auth.node_data_dir`).
     ``metrics`` may be shared with the node's CoT server so ``/metrics`` shows both.
     ``clock`` gives POSIX seconds for token expiry and the default ``at`` of the agreement
-    queries.
+    queries. ``run_clock`` is the scenario clock of a replay (``kizuna demo``); without it
+    ``/api/v1/clock`` reports live time.
     """
     node_id = node_view.node_id
     node = agreement.node(node_id)  # raises for a node the agreement does not have
@@ -378,6 +403,10 @@ def create_app(
             "agreement": agreement.name,
             "expires_at": principal.expires_at_s,
         }
+
+    @app.get(f"{API}/clock", response_model=Clock, responses=_AUTH_ERRORS, tags=["node"])
+    def data_clock(principal: Viewer) -> dict[str, Any]:
+        return run_clock.snapshot() if run_clock is not None else live_snapshot(clock())
 
     @app.get(f"{API}/agreement", response_model=AgreementOut, responses=_AUTH_ERRORS, tags=["node"])
     def agreement_in_force(principal: Viewer, at: str | None = None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from kizuna.interfaces.api.app import create_app
+from kizuna.interfaces.api.clock import RunClock
 from kizuna.interfaces.api.metrics import Metrics
 from kizuna.interfaces.api.view import NodeView
 from kizuna.sharing import Agreement
@@ -87,8 +88,12 @@ def create_laptop_app(
     data_dir: str | Path | None = None,
     token_keys: Mapping[str, bytes] | None = None,
     metrics: Mapping[str, Metrics] | None = None,
+    run_clock: RunClock | None = None,
 ) -> NodeDispatcher:
-    """One port for every node of a laptop run (``views``: node id -> its view)."""
+    """One port for every node of a laptop run (``views``: node id -> its view).
+
+    ``run_clock`` (a replay's scenario clock) is served by every node's ``/api/v1/clock``.
+    """
     apps: dict[str, ASGIApp] = {}
     for node_id, view in views.items():
         if view.node_id != node_id:
@@ -99,6 +104,7 @@ def create_laptop_app(
             token_key=(token_keys or {}).get(node_id),
             data_dir=data_dir,
             metrics=(metrics or {}).get(node_id),
+            run_clock=run_clock,
         )
     return NodeDispatcher(apps, default_node)
 

@@ -3,6 +3,10 @@
  * One page per node. It holds no data of its own: with a token (from #token=... in the URL or
  * typed into the form; kept in sessionStorage only) it reads the node's picture from the REST
  * API, then follows the WebSocket. Without a token it shows the sign-in form and nothing else.
+ * A laptop run (`kizuna demo`) may hand over one token per node, #tokens=NODE:TOKEN,...: the
+ * page then offers a node selector, and each choice reloads the page as that node's operator.
+ * A replay's scenario clock (GET /api/v1/clock) drives the data clock: scenario time, speed
+ * and how far the run is behind its schedule are shown, never hidden.
  * All text from products is inserted with textContent, never as HTML.
  */
 (function () {
@@ -10,6 +14,9 @@
 
   var EARTH_RADIUS_M = 6371008.8; // IUGG mean radius: ample for drawing a 95 % ellipse
   var TOKEN_KEY = "kizuna.token";
+  var TOKENS_KEY = "kizuna.tokens"; // {node: token} from #tokens=, for the node selector
+  var CLOCK_POLL_MS = 1000;
+  var LATE_S = 2; // a replay this many wall seconds behind its schedule is flagged
   var LANG_KEY = "kizuna.lang";
   var LEVEL_RANK = { warning: 0, advisory: 1, notice: 2 };
   var LEVEL_COLOR = { warning: "#e53935", advisory: "#fb8c00", notice: "#fdd835" };
@@ -27,6 +34,8 @@
       alerts: "Alerts", timeline: "Timeline", tracks: "Tracks", no_alerts: "No active alerts",
       no_tracks: "No tracks", impact_in: "Impact in", impact_passed: "Impact time passed",
       data_time: "data", exercise: "EXERCISE", bad_token: "Token refused: ",
+      scenario: "scenario", late: "late", sustained: "running at",
+      run_state: { starting: "starting", running: "", finished: "ended", stopped: "stopped" },
       level: { warning: "WARNING", advisory: "ADVISORY", notice: "NOTICE" },
       status: { issued: "issued", updated: "updated", cancelled: "cancelled",
         impacted: "impacted", passed: "passed" },
@@ -39,6 +48,8 @@
       alerts: "警報", timeline: "経過", tracks: "航跡", no_alerts: "発表中の警報はありません",
       no_tracks: "航跡なし", impact_in: "落下まで", impact_passed: "落下予測時刻を経過",
       data_time: "データ", exercise: "訓練", bad_token: "トークンが拒否されました: ",
+      scenario: "シナリオ", late: "遅れ", sustained: "実速度",
+      run_state: { starting: "開始中", running: "", finished: "終了", stopped: "中断" },
       level: { warning: "警報", advisory: "注意報", notice: "情報" },
       status: { issued: "発表", updated: "更新", cancelled: "解除", impacted: "落下",
         passed: "通過" },
@@ -51,6 +62,8 @@
       alerts: "경보", timeline: "경과", tracks: "항적", no_alerts: "발령 중인 경보 없음",
       no_tracks: "항적 없음", impact_in: "낙하까지", impact_passed: "낙하 예상 시각 경과",
       data_time: "데이터", exercise: "훈련", bad_token: "토큰 거부: ",
+      scenario: "시나리오", late: "지연", sustained: "실제 속도",
+      run_state: { starting: "시작 중", running: "", finished: "종료", stopped: "중단" },
       level: { warning: "경보", advisory: "주의보", notice: "정보" },
       status: { issued: "발령", updated: "갱신", cancelled: "해제", impacted: "낙하",
         passed: "통과" },
@@ -68,6 +81,7 @@
     alerts: {},         // origin/alert_id -> latest product
     timeline: {},       // version key -> product
     dataTime: null, dataWall: null, exercise: false, classification: -1,
+    run: null, runWall: null, // the last /api/v1/clock answer and when it came (s)
     userMoved: false,   // once the operator pans or zooms, the map never moves by itself
   };
   window.kizuna = state; // read by the browser tests
@@ -94,11 +108,49 @@
   // --- token and sign-in ---------------------------------------------------------------------
 
   function tokenFromHash() {
-    var match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
-    if (!match) { return null; }
+    // #token=T (one node) or #tokens=NODE:T,NODE:T (a laptop run; the first is shown first).
+    var single = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
+    var many = /(?:^#|&)tokens=([^&]+)/.exec(window.location.hash);
+    if (!single && !many) { return null; }
     // Do not leave the token in the address bar, history or a screenshot of the URL.
     window.history.replaceState(null, "", window.location.pathname + window.location.search);
-    return decodeURIComponent(match[1]);
+    if (single) { return decodeURIComponent(single[1]); }
+    var tokens = {};
+    var first = null;
+    decodeURIComponent(many[1]).split(",").forEach(function (pair) {
+      var cut = pair.indexOf(":");
+      if (cut <= 0) { return; }
+      tokens[pair.substring(0, cut)] = pair.substring(cut + 1);
+      if (first === null) { first = pair.substring(cut + 1); }
+    });
+    sessionStorage.setItem(TOKENS_KEY, JSON.stringify(tokens));
+    return first;
+  }
+
+  function heldTokens() {
+    try { return JSON.parse(sessionStorage.getItem(TOKENS_KEY) || "{}") || {}; }
+    catch (error) { return {}; }
+  }
+
+  function initNodeSelect(current) {
+    // Offered only with tokens for several nodes; each node's app still verifies its token.
+    var tokens = heldTokens();
+    var nodes = Object.keys(tokens);
+    var select = $("node-select");
+    if (nodes.length < 2) { select.hidden = true; return; }
+    select.textContent = "";
+    nodes.forEach(function (node) {
+      var option = el("option", null, node);
+      option.value = node;
+      option.selected = node === current;
+      select.appendChild(option);
+    });
+    select.hidden = false;
+    select.onchange = function () {
+      sessionStorage.setItem(TOKEN_KEY, tokens[select.value]);
+      if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
+      window.location.reload(); // a fresh page: nothing of the other node's picture remains
+    };
   }
 
   function showLogin(message) {
@@ -110,6 +162,7 @@
 
   function signOut(message) {
     sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(TOKENS_KEY);
     state.token = null;
     if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
     // Reload to drop every datum of the picture from memory and the DOM.
@@ -398,7 +451,20 @@
 
   // --- panel and clock -----------------------------------------------------------------------
 
+  function replaying() {
+    return state.run !== null && state.run.mode === "replay" && state.run.scenario_s !== null;
+  }
+
   function nowData() {
+    if (replaying()) {
+      // A replay's data time is its scenario clock, which runs at the speed the run sustains
+      // (not the one asked for) and stops when the run ends.
+      var run = state.run;
+      var rate = run.state === "running" ? (run.achieved_speed || run.speed || 0) : 0;
+      var since = Math.min(Math.max(performance.now() / 1000 - state.runWall, 0),
+        2 * CLOCK_POLL_MS / 1000);
+      return run.scenario_s + rate * since;
+    }
     if (state.dataTime === null) { return null; }
     var elapsed = performance.now() / 1000 - state.dataWall;
     return state.dataTime + Math.min(Math.max(elapsed, 0), MAX_EXTRAPOLATION_S);
@@ -455,10 +521,45 @@
     });
   }
 
+  function renderRunClock(now) {
+    var box = $("run-clock");
+    if (!replaying()) { box.hidden = true; return; }
+    var run = state.run;
+    var parts = [t("scenario")];
+    if (run.origin_time) {
+      var offset = now - parseTime(run.origin_time);
+      parts.push("T" + (offset < 0 ? "-" : "+") + countdown(Math.abs(offset)));
+    }
+    parts.push(run.speed > 0 ? "\u00d7" + run.speed : "\u00d7max");
+    if (run.achieved_speed && run.speed > 0 && run.achieved_speed < 0.95 * run.speed) {
+      parts.push(t("sustained") + " \u00d7" + run.achieved_speed.toFixed(1));
+    }
+    var late = run.late_s === null || run.late_s === undefined ? null : run.late_s;
+    if (late !== null) { parts.push(Math.round(late) + " s " + t("late")); }
+    if (t("run_state")[run.state]) { parts.push(t("run_state")[run.state]); }
+    box.textContent = parts.join(" \u00b7 ");
+    box.setAttribute("data-lagging", late !== null && late > LATE_S ? "1" : "0");
+    box.hidden = false;
+  }
+
+  function pollClock() {
+    api("/api/v1/clock").then(function (run) {
+      state.run = run;
+      state.runWall = performance.now() / 1000;
+      // A live node's data time is wall time: nothing more to follow. A replay is polled
+      // until it ends.
+      if (run.mode === "replay" && (run.state === "starting" || run.state === "running")) {
+        window.setTimeout(pollClock, CLOCK_POLL_MS);
+      }
+      tick();
+    }).catch(function () { window.setTimeout(pollClock, 5 * CLOCK_POLL_MS); });
+  }
+
   function tick() {
     $("clock").textContent = "UTC " + new Date().toISOString().substring(11, 19);
     var now = nowData();
     $("data-time").textContent = now === null ? "" : t("data_time") + " " + hhmmss(now) + "Z";
+    renderRunClock(now);
     var soonest = null;
     activeAlerts().forEach(function (a) {
       if (a.impact_time) {
@@ -548,6 +649,8 @@
       $("login").hidden = true;
       $("app").hidden = false;
       $("node-name").textContent = me.node + " · " + me.agreement + " · " + me.role;
+      initNodeSelect(me.node);
+      pollClock();
       initMap();
       setLang(state.lang);
       connect(); // before the REST reads, so nothing published in between is missed
