@@ -3,18 +3,21 @@
 ``kizuna report RUNDIR --out report.html`` reads what ``kizuna run --record RUNDIR`` and
 ``kizuna simulate --truth`` leave behind:
 
-* ``RUNDIR/<NODE>.jsonl``: everything that node received, one product per line with a
+* ``RUNDIR/<NODE>.jsonl``: everything that node held, one product per line with a
   ``product`` field (``report|track|prediction|alert``) and, when the recorder adds it,
-  ``origin_node`` (DESIGN.md section 4, ``kizuna run --record``);
+  ``origin_node`` (DESIGN.md section 4, ``kizuna run --record``, ``kizuna demo``): its own
+  sensors' reports and products (``origin_node`` is the node) and what partners released to
+  it (another ``origin_node``); a line without ``origin_node`` counts as the node's own;
 * ``RUNDIR/truth.jsonl`` (optional): the simulator's truth;
 * ``RUNDIR/scenario.yaml`` (or ``.yml``/``.json``, optional): the scenario that was run;
 * ``RUNDIR/accuracy.json`` (optional): extra figures to show as they are.
 
-It writes the scenario, a map of the tracks against the truth, the alert timeline against the
-true impact times, the accuracy figures of :mod:`kizuna.prediction.evaluation` (what
-``kizuna evaluate`` prints) for one node's picture, and per node what it received and what
-other nodes received from it. Figures are PNGs drawn with matplotlib and embedded as base64,
-so the page needs nothing else to open.
+It writes the scenario, a map of one node's own tracks (partners' in grey) against the truth,
+every node's alerts against the true impact times, the accuracy figures of
+:mod:`kizuna.prediction.evaluation` (what ``kizuna evaluate`` prints) for that node's own
+tracks and predictions (a partner's products are scored at the partner), and per node what
+it produced, what it received from partners and what partners received from it. Figures are
+PNGs drawn with matplotlib and embedded as base64, so the page needs nothing else to open.
 """
 
 from __future__ import annotations
@@ -136,6 +139,21 @@ def _truth_objects(truth: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     return objects
 
 
+def origin_of(row: dict[str, Any], node: str) -> str:
+    """The node that produced a record line (a line without ``origin_node`` is ``node``'s)."""
+    origin = row.get("origin_node")
+    return str(origin) if origin else node
+
+
+def own_rows(run: Run, node: str, kind: str | None = None) -> list[dict[str, Any]]:
+    """The lines of ``node``'s record that it produced itself (of ``kind``, if given)."""
+    return [
+        r
+        for r in run.records.get(node, [])
+        if origin_of(r, node) == node and (kind is None or r["product"] == kind)
+    ]
+
+
 def truth_impacts(truth: list[dict[str, Any]]) -> list[tuple[str, float, float, float]]:
     """``(object_id, time_s, lat, lon)`` of every true impact."""
     return [
@@ -170,13 +188,27 @@ def map_figure(run: Run, node: str) -> str:
     for _, _, lat, lon in truth_impacts(run.truth):
         ax.plot(lon, lat, marker="*", color="black", ms=11, ls="none")
     tracks: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    partner: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     last_prediction: dict[str, dict[str, Any]] = {}
     for row in run.records.get(node, []):
-        key = f"{row.get('origin_node', '')}/{row.get('track_id')}".lstrip("/")
+        origin = origin_of(row, node)
+        key = str(row.get("track_id"))
         if row["product"] == "track":
-            tracks[key].append((parse_time(row["time"]), float(row["lon"]), float(row["lat"])))
-        elif row["product"] == "prediction" and row.get("impact"):
+            point = (parse_time(row["time"]), float(row["lon"]), float(row["lat"]))
+            (tracks[key] if origin == node else partner[f"{origin}/{key}"]).append(point)
+        elif row["product"] == "prediction" and row.get("impact") and origin == node:
             last_prediction[key] = row
+    for i, points in enumerate(partner.values()):
+        # Partners' tracks of the same objects: thin and grey, under the node's own.
+        points.sort()
+        ax.plot(
+            [p[1] for p in points],
+            [p[2] for p in points],
+            color="#9e9e9e",
+            lw=0.8,
+            alpha=0.7,
+            label="partner tracks" if i == 0 else None,
+        )
     colours = plt.get_cmap("tab10")
     for i, (key, points) in enumerate(sorted(tracks.items())):
         points.sort()
@@ -212,23 +244,29 @@ def map_figure(run: Run, node: str) -> str:
     return _png(fig)
 
 
+def _alert_row(alert: dict[str, Any]) -> str:
+    origin = alert.get("origin_node")
+    return f"{origin}: {alert['alert_id']}" if origin else str(alert["alert_id"])
+
+
 def timeline_figure(
     alerts: list[dict[str, Any]], impacts: list[tuple[str, float, float, float]], t0: float
 ) -> str:
+    """One row per alert (``node: alert id`` when the records say which node issued it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9.0, 2.6))
-    ids = sorted({str(a["alert_id"]) for a in alerts})
+    ids = sorted({_alert_row(a) for a in alerts})
+    fig, ax = plt.subplots(figsize=(9.0, 1.4 + 0.32 * max(len(ids), 1)))
     rows = {alert_id: i for i, alert_id in enumerate(ids)}
     for a in alerts:
         x = parse_time(a["time"]) - t0
         marker = {"issued": "o", "updated": "s", "cancelled": "x"}.get(a["status"], "^")
         ax.plot(
             x,
-            rows[str(a["alert_id"])],
+            rows[_alert_row(a)],
             marker=marker,
             color=LEVEL_COLOR[a["level"]],
             ls="none",
@@ -243,7 +281,7 @@ def timeline_figure(
             fontsize=7,
             va="top",
         )
-    ax.set_yticks(range(len(ids)), ids)
+    ax.set_yticks(range(len(ids)), ids, fontsize=7)
     ax.set_ylim(-0.6, max(len(ids), 1) - 0.4)
     ax.set_xlabel("seconds after the first launch")
     ax.set_title("Alerts (o issued, s updated, x cancelled, ^ over) against true impacts")
@@ -255,18 +293,22 @@ def timeline_figure(
 
 
 def counts(run: Run) -> dict[str, dict[str, Any]]:
-    """Per node: received by kind, and released (received elsewhere from it) by kind."""
+    """Per node, by kind: ``own`` (its own sensors' reports and its own products),
+    ``received`` (from partners), ``released`` (what other nodes' records hold from it; None
+    when no line names its origin) and ``bad_lines``."""
     out: dict[str, dict[str, Any]] = {}
     has_origin = any("origin_node" in r for rows in run.records.values() for r in rows)
     released: dict[str, Counter[str]] = defaultdict(Counter)
     for node, rows in run.records.items():
         for row in rows:
-            origin = row.get("origin_node")
-            if origin and origin != node:
-                released[str(origin)][row["product"]] += 1
+            origin = origin_of(row, node)
+            if origin != node:
+                released[origin][row["product"]] += 1
     for node, rows in run.records.items():
-        received = Counter(r["product"] for r in rows)
+        own = Counter(r["product"] for r in rows if origin_of(r, node) == node)
+        received = Counter(r["product"] for r in rows if origin_of(r, node) != node)
         out[node] = {
+            "own": {k: own.get(k, 0) for k in KINDS},
             "received": {k: received.get(k, 0) for k in KINDS},
             "released": {k: released[node].get(k, 0) for k in KINDS} if has_origin else None,
             "bad_lines": run.bad_lines.get(node, 0),
@@ -278,10 +320,13 @@ def accuracy(run: Run, node: str) -> tuple[dict[str, Any] | None, str | None]:
     """``kizuna evaluate``'s figures for ``node``'s tracks and predictions, or why not."""
     if not run.truth:
         return None, "no truth.jsonl in the run directory"
-    rows = run.records.get(node, [])
+    # Only the node's own products: partners' tracks of the same objects reuse track ids and
+    # would be scored as one track jumping between pictures.
+    rows = own_rows(run, node)
     tracks = [r for r in rows if r["product"] == "track"]
     if not tracks:
-        return None, f"node {node} recorded no tracks"
+        held = sum(r["product"] == "track" for r in run.records.get(node, []))
+        return None, f"node {node} produced no tracks of its own (it holds {held} of partners)"
     from kizuna.prediction import evaluation as ev
 
     with tempfile.TemporaryDirectory(prefix="kizuna-report-") as tmp:
@@ -350,22 +395,50 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _alerts_of(run: Run, node: str) -> list[dict[str, Any]]:
+    """The alert versions ``node`` issued itself, oldest first."""
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in run.records.get(node, []):
-        if row["product"] == "alert":
-            seen.setdefault((str(row["alert_id"]), row["time"], row["status"]), row)
+    for row in own_rows(run, node, "alert"):
+        seen.setdefault((str(row["alert_id"]), row["time"], row["status"]), row)
     return sorted(seen.values(), key=lambda a: parse_time(a["time"]))
 
 
 def _primary_node(run: Run) -> str:
+    """The node with the most tracks of its own (then the longest record)."""
     return max(
         run.records,
-        key=lambda n: (
-            sum(r["product"] == "track" for r in run.records[n]),
-            len(run.records[n]),
-            n,
-        ),
+        key=lambda n: (len(own_rows(run, n, "track")), len(run.records[n]), n),
     )
+
+
+def alert_summary(run: Run, impacts: list[tuple[str, float, float, float]]) -> list[dict[str, Any]]:
+    """Per node: its own alerts (first issued, highest level, regions) and the lead time of its
+    first alert before the first true impact; and how many partner alert versions it got."""
+    first_impact = min((t for _, t, _, _ in impacts), default=None)
+    rank = {"warning": 0, "advisory": 1, "notice": 2}
+    out = []
+    for node in sorted(run.records):
+        own = _alerts_of(run, node)
+        issued = [parse_time(a["time"]) for a in own if a["status"] == "issued"]
+        levels = sorted({str(a["level"]) for a in own}, key=lambda lv: rank.get(lv, 9))
+        regions = sorted({r["code"] for a in own for r in a.get("regions", [])})
+        partner = sum(
+            1 for r in run.records[node] if r["product"] == "alert" and origin_of(r, node) != node
+        )
+        out.append(
+            {
+                "node": node,
+                "alerts": len({a["alert_id"] for a in own}),
+                "versions": len(own),
+                "first_issued_s": min(issued) if issued else None,
+                "highest": levels[0] if levels else None,
+                "regions": regions,
+                "lead_s": None
+                if not issued or first_impact is None
+                else first_impact - min(issued),
+                "partner_versions": partner,
+            }
+        )
+    return out
 
 
 STYLE = """
@@ -394,6 +467,7 @@ def build_report(run_dir: str | Path, *, node: str | None = None) -> str:
         )
     impacts = truth_impacts(run.truth)
     alerts = _alerts_of(run, primary)
+    every_alert = [a for n in sorted(run.records) for a in _alerts_of(run, n)]
     starts = [parse_time(r["time"]) for r in run.truth if r.get("event") == "launch"]
     all_times = [
         parse_time(r["time"])
@@ -432,7 +506,7 @@ def build_report(run_dir: str | Path, *, node: str | None = None) -> str:
             f"<details><summary>scenario file</summary><pre>{_e(run.scenario_text)}</pre></details>"
         )
 
-    parts.append("<h2>Tracks against truth</h2>")
+    parts.append(f"<h2>Tracks of {_e(primary)} against truth</h2>")
     parts.append(f"<img alt='map of tracks and truth' src='{map_figure(run, primary)}'>")
     if not run.truth:
         parts.append("<p class=note>No truth.jsonl: tracks only.</p>")
@@ -448,8 +522,42 @@ def build_report(run_dir: str | Path, *, node: str | None = None) -> str:
                 ],
             )
         )
+    summary = alert_summary(run, impacts)
+    parts.append(
+        _table(
+            [
+                "node",
+                "alerts issued",
+                "versions",
+                "first issued T+ s",
+                "lead before first impact s",
+                "highest level",
+                "regions",
+                "partner alert versions received",
+            ],
+            [
+                [
+                    _e(s["node"]),
+                    _num(s["alerts"]),
+                    _num(s["versions"]),
+                    _num(None if s["first_issued_s"] is None else s["first_issued_s"] - t0),
+                    _num(s["lead_s"]),
+                    f"<span class={_e(s['highest'])}>{_e(s['highest'])}</span>"
+                    if s["highest"]
+                    else "-",
+                    _e(", ".join(s["regions"]) or "-"),
+                    _num(s["partner_versions"]),
+                ]
+                for s in summary
+            ],
+        )
+    )
+    if every_alert:
+        parts.append(
+            f"<img alt='alert timeline' src='{timeline_figure(every_alert, impacts, t0)}'>"
+        )
     if alerts:
-        parts.append(f"<img alt='alert timeline' src='{timeline_figure(alerts, impacts, t0)}'>")
+        parts.append(f"<h3>Alerts issued by {_e(primary)}</h3>")
         parts.append(
             _table(
                 [
@@ -516,28 +624,33 @@ def build_report(run_dir: str | Path, *, node: str | None = None) -> str:
             )
         )
 
-    parts.append("<h2>Per node: received and released</h2>")
+    parts.append("<h2>Per node: own, received and released</h2>")
     table = counts(run)
     has_released = any(v["released"] is not None for v in table.values())
-    headers = ["node", *[f"received {k}s" for k in KINDS]]
+    headers = ["node", *[f"own {k}s" for k in KINDS], *[f"received {k}s" for k in KINDS]]
     if has_released:
         headers += [f"released {k}s" for k in KINDS]
     headers.append("unreadable lines")
     rows = []
     for node_id in sorted(table):
         entry = table[node_id]
-        row = [_e(node_id), *[_num(entry["received"][k]) for k in KINDS]]
+        row = [
+            _e(node_id),
+            *[_num(entry["own"][k]) for k in KINDS],
+            *[_num(entry["received"][k]) for k in KINDS],
+        ]
         if has_released:
             row += [_num(entry["released"][k]) for k in KINDS]
         row.append(_num(entry["bad_lines"]))
         rows.append(row)
     parts.append(_table(headers, rows))
     parts.append(
-        "<p class=note>Released = received by another node from this one (records "
-        "carry <code>origin_node</code>)."
+        "<p class=note>Own = its own sensors' reports and the products it derived; received = "
+        "from partners; released = held by another node's record from this one (one count per "
+        "receiving node)."
         if has_released
-        else "<p class=note>The records carry no <code>origin_node</code>, so what each "
-        "node released cannot be attributed."
+        else "<p class=note>The records carry no <code>origin_node</code>: every line counts "
+        "as the node's own, and what each node released cannot be attributed."
     )
     parts.append("</p></body></html>")
     return "".join(parts)
@@ -552,4 +665,14 @@ def write_report(run_dir: str | Path, out: str | Path, *, node: str | None = Non
     return path
 
 
-__all__ = ["Run", "build_report", "counts", "load_run", "truth_impacts", "write_report"]
+__all__ = [
+    "Run",
+    "alert_summary",
+    "build_report",
+    "counts",
+    "load_run",
+    "origin_of",
+    "own_rows",
+    "truth_impacts",
+    "write_report",
+]

@@ -13,7 +13,7 @@ import pytest
 from kizuna.geo.frames import lla_to_ecef
 from kizuna.interfaces.api.samples import T0, alert, prediction, track
 from kizuna.interfaces.cli.main import main
-from kizuna.interfaces.report import build_report, counts, load_run
+from kizuna.interfaces.report import alert_summary, build_report, counts, load_run
 from kizuna.timefmt import format_time
 
 FLIGHT_S = 600
@@ -99,10 +99,14 @@ def run_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_counts_received_and_released_per_node(run_dir):
+def test_counts_own_received_and_released_per_node(run_dir):
     table = counts(load_run(run_dir))
-    assert table["JJOC"]["received"] == {"report": 0, "track": 107, "prediction": 17, "alert": 3}
-    assert table["USFK"]["received"] == {"report": 1, "track": 106, "prediction": 0, "alert": 3}
+    # JJOC derived 106 tracks, 17 predictions and 3 alert versions and got one track of USFK's;
+    # USFK's only own line is its sensor's report, the rest came from JJOC.
+    assert table["JJOC"]["own"] == {"report": 0, "track": 106, "prediction": 17, "alert": 3}
+    assert table["JJOC"]["received"] == {"report": 0, "track": 1, "prediction": 0, "alert": 0}
+    assert table["USFK"]["own"] == {"report": 1, "track": 0, "prediction": 0, "alert": 0}
+    assert table["USFK"]["received"] == {"report": 0, "track": 106, "prediction": 0, "alert": 3}
     # USFK received 106 tracks and 3 alerts from JJOC; JJOC received one track from USFK.
     assert table["JJOC"]["released"] == {"report": 0, "track": 106, "prediction": 0, "alert": 3}
     assert table["USFK"]["released"]["track"] == 1
@@ -135,6 +139,33 @@ def test_cli_writes_a_self_contained_report(run_dir, tmp_path):
     assert rmse is not None
     assert 50.0 < float(rmse.group(1).replace(",", "")) < 400.0  # ~0.001 deg + 100 m noise
     assert "released tracks" in text
+
+
+def test_partner_products_are_not_scored_or_listed_as_the_nodes_own(run_dir):
+    # A partner's tracker may name its track T1 too (the node runtime keeps both): a USFK
+    # track T1 far from the truth in JJOC's record must not enter JJOC's figures.
+    with (run_dir / "JJOC.jsonl").open("a") as f:
+        for k in range(20):
+            far = track("T1", t=T0 + 100 + 10 * k, lat=30.0, lon=150.0, alt_m=1e5)
+            f.write(json.dumps(_record(far, "USFK")) + "\n")
+        other = alert("B7", "T1", t=T0 + 50, status="issued", impact_in_s=FLIGHT_S - 50)
+        f.write(json.dumps(_record(other, "USFK")) + "\n")
+    text = build_report(run_dir)
+    accuracy = text.split("<h2>Accuracy (JJOC)</h2>")[1].split("<h2>")[0]
+    rmse = re.search(
+        r"<td>L1-M1</td><td>missile</td><td>T1</td><td>[^<]*</td><td>[^<]*</td>"
+        r"<td>([\d,.]+)</td>",
+        accuracy,
+    )
+    assert rmse is not None and float(rmse.group(1).replace(",", "")) < 400.0
+    # Every node's own alerts, with the lead of its first one before the true impact.
+    rows = {
+        row["node"]: row for row in alert_summary(load_run(run_dir), [("L1-M1", T0 + 600, 0, 0)])
+    }
+    assert rows["JJOC"]["alerts"] == 1 and rows["JJOC"]["lead_s"] == pytest.approx(500.0)
+    assert rows["JJOC"]["partner_versions"] == 1  # USFK's B7
+    assert rows["USFK"]["alerts"] == 0 and rows["USFK"]["partner_versions"] == 3
+    assert "<td>B7</td>" not in text  # JJOC's alert table lists JJOC's alerts only
 
 
 def test_report_without_truth_or_scenario_and_bad_dirs(tmp_path):
