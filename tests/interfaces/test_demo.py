@@ -175,3 +175,45 @@ def test_demo_end_to_end(tmp_path: Path):
     # The honest clock: the figures reported are the run's own.
     assert result.scenario_s > 200 and result.achieved_speed and result.achieved_speed > 0
     assert result.nodes["ROK-JCS"]["alerts"] >= 1
+
+
+def test_ctrl_c_stops_cleanly_and_still_writes_the_report(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    command = [str(Path(sys.executable).with_name("kizuna")), "demo"]  # the console script
+    command += ["--scenario", str(SCENARIO), "--speed", "1", "--port", "0"]
+    command += ["--record", str(run_dir)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # real time: the run has just begun when this prints
+            lines.append(line)
+            if line.startswith("alerts as they are issued"):
+                break
+        time.sleep(2.0)
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    out = "".join(lines) + rest
+    assert process.returncode == 130, out
+    assert "stopped" in out and "Traceback" not in out
+    assert "after-action report:" in out and (run_dir / "report.html").is_file()
+    # The stores were closed and the records are whole lines.
+    for node in AGREEMENT.node_ids:
+        assert (run_dir / "data" / f"{node}.sqlite").is_file()
+        text = (
+            (run_dir / f"{node}.jsonl").read_text("utf-8")
+            if (run_dir / f"{node}.jsonl").exists()
+            else ""
+        )
+        assert text == "" or text.endswith("\n")
