@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# `make demo DEMO_ARGS="--speed 1"` passes options on (see `kizuna demo --help`).
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(VENV)/bin/kizuna demo
+	$(VENV)/bin/kizuna demo $(DEMO_ARGS)
 
 # The browser tests drive Debian's chromium through Python Playwright (never `playwright
 # install`, which downloads its own browsers): install both once.

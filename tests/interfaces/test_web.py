@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kizuna.interfaces.api import MemoryNodeView, create_app, issue_token
-from kizuna.interfaces.api.samples import T0, alert, prediction, track, wrap
+from kizuna.interfaces.api.samples import T0, alert, marking, prediction, track, wrap
 from kizuna.sharing import load_agreement
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -244,3 +244,29 @@ def test_page_keeps_up_with_a_burst_of_300_tracks(page, node):
     page.shot("burst-300-tracks")
     assert page.errors == []
     assert elapsed < 15.0, f"900 updates took {elapsed:.1f} s to reach the map"
+
+
+def test_time_to_impact_is_the_next_impact_ahead_and_cards_name_their_node(page, node):
+    # A partner's alert with a stale impact estimate (its impact time already behind the data
+    # clock, not yet closed) must not hide the countdown to an impact still to come.
+    view, _ = node
+    _open(page)
+    base = T0 + 5000
+    view.publish(wrap(track("TS", t=base, lat=40.0, lon=136.0), NODE, AGREEMENT))
+    us = marking("JPN", "KOR", "USA", released_by="USA-ALERT-ALL")
+    stale_alert = alert("STALE", "TS", t=base - 400, impact_in_s=300, mark=us)
+    view.publish(wrap(stale_alert, "USFK", AGREEMENT))
+    view.publish(wrap(alert("AHEAD", "TS", t=base - 10, impact_in_s=250), NODE, AGREEMENT))
+    ahead = page.page.locator(".kz-alert[data-alert='JJOC/AHEAD']")
+    ahead.wait_for(timeout=10_000)
+    stale = page.page.locator(".kz-alert[data-alert='USFK/STALE']")
+    assert "USFK" in stale.locator(".kz-origin").text_content()
+    assert "JJOC" in ahead.locator(".kz-origin").text_content()
+    page.page.wait_for_function(
+        "document.getElementById('tti').textContent.indexOf('Impact in 04:') === 0",
+        timeout=10_000,
+    )
+    assert "Impact time passed" in stale.text_content()
+    view.publish(wrap(alert("STALE", "TS", t=base, status="cancelled", mark=us), "USFK", AGREEMENT))
+    view.publish(wrap(alert("AHEAD", "TS", t=base, status="cancelled"), NODE, AGREEMENT))
+    assert page.errors == []

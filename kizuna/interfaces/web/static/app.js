@@ -483,6 +483,8 @@
       head.appendChild(el("span", null, t("kind")[a.kind]));
       head.appendChild(el("span", null, t("status")[a.status]));
       if (a.exercise) { head.appendChild(el("span", "kz-tag", t("exercise"))); }
+      // A node holds its partners' alerts too: say whose each one is.
+      head.appendChild(el("span", "kz-origin", a.origin_node));
       card.appendChild(head);
       card.appendChild(el("div", "kz-regions", a.regions.map(regionName).join(", ")));
       card.appendChild(el("div", "kz-message", a.message[state.lang] || a.message.en));
@@ -500,7 +502,8 @@
         var stamp = el("time", null, hhmmss(parseTime(a.time)) + "Z");
         stamp.setAttribute("datetime", a.time);
         row.appendChild(stamp);
-        row.appendChild(document.createTextNode([t("level")[a.level], t("status")[a.status],
+        row.appendChild(document.createTextNode([a.origin_node, t("level")[a.level],
+          t("status")[a.status],
           a.regions.map(regionName).join(", ")].join(" · ")));
         if (a.exercise) { row.appendChild(el("span", "kz-tag", t("exercise"))); }
         timeline.appendChild(row);
@@ -560,14 +563,18 @@
     var now = nowData();
     $("data-time").textContent = now === null ? "" : t("data_time") + " " + hhmmss(now) + "Z";
     renderRunClock(now);
+    // The soonest impact still ahead; an active alert whose impact time is behind the data
+    // clock (a stale estimate not yet closed) must not hide one that is still to come.
     var soonest = null;
+    var passed = false;
     activeAlerts().forEach(function (a) {
       if (a.impact_time) {
         var time = parseTime(a.impact_time);
+        if (now !== null && time <= now) { passed = true; return; }
         if (soonest === null || time < soonest) { soonest = time; }
       }
     });
-    if (soonest === null) {
+    if (soonest === null && !passed) {
       Object.keys(state.predictions).forEach(function (k) {
         var impact = state.predictions[k].product.impact;
         if (impact) {
@@ -578,9 +585,11 @@
     }
     if (now !== null) { fadeStaleTracks(now); }
     var tti = $("tti");
-    if (soonest === null || now === null) { tti.textContent = ""; }
-    else if (soonest > now) { tti.textContent = t("impact_in") + " " + countdown(soonest - now); }
-    else { tti.textContent = t("impact_passed"); }
+    if (now === null) { tti.textContent = ""; }
+    else if (soonest !== null && soonest > now) {
+      tti.textContent = t("impact_in") + " " + countdown(soonest - now);
+    } else if (soonest !== null || passed) { tti.textContent = t("impact_passed"); }
+    else { tti.textContent = ""; }
     Array.prototype.forEach.call(document.querySelectorAll(".kz-countdown"), function (node) {
       var impact = Number(node.getAttribute("data-impact"));
       if (!impact || now === null) { node.textContent = ""; return; }
