@@ -103,6 +103,29 @@ def test_alert_line_gives_scenario_times_and_lateness():
     assert "late" not in alert_line(product, "JJOC", T0, late_s=0.5)
 
 
+def test_alert_printer_shares_a_line_between_nodes_issuing_the_same_version():
+    import io
+
+    from rich.console import Console
+
+    from kizuna.interfaces.cli.demo import AlertPrinter
+
+    out = io.StringIO()
+    printer = AlertPrinter(Console(file=out, width=200), T0, lambda: None)
+    same = alert("A1", t=T0 + 60).model_dump(mode="json")
+    for node in ("USFK", "INDOPACOM"):
+        printer.add(node, same)
+    printer.add("JJOC", alert("A1", t=T0 + 60, level="advisory").model_dump(mode="json"))
+    assert out.getvalue() == ""  # nothing before the tick ends
+    printer.flush()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and printer.versions == 3
+    assert "USFK, INDOPACOM" in lines[0] and "WARNING" in lines[0]
+    assert "JJOC" in lines[1] and "ADVISORY" in lines[1]
+    printer.flush()
+    assert len(out.getvalue().splitlines()) == 2
+
+
 def test_dry_run_prints_what_flies_and_who_sees_it(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")
     assert main(["demo", "--dry-run", "--scenario", str(SCENARIO)]) == 0

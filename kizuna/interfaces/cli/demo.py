@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -156,7 +156,7 @@ def _tables(sim: Any, *, sensors: bool) -> list[Any]:
 
 
 def alert_line(alert: dict[str, Any], node: str, origin_s: float, late_s: float | None) -> str:
-    """One rich-markup line for one alert version issued by ``node``.
+    """One rich-markup line for one alert version issued by ``node`` (or nodes, "A, B").
 
     ``T+mm:ss`` is the alert's own (scenario) time relative to the first launch; the impact
     time, when the alert has one, is given the same way; ``late_s`` (wall seconds the run is
@@ -189,15 +189,52 @@ def alert_line(alert: dict[str, Any], node: str, origin_s: float, late_s: float 
     return " ".join(parts)
 
 
+class AlertPrinter:
+    """The terminal's alert timeline: one line per alert version, as the nodes issue them.
+
+    Nodes that see the same data issue the same alert version in the same tick (the three US
+    nodes usually do); such versions (same time to the second, level, status, kind, regions
+    and impact time to the second) share one line naming every issuing node. Versions are
+    collected during a tick and printed by :meth:`flush` after it.
+    """
+
+    def __init__(self, console: Any, origin_s: float, late_s: Callable[[], float | None]) -> None:
+        self.console = console
+        self.origin_s = origin_s
+        self.late_s = late_s
+        self.versions = 0
+        self.lines: list[str] = []
+        self._pending: dict[tuple[Any, ...], tuple[dict[str, Any], list[str]]] = {}
+
+    def add(self, node: str, alert: dict[str, Any]) -> None:
+        self.versions += 1
+        impact = alert.get("impact_time")
+        key = (
+            str(alert.get("time", ""))[:19],
+            alert.get("level"),
+            alert.get("status"),
+            alert.get("kind"),
+            tuple(r.get("code") for r in alert.get("regions") or []),
+            str(impact)[:19] if impact else None,
+        )
+        self._pending.setdefault(key, (alert, []))[1].append(node)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        late = self.late_s()
+        for alert, nodes in pending.values():
+            line = alert_line(alert, ", ".join(nodes), self.origin_s, late)
+            self.lines.append(line)
+            self.console.print(line, highlight=False)
+
+
 @dataclass
 class DemoStats:
     """What the terminal and the final summary need to know about the run."""
 
-    alerts: int = 0
     ticks: int = 0
     max_late_s: float = 0.0
     last_progress_s: float = float("-inf")
-    alert_lines: list[str] = field(default_factory=list)
 
 
 def _make_view_class() -> type:
@@ -374,11 +411,10 @@ def run_demo(
     stats = DemoStats()
     clock = RunClock(speed=speed, origin_s=origin, end_s=last, name=loaded.name)
 
+    printer = AlertPrinter(console, origin, clock.late_s)
+
     def on_alert(node_id: str, envelope: Any) -> None:
-        stats.alerts += 1
-        line = alert_line(envelope.product, node_id, origin, clock.late_s())
-        stats.alert_lines.append(line)
-        console.print(line, highlight=False)
+        printer.add(node_id, envelope.product)
 
     view_class = _make_view_class()
     views = {node: view_class(node, on_alert) for node in loaded_agreement.node_ids}
@@ -425,6 +461,7 @@ def run_demo(
 
     def on_tick(tick_s: float) -> None:
         clock.advance(tick_s)
+        printer.flush()
         stats.ticks += 1
         stats.max_late_s = max(stats.max_late_s, clock.late_s() or 0.0)
         if live is not None:
@@ -455,6 +492,7 @@ def run_demo(
             "[bold]stopped[/bold] (Ctrl-C): the nodes closed their stores; "
             "writing the report of what was recorded"
         )
+    printer.flush()  # what the nodes issued when they finished (alerts closed at the end)
     clock.finish("stopped" if stopped else "finished")
     wall = time.monotonic() - started
     driven = (clock.scenario_s - first) if clock.scenario_s is not None else 0.0
@@ -466,7 +504,7 @@ def run_demo(
     console.print(
         f"ran {driven:.0f} s of scenario in {wall:.0f} s: sustained {sustained} "
         f"(asked {pace}); at most {stats.max_late_s:.0f} s late on its schedule; "
-        f"{stats.alerts} alert versions"
+        f"{printer.versions} alert versions issued"
     )
     report_path: Path | None = None
     try:
@@ -484,7 +522,7 @@ def run_demo(
         wall_s=wall,
         achieved_speed=achieved,
         max_late_s=stats.max_late_s,
-        alerts=stats.alerts,
+        alerts=printer.versions,
         nodes={
             node_id: {
                 "tracks": node.stats.produced["track"],
