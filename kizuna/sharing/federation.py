@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kizuna.contract import parse_report
-from kizuna.errors import ConfigError
+from kizuna.contract import parse_report, read_reports
+from kizuna.errors import ConfigError, InputError
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.bus import BusEvent, InProcessHub
 from kizuna.sharing.node import AnyReport, AuditSink, Node, NodeStore, sensor_owner
@@ -204,6 +204,80 @@ async def run_tick(run: LaptopRun, tick: float, batches: Mapping[str, list[AnyRe
     run.ticks += 1
 
 
+def read_feed(path: str | Path) -> list[AnyReport]:
+    """Contract reports, one JSON object a line (``kizuna simulate --out``), sorted by time.
+
+    Raises :class:`InputError` naming the line of the first malformed report.
+    """
+    text = Path(path).read_text("utf-8").splitlines()
+    reports: list[AnyReport] = []
+    for line_no, item in read_reports(text, source=str(path)):
+        if isinstance(item, InputError):
+            raise InputError(f"line {line_no}: {item}", source=str(path))
+        reports.append(item)
+    reports.sort(key=lambda r: (r.t, r.id))
+    return reports
+
+
+async def serve_node(
+    node: Node,
+    *,
+    feed: Sequence[AnyReport] = (),
+    feed_t0_s: float | None = None,
+    speed: float = 1.0,
+    start_at_s: float | None = None,
+    exit_after_idle_s: float | None = None,
+    poll_s: float = 0.25,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run one federated node until ``stop`` is set (or it has been idle long enough).
+
+    ``feed``: this node's own sensors' reports. Report ``r`` is accepted when the wall clock
+    reaches ``start_at_s + (r.t - feed_t0_s) / speed`` (``speed`` 0: at once); nodes started
+    with the same ``start_at_s`` and ``feed_t0_s`` replay one scenario together, and a node
+    restarted late accepts what is already due at once (what it had stored comes back as
+    duplicates, which change nothing). Meanwhile the node takes in what the bus delivers and
+    re-publishes what the transport could not take. ``exit_after_idle_s``: return once the
+    feed is done, nothing waits to be published and nothing arrived for that long while the
+    bus was connected.
+    """
+    if speed < 0 or not math.isfinite(speed):
+        raise ConfigError(f"speed must be >= 0; got {speed}", field="--speed")
+    reports = sorted(feed, key=lambda r: (r.t, r.id))
+    t0 = feed_t0_s if feed_t0_s is not None else (reports[0].t if reports else 0.0)
+    start = start_at_s if start_at_s is not None else time.time()
+    stop = stop if stop is not None else asyncio.Event()
+    last_activity = time.monotonic()
+    i = 0
+    while not stop.is_set():
+        # Own reports due now and whatever the bus has, entered together (Node.ingest).
+        now = time.time()
+        j = i
+        while j < len(reports) and (speed == 0 or start + (reports[j].t - t0) / speed <= now):
+            j += 1
+        if j < len(reports):
+            wait = min(poll_s, max(0.0, start + (reports[j].t - t0) / speed - now))
+        else:
+            wait = poll_s
+        deliveries = await node.bus.receive(
+            max_messages=512, timeout_s=0.01 if j > i else max(wait, 0.01)
+        )
+        if j > i or deliveries:
+            await node.ingest(reports[i:j], deliveries)
+            last_activity = time.monotonic()
+            i = j
+        left = await node.flush_outbox() if node.has_outbox else 0
+        if not getattr(node.bus, "connected", True):
+            last_activity = time.monotonic()  # cut off is not idle: wait for the link
+        if (
+            exit_after_idle_s is not None
+            and i == len(reports)
+            and left == 0
+            and time.monotonic() - last_activity >= exit_after_idle_s
+        ):
+            return
+
+
 async def close_laptop(run: LaptopRun) -> None:
     for node in run.nodes.values():
         await node.close()
@@ -216,7 +290,9 @@ __all__ = [
     "build_laptop",
     "close_laptop",
     "drive",
+    "read_feed",
     "restart_node",
     "run_tick",
     "scenario_feed",
+    "serve_node",
 ]

@@ -91,6 +91,7 @@ class NatsBus:
         connect_timeout_s: float = 2.0,
         publish_timeout_s: float = 2.0,
         reconnect: bool = True,
+        ack_wait_s: float = 30.0,
     ) -> NatsBus:
         """Connect node ``node_id``, ensure its nation's stream and its durable consumer.
 
@@ -98,6 +99,9 @@ class NatsBus:
         start of the stream; an existing durable consumer resumes where it stopped.
         ``publish_timeout_s`` bounds the wait for a stream's acknowledgement (a copy the server
         refuses on permissions is never acknowledged, so this is also how long a refusal takes).
+        ``ack_wait_s``: how long the server waits for a delivery's ack before redelivering it
+        (what a node killed mid-batch waits for, at most, after its restart); set when the
+        durable consumer is created.
         """
         bus = cls(agreement, node_id, observer)
 
@@ -127,7 +131,7 @@ class NatsBus:
                 consumer_filter(bus._nation),
                 durable=consumer_name(node_id),
                 stream=STREAM,
-                config=_consumer_config(node_id, bus._nation, deliver_from),
+                config=_consumer_config(node_id, bus._nation, deliver_from, ack_wait_s),
                 # nats-py appends the random part to this prefix without a dot.
                 inbox_prefix=f"{prefix}.".encode(),
             )
@@ -157,6 +161,11 @@ class NatsBus:
     @property
     def agreement(self) -> Agreement:
         return self._agreement
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up now (False while nats-py reconnects)."""
+        return self._nc is not None and bool(self._nc.is_connected)
 
     def _emit(self, event: BusEvent) -> None:
         if self._observer is not None:
@@ -218,6 +227,12 @@ class NatsBus:
             msgs = await self._sub.fetch(max_messages, timeout=timeout_s)
         except (nats.errors.TimeoutError, TimeoutError):
             # nats-py raises either, depending on where in the pull the time ran out.
+            return []
+        except nats.errors.Error as exc:
+            # The connection is down or reconnecting: nothing to hand over now; the durable
+            # consumer keeps everything for when it is back.
+            self.errors.append(f"fetch: {type(exc).__name__}: {exc}")
+            await asyncio.sleep(min(timeout_s, 0.25))
             return []
         out: list[Delivery] = []
         for msg in msgs:
@@ -284,14 +299,16 @@ class NatsBus:
         await self._nc.close()
 
 
-def _consumer_config(node_id: str, nation: str, deliver_from: float | None) -> ConsumerConfig:
+def _consumer_config(
+    node_id: str, nation: str, deliver_from: float | None, ack_wait_s: float = 30.0
+) -> ConsumerConfig:
     # Exactly one filter subject: nats-server 2.9 silently ignores the 2.10 `filter_subjects`
     # list and would deliver the whole stream.
     config = ConsumerConfig(
         durable_name=consumer_name(node_id),
         ack_policy=AckPolicy.EXPLICIT,
         filter_subject=consumer_filter(nation),
-        ack_wait=30.0,
+        ack_wait=ack_wait_s,
         max_ack_pending=20_000,
     )
     if deliver_from is None:

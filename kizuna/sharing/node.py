@@ -85,7 +85,7 @@ from kizuna.contract import (
     TrackProduct,
     parse_report,
 )
-from kizuna.errors import InputError, PolicyError
+from kizuna.errors import InputError, KizunaError, PolicyError
 from kizuna.geo.geodesic import inverse
 from kizuna.sharing.agreement import Agreement, Instant
 from kizuna.sharing.bus import Bus, BusEvent, Delivery
@@ -121,6 +121,9 @@ class NodeStore(Protocol):
 
     async def close(self) -> None: ...
 
+
+PUBLISH_ATTEMPTS = 3
+"""Attempts to publish one envelope while the transport is up (:meth:`Node.flush_outbox`)."""
 
 SPACE_ALT_M = 100_000.0
 """A sensor above this altitude (m, WGS84) is in space: it belongs to its nation's head node."""
@@ -252,6 +255,8 @@ class NodeStats:
     late: int = 0
     duplicates: int = 0
     steps: int = 0
+    publish_failures: int = 0
+    ack_failures: int = 0
 
 
 class Node:
@@ -309,6 +314,7 @@ class Node:
         self._last_received_at = 0.0
         self._audit_buffer: list[AuditRecord] = []
         self._behind: list[asyncio.Future[Any]] = []
+        self._outbox: list[tuple[Envelope, int]] = []
 
     # --- ownership ---------------------------------------------------------------------------
 
@@ -350,7 +356,7 @@ class Node:
         elif math.isfinite(self._watermark):
             base = self._watermark
         else:  # before the first tick: below every step boundary of these reports
-            base = min(r.t for r in batch) - self.lag_s - self.step_s
+            base = min((r.t for r in batch), default=0.0) - self.lag_s - self.step_s
         now = max(base, self._last_received_at + 1e-6)
         self._last_received_at = now
         return now
@@ -365,19 +371,42 @@ class Node:
         nothing of the batch). The reports are recorded and published after they are durable.
         """
         async with self._lock:
-            return await self._accept(list(reports), self._auto(auto_clock))
+            return await self._accept(list(reports), self._auto(auto_clock))  # type: ignore[no-any-return]
 
     def _auto(self, auto_clock: bool | None) -> bool:
         return self.auto_clock if auto_clock is None else auto_clock
 
-    async def _accept(self, batch: list[AnyReport], auto_clock: bool) -> list[bool]:
+    async def ingest(self, reports: list[AnyReport], deliveries: list[Delivery]) -> list[bool]:
+        """Own reports and partner deliveries that are due together, as one batch: both
+        stored under one ``received_at_s``, then entered in ``(time, id)`` order with the data
+        clock (what :func:`~kizuna.sharing.federation.serve_node` does). So a node that fell
+        behind (a late start, a restart) merges its own backlog with its partners' by time
+        instead of letting whichever came first make the other late; a restart replays the
+        same batch the same way. Returns :meth:`accept`'s flags for ``reports``.
+        """
+        async with self._lock:
+            stamp = self._stamp(reports) if reports or deliveries else None
+            added, own = await self._accept(list(reports), False, stamp=stamp, enter=False)
+            theirs = await self._take(deliveries, False, stamp=stamp, enter=False)
+            fresh = sorted([*own, *theirs], key=lambda r: (r.t, r.id))
+            await self._enter(fresh, self.auto_clock)
+            return added
+
+    async def _accept(
+        self,
+        batch: list[AnyReport],
+        auto_clock: bool,
+        *,
+        stamp: float | None = None,
+        enter: bool = True,
+    ) -> Any:
         for report in batch:
             if not self.owns(report):
                 raise PolicyError(
                     f"node {self.node_id} does not own sensor {report.sensor.id} "
                     f"(its reports enter at {self.owners[report.sensor.id]})"
                 )
-        added = await self._put_reports(batch)
+        added = await self._put_reports(batch, stamp)
         fresh = [r for r, new in zip(batch, added, strict=True) if new]
         self.stats.accepted += len(fresh)
         self.stats.duplicates += len(batch) - len(fresh)
@@ -390,20 +419,64 @@ class Node:
         for envelope in envelopes:
             await self._publish(envelope)
         self._flush_audit()
+        if not enter:
+            return added, fresh
         await self._enter(fresh, auto_clock)
         return added
 
-    async def _put_reports(self, reports: list[AnyReport]) -> list[bool]:
+    async def _put_reports(
+        self, reports: list[AnyReport], stamp: float | None = None
+    ) -> list[bool]:
         if not reports:
             return []
         # One transaction (one fsync) per batch, in the canonical order the pipeline uses.
         reports.sort(key=lambda r: (r.t, r.id))
-        return await self.store.put_reports(
-            reports, node_id=self.node_id, received_at_s=self._stamp(reports)
-        )
+        received = stamp if stamp is not None else self._stamp(reports)
+        return await self.store.put_reports(reports, node_id=self.node_id, received_at_s=received)
 
     async def _publish(self, envelope: Envelope) -> None:
-        await self.bus.publish(envelope)
+        # The product is durable (or derivable) before this; a transport that cannot take it
+        # now (NATS down, a link cut) gets it again from the outbox once it is back.
+        if not getattr(self.bus, "connected", True):
+            self._outbox.append((envelope, 0))
+            return
+        try:
+            await self.bus.publish(envelope)
+        except PolicyError:
+            raise
+        except KizunaError:
+            self.stats.publish_failures += 1
+            self._outbox.append((envelope, 1))
+
+    @property
+    def has_outbox(self) -> bool:
+        """Whether envelopes wait to be published again."""
+        return bool(self._outbox)
+
+    async def flush_outbox(self) -> int:
+        """Publish again what the transport could not take; returns how many are left.
+
+        An envelope that failed while the bus said it was connected is tried
+        :data:`PUBLISH_ATTEMPTS` times in all (a copy the server refuses on permissions never
+        succeeds; the bus has audited the refusal), one that failed while it was down until the
+        bus is back.
+        """
+        async with self._lock:
+            pending, self._outbox = self._outbox, []
+            for i, (envelope, attempts) in enumerate(pending):
+                if not getattr(self.bus, "connected", True):
+                    self._outbox.extend(pending[i:])
+                    break
+                try:
+                    await self.bus.publish(envelope)
+                except PolicyError:
+                    raise
+                except KizunaError:
+                    self.stats.publish_failures += 1
+                    if attempts + 1 < PUBLISH_ATTEMPTS:
+                        self._outbox.append((envelope, attempts + 1))
+            self._flush_audit()
+            return len(self._outbox)
 
     # --- the bus -----------------------------------------------------------------------------
 
@@ -431,7 +504,14 @@ class Node:
         async with self._lock:
             await self._take(deliveries, self._auto(auto_clock))
 
-    async def _take(self, deliveries: list[Delivery], auto_clock: bool) -> None:
+    async def _take(
+        self,
+        deliveries: list[Delivery],
+        auto_clock: bool,
+        *,
+        stamp: float | None = None,
+        enter: bool = True,
+    ) -> list[AnyReport]:
         reports: list[AnyReport] = []
         products: list[tuple[AnyProduct, Envelope, str | None]] = []
         envelopes: list[Envelope] = []
@@ -446,7 +526,7 @@ class Node:
             except (InputError, ValidationError):
                 continue  # acknowledged below all the same: a redelivery would not parse either
             envelopes.append(envelope)
-        added = await self._put_reports(reports)
+        added = await self._put_reports(reports, stamp)
         new_products: list[Envelope] = []
         if products:
             # Two nodes' trackers may both name a track T1: partner products are kept under
@@ -475,8 +555,15 @@ class Node:
             for delivery in deliveries:
                 self.on_received(delivery.envelope, now, delivery.path)
         for delivery in deliveries:
-            await delivery.ack()
-        await self._enter(fresh, auto_clock)
+            try:
+                await delivery.ack()
+            except Exception:  # any transport failure means the same thing
+                # Stored already: the server redelivers after its ack wait and the store
+                # drops the copy as a duplicate. The pipeline still takes the report now.
+                self.stats.ack_failures += 1
+        if enter:
+            await self._enter(fresh, auto_clock)
+        return fresh
 
     def _record(self, envelopes: list[Envelope]) -> None:
         if self.recorder is not None and envelopes:
@@ -603,6 +690,7 @@ class Node:
 
 
 __all__ = [
+    "PUBLISH_ATTEMPTS",
     "SPACE_ALT_M",
     "Node",
     "NodeStats",

@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kizuna.physics.dynamics import KEPLER
-from kizuna.prediction.predictor import Predictor
+from kizuna.interfaces.cli.run import node_pipeline
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.envelope import product_key
 from kizuna.sharing.federation import FeedItem, LaptopRun, build_laptop, scenario_feed
@@ -48,11 +47,8 @@ def short_feed(seconds: float, nations: Iterable[str] | None = None) -> list[Fee
 
 
 def cheap_pipeline(_node_id: str = "") -> Pipeline:
-    return Pipeline(
-        predictor=Predictor(
-            min_interval_s=10.0, forces=KEPLER, with_ground_track=False, launch_interval_s=60.0
-        )
-    )
+    """What ``kizuna node --predictor kepler`` runs (the process tests use that flag)."""
+    return node_pipeline("kepler")
 
 
 def open_store(directory: Path, node_id: str) -> AsyncStore:

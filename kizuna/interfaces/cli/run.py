@@ -128,7 +128,7 @@ def run_command(
     ] = 0.0,
     record: Annotated[
         Path | None,
-        typer.Option("--record", help="Write DIR/<node-id>.jsonl: everything each node held."),
+        typer.Option("--record", help="Write DIR/NODE.jsonl: everything each node held."),
     ] = None,
     data_dir: Annotated[
         Path | None,
@@ -157,3 +157,227 @@ def run_command(
     console.print(summary_table(result))
     if record is not None:
         console.print(f"records in {record}/")
+
+
+def node_pipeline(predictor: str) -> Any:
+    """The node's pipeline: ``full`` (the shipped settings) or ``kepler`` (two-body forces,
+    no ground tracks, a prediction per track every 10 s of data: ~50x cheaper, for tests and
+    small machines; impact points of atmospheric flights are then rough)."""
+    from kizuna.warning.pipeline import Pipeline
+
+    if predictor == "full":
+        return Pipeline()
+    if predictor == "kepler":
+        from kizuna.physics.dynamics import KEPLER
+        from kizuna.prediction.predictor import Predictor
+
+        return Pipeline(
+            predictor=Predictor(
+                min_interval_s=10.0, forces=KEPLER, with_ground_track=False, launch_interval_s=60.0
+            )
+        )
+    raise typer.BadParameter(f"unknown predictor {predictor!r} (full, kepler)")
+
+
+async def run_node(
+    node_id: str,
+    agreement_name: str,
+    nats_url: str,
+    *,
+    user: str | None,
+    password: str | None,
+    data_dir: Path,
+    record: Path | None,
+    feed: Path | None,
+    speed: float,
+    start_at_s: float | None,
+    exit_after_idle_s: float | None,
+    predictor: str = "full",
+    ack_wait_s: float = 30.0,
+    lag_s: float = 3.0,
+) -> Any:
+    """One node over NATS JetStream until SIGINT/SIGTERM (or idle, see ``kizuna node``)."""
+    import signal
+
+    from kizuna.sharing.agreement import load_agreement
+    from kizuna.sharing.federation import read_feed, serve_node
+    from kizuna.sharing.nats_bus import NatsBus
+    from kizuna.sharing.node import Node, sensor_owner
+
+    agreement = load_agreement(agreement_name)
+    agreement.node(node_id)  # an unknown id fails here, naming the agreement's nodes
+    reports = read_feed(feed) if feed is not None else []
+    mine = [
+        r
+        for r in reports
+        if sensor_owner(agreement, r.sensor.nation, r.sensor.lat, r.sensor.lon, r.sensor.alt_m, r.t)
+        == node_id
+    ]
+    logs: list[Any] = []
+    holder: list[Any] = []
+    bus = await NatsBus.connect(
+        agreement,
+        node_id,
+        nats_url,
+        user=user,
+        password=password,
+        observer=lambda event: holder[0].bus_event(event) if holder else None,
+        ack_wait_s=ack_wait_s,
+    )
+    node = Node(
+        node_id,
+        agreement,
+        bus,
+        open_node_store(data_dir, node_id),
+        pipeline=node_pipeline(predictor),
+        audit=open_node_audit(data_dir, node_id, logs),
+        record=record / f"{node_id}.jsonl" if record is not None else None,
+        clock="data",
+        lag_s=lag_s,
+    )
+    holder.append(node)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await node.recover()
+        await serve_node(
+            node,
+            feed=mine,
+            feed_t0_s=reports[0].t if reports else None,
+            speed=speed,
+            start_at_s=start_at_s,
+            exit_after_idle_s=exit_after_idle_s,
+            stop=stop,
+        )
+    finally:
+        await node.close()
+        for log in logs:
+            log.close()
+    return node
+
+
+@app.command("node")
+def node_command(
+    node_id: Annotated[str, typer.Option("--id", help="This node's id in the agreement.")],
+    agreement: Annotated[
+        str, typer.Option("--agreement", help="Agreement path or shipped short name.")
+    ] = "trilateral",
+    nats: Annotated[
+        str, typer.Option("--nats", help="NATS server URL (JetStream enabled).")
+    ] = "nats://127.0.0.1:4222",
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials",
+            help="The FILE.credentials.json of `kizuna nats-config --out`: this node's user.",
+        ),
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="NATS user (overrides file).")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", envvar="KIZUNA_NATS_PASSWORD", help="NATS password."),
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Store (SQLite) and audit log of the node.")
+    ] = Path("kizuna-data"),
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="Write DIR/NODE.jsonl: everything the node held."),
+    ] = None,
+    feed: Annotated[
+        Path | None,
+        typer.Option(
+            "--feed",
+            help="Reports JSONL (`kizuna simulate --out`). The node takes the reports of the "
+            "sensors it owns (the nearest node of the sensor's nation) and ignores the rest, "
+            "so every node can be given the same file.",
+        ),
+    ] = None,
+    speed: Annotated[
+        float, typer.Option("--speed", help="Scenario seconds per wall second; 0 = at once.")
+    ] = 1.0,
+    start_at: Annotated[
+        str | None,
+        typer.Option(
+            "--start-at",
+            help="Wall time (ISO 8601 or POSIX s) at which the feed's first report is due; "
+            "give every node the same value to replay a scenario together. A node restarted "
+            "later takes what is already due at once. Default: now.",
+        ),
+    ] = None,
+    exit_after_idle: Annotated[
+        float | None,
+        typer.Option(
+            "--exit-after-idle",
+            help="Exit once the feed is done and nothing arrived for this many seconds; "
+            "default: run until SIGINT/SIGTERM.",
+        ),
+    ] = None,
+    predictor: Annotated[
+        str, typer.Option("--predictor", help="full (default) or kepler (cheap; tests).")
+    ] = "full",
+    ack_wait: Annotated[
+        float,
+        typer.Option("--ack-wait", help="Seconds before the server redelivers an unacked message."),
+    ] = 30.0,
+    lag: Annotated[
+        float,
+        typer.Option(
+            "--lag",
+            help="Seconds of data time a pipeline step waits for late reports (partners' "
+            "reports delayed by more than this, e.g. by an outage, are kept but not fused).",
+        ),
+    ] = 3.0,
+) -> None:
+    """Run one node of the agreement as its own process over NATS JetStream.
+
+    Reports of the node's own sensors come from --feed, each accepted (stored with fsync,
+    then published) when the scenario clock reaches its time. Partner products arrive through
+    the node's durable consumer; everything is stored before it is acknowledged. On start the
+    node replays its store (a restart after a crash derives the same products again; the
+    server and the record drop the repeats) and its consumer resumes where it stopped. The
+    node's clock is its data: a step of the pipeline runs once a report 3 s newer has arrived.
+    """
+    from rich.console import Console
+
+    from kizuna.timefmt import parse_time
+
+    if credentials is not None:
+        from kizuna.sharing.natsconfig import load_credentials
+
+        entry = load_credentials(credentials)["nodes"].get(node_id)
+        if entry is None:
+            raise typer.BadParameter(f"no user for node {node_id} in {credentials}")
+        user = user or entry.get("user")
+        password = password or entry.get("password")
+    start_at_s: float | None = None
+    if start_at is not None:
+        try:
+            start_at_s = float(start_at)
+        except ValueError:
+            start_at_s = parse_time(start_at)
+    node = asyncio.run(
+        run_node(
+            node_id,
+            agreement,
+            nats,
+            user=user,
+            password=password,
+            data_dir=data_dir,
+            record=record,
+            feed=feed,
+            speed=speed,
+            start_at_s=start_at_s,
+            exit_after_idle_s=exit_after_idle,
+            predictor=predictor,
+            ack_wait_s=ack_wait,
+            lag_s=lag,
+        )
+    )
+    s = node.stats
+    Console(stderr=True).print(
+        f"{node_id}: accepted {s.accepted}, received {s.received}, produced {s.produced}, "
+        f"late {s.late}, duplicates {s.duplicates}, publish failures {s.publish_failures}"
+    )
