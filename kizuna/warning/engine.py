@@ -6,6 +6,24 @@ Rules (issue 4, DESIGN.md section 4):
   Land (prefecture, province, base) or territorial sea -> level ``warning``; only an EEZ ->
   ``advisory``; no region at all (at sea outside every EEZ) -> ``notice``. An ``orbital``
   prediction, or one with no impact, raises no impact alert (and cancels one that is active).
+* **Confirmation before a warning** (:func:`confirmed_regions`): "the ellipse touches the
+  region" is the issue's rule, and the right one once the ellipse is about the size of the
+  regions it names (semi-major <= :attr:`AlertRules.confirm_semi_major_m`, 50 km: a typical
+  prefecture is ~100 km across). A far larger ellipse comes from a prediction that is not yet
+  confirmed -- typically the first fix of a track that started mid-flight, e.g. after stage
+  separation -- and touching a prefecture then says almost nothing: on ``icbm-lofted`` the
+  first prediction of the post-separation track had a 686 km ellipse touching 19 prefectures,
+  none with more than 1.6 % of the predicted impacts, and the impact came down in the EEZ 250 km
+  offshore. Such a prediction names a land or territorial-sea region (the ones that tell
+  people to take shelter) only if the probability that the impact falls in it -- the Gaussian
+  of the ellipse integrated over the region -- is at least
+  :attr:`AlertRules.confirm_probability` (10 %); EEZ advisories and notices are not held back.
+  A prediction that touches only regions it may not name issues, updates and cancels nothing:
+  the alert waits for the next, sharper prediction (seconds later on a tracked threat). This
+  is what J-Alert does too -- it waits for a confirmed prediction before naming a prefecture --
+  because a false alarm costs trust: people told to shelter for nothing learn to ignore the
+  next warning (the Hokkaido J-Alert of 2023-04-13, withdrawn once the prediction was
+  re-assessed, is the example every Japanese reader remembers).
 * **Overflight** (kind ``overflight``, level ``warning``): the predicted remaining ground track
   passes over a prefecture or province while the object is below
   :attr:`AlertRules.overflight_ceiling_m`, or at any height when it will not reach orbit
@@ -33,11 +51,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
-from kizuna.contract import AlertProduct, Messages, PredictionProduct, combine_markings
+from kizuna.contract import (
+    AlertProduct,
+    ImpactPoint,
+    Messages,
+    PredictionProduct,
+    combine_markings,
+)
+from kizuna.geo.geodesic import direct
 from kizuna.geo.regions import LAND_KINDS, Region, RegionSet, buffer_path, load
 from kizuna.timefmt import format_time, parse_time
 from kizuna.warning.inputs import GroundTrack, GroundTrackLike
@@ -64,6 +91,17 @@ class AlertRules:
     # A warning is withdrawn for "no impact predicted" / "orbital" only once that has lasted
     # this long (predictions may drop out for an update or two when a track is re-associated).
     no_impact_grace_s: float = 10.0
+    # Confirmation before a warning (module docstring): a prediction whose 95 % ellipse has a
+    # semi-major axis above this is not precise enough for "the ellipse touches it" to name a
+    # prefecture, province, base or territorial sea. 50 km: about the radius of a typical
+    # Japanese prefecture (median area ~6,000 km^2), so a compact ellipse names at most a few.
+    confirm_semi_major_m: float = 50_000.0
+    # ...such an imprecise prediction names a warning region only when at least this fraction
+    # of its impact distribution falls in the region (1 in 10: below it a shelter order would
+    # be wrong at least nine times in ten).
+    confirm_probability: float = 0.10
+    # Samples of the impact distribution for that probability (standard error <= 0.8 % at 4,000).
+    confirm_samples: int = 4_000
     # An impact-time change smaller than this is not "material" (no updated line).
     impact_time_tolerance_s: float = 30.0
     # A region counts as overflown once now is within this of the last time over it.
@@ -87,6 +125,80 @@ def impact_level(regions: Iterable[Region]) -> Level:
     if "eez" in kinds:
         return "advisory"
     return "notice"
+
+
+# Regions whose naming makes an impact alert a "warning" (take shelter): held back until the
+# prediction is confirmed. Everything else (EEZs) is information for ships and aircraft.
+WARNING_KINDS: frozenset[str] = LAND_KINDS | {"territory"}
+# 2-D 95 % contour of a Gaussian: the ellipse's semi-axes are this many standard deviations
+# (sqrt of chi-square(2 dof).ppf(0.95) = sqrt(-2 ln 0.05)).
+_K95 = float(np.sqrt(-2.0 * np.log(0.05)))
+
+
+@lru_cache(maxsize=4)
+def _unit_normal(n: int) -> NDArray[np.float64]:
+    """``n`` fixed standard-normal 2-D samples (seeded: the same prediction, the same answer)."""
+    out = np.random.default_rng(20171129).standard_normal((n, 2))
+    out.setflags(write=False)
+    return out
+
+
+def region_hit_probability(
+    regions: RegionSet,
+    lat_deg: float,
+    lon_deg: float,
+    semi_major_m: float,
+    semi_minor_m: float,
+    orientation_deg: float,
+    kinds: Iterable[str] | None = None,
+    samples: int = 4_000,
+) -> dict[str, float]:
+    """Probability that the impact falls in each region, for a Gaussian impact distribution.
+
+    The distribution is the one whose 2-D 95 % contour is the given ellipse (axes in metres,
+    major axis ``orientation_deg`` clockwise from north, centre in WGS84 degrees), laid out in
+    the azimuthal-equidistant plane of its centre like :func:`kizuna.geo.regions.ellipse_polygon`.
+    Estimated with ``samples`` fixed (seeded) random draws. Only regions of ``kinds`` (all if None)
+    with a non-zero estimate are returned, keyed by code.
+    """
+    z = _unit_normal(int(samples))
+    theta = np.radians(orientation_deg)
+    along = z[:, 0] * (float(semi_major_m) / _K95)
+    across = z[:, 1] * (float(semi_minor_m) / _K95)
+    east = along * np.sin(theta) + across * np.cos(theta)
+    north = along * np.cos(theta) - across * np.sin(theta)
+    lat, lon = direct(lat_deg, lon_deg, np.degrees(np.arctan2(east, north)), np.hypot(east, north))
+    share = regions.membership(lat, lon, kinds=kinds).mean(axis=0)
+    return {regions.regions[j].code: float(share[j]) for j in np.flatnonzero(share)}
+
+
+def confirmed_regions(
+    hit: Iterable[Region], impact: ImpactPoint, regions: RegionSet, rules: AlertRules
+) -> tuple[set[Region], set[Region]]:
+    """(regions the prediction may name, warning regions it touches but may not name yet).
+
+    ``hit`` are the regions the 95 % ellipse of ``impact`` touches. A compact ellipse
+    (semi-major <= ``rules.confirm_semi_major_m``) names them all; a larger one names a
+    prefecture, province, base or territorial sea only if the impact falls in it with
+    probability >= ``rules.confirm_probability`` (see the module docstring for why).
+    """
+    hit = set(hit)
+    ell = impact.ellipse_95
+    warn = {r for r in hit if r.kind in WARNING_KINDS}
+    if ell.semi_major_m <= rules.confirm_semi_major_m or not warn:
+        return hit, set()
+    p = region_hit_probability(
+        regions,
+        impact.lat,
+        impact.lon,
+        ell.semi_major_m,
+        ell.semi_minor_m,
+        ell.orientation_deg,
+        kinds=WARNING_KINDS,
+        samples=rules.confirm_samples,
+    )
+    named = {r for r in warn if p.get(r.code, 0.0) >= rules.confirm_probability}
+    return (hit - warn) | named, warn - named
 
 
 def alert_id_for(track_id: str, kind: str, exercise: bool) -> str:
@@ -142,10 +254,13 @@ class _ImpactLifecycle:
         t_imp = parse_time(impact.time)
         self.latest_impact_time_s = t_imp
         ell = impact.ellipse_95
-        strict = set(
+        strict, unconfirmed = confirmed_regions(
             regions.regions_hit_by_ellipse(
                 impact.lat, impact.lon, ell.semi_major_m, ell.semi_minor_m, ell.orientation_deg
-            )
+            ),
+            impact,
+            regions,
+            rules,
         )
         new_held = strict
         if self.state == "active" and self.held:
@@ -159,6 +274,10 @@ class _ImpactLifecycle:
                 )
             )
             new_held = strict | (set(self.held) & loose)
+        if unconfirmed and not new_held:
+            # It touches only warning regions it may not name yet: neither "at sea outside
+            # every EEZ" nor a reason to cancel what is held. Wait for a sharper prediction.
+            return self.tick(now_s)
         held = _ordered(new_held)
         lines: list[_Line] = []
         if self.state in ("idle", "cancelled"):

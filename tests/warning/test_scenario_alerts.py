@@ -143,13 +143,7 @@ def test_overflight_warns_the_prefectures_under_the_track(name, horizon_s, under
 # --- lofted flight into Japan's EEZ ------------------------------------------------------
 
 
-@pytest.mark.slow  # ~40 s
-@pytest.mark.xfail(
-    strict=True,
-    reason="known false alarm: the track started after stage separation (KZ-000044, ~254 s "
-    "after launch) has a first impact ellipse hundreds of km long over central Japan and "
-    "raises a 6 s prefecture warning before narrowing to JPN-EEZ",
-)
+@pytest.mark.slow  # ~25-40 s
 def test_lofted_flight_into_japans_eez_gives_an_eez_alert_and_no_prefecture_alert():
     # launches.csv 2017-11-29: impact ~250 km W of Aomori inside the EEZ, no J-Alert.
     _, products = _run("icbm-lofted", 420.0)

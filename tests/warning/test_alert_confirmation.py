@@ -1,0 +1,140 @@
+"""Confirmation before a warning: an imprecise prediction names a shelter region only if likely.
+
+The rule (kizuna.warning.engine module docstring): a 95 % ellipse with a semi-major axis above
+``confirm_semi_major_m`` names a prefecture, province, base or territorial sea only when the
+impact falls in it with probability >= ``confirm_probability``; a compact ellipse names every
+region it touches, as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+from shapely.geometry import box
+
+from kizuna.geo.geodesic import direct
+from kizuna.geo.regions import Region, RegionSet
+from kizuna.warning import AlertEngine, AlertRules
+from kizuna.warning.engine import region_hit_probability
+
+from .conftest import NOW, prediction
+
+
+def _region(code: str, kind: str, geometry) -> Region:
+    return Region(
+        code=code,
+        kind=kind,
+        country="JPN",
+        name_en=code,
+        name_local=code,
+        approximate=kind in ("eez", "territory"),
+        geometry=geometry,
+    )
+
+
+# 40 narrow "prefectures" 0.05 deg (~4.5 km) wide side by side between 139 E and 141 E: a
+# 60 km ellipse over them touches a dozen, none with more than ~7 % of the impacts.
+STRIPS = [
+    _region(f"TEST-S{k:02d}", "prefecture", box(139.0 + 0.05 * k, 34.0, 139.05 + 0.05 * k, 37.0))
+    for k in range(40)
+]
+SEA = _region("TEST-EEZ", "eez", box(150.0, 30.0, 151.0, 31.0))
+STRIPED = RegionSet([*STRIPS, SEA])
+
+
+def codes(alert) -> list[str]:
+    return [r.code for r in alert.regions]
+
+
+@pytest.mark.parametrize("offset_m", [0.0, 20_000.0, -35_000.0])
+def test_hit_probability_is_the_gaussian_mass_beyond_a_straight_edge(offset_m):
+    # A half-plane-like region (east edge on the meridian 140 E, a geodesic) and a circular
+    # ellipse centred ``offset_m`` east of the edge: P(inside) = Phi(-offset / sigma) with
+    # sigma = R / sqrt(chi2_2(0.95)).
+    west = RegionSet([_region("TEST-WEST", "prefecture", box(135.0, 30.0, 140.0, 40.0))])
+    radius = 100_000.0
+    lat, lon = (
+        direct(35.0, 140.0, 90.0, offset_m)
+        if offset_m >= 0
+        else direct(35.0, 140.0, 270.0, -offset_m)
+    )
+    p = region_hit_probability(west, float(lat), float(lon), radius, radius, 0.0)
+    sigma = radius / np.sqrt(-2.0 * np.log(0.05))
+    assert p.get("TEST-WEST", 0.0) == pytest.approx(norm.cdf(-offset_m / sigma), abs=0.025)
+
+
+def test_probability_respects_the_ellipse_orientation():
+    # A long thin ellipse lying along the edge (orientation 0) keeps half its mass on each
+    # side; turned across it (90), a centre 20 km east leaves far more than half outside.
+    west = RegionSet([_region("TEST-WEST", "prefecture", box(135.0, 30.0, 140.0, 40.0))])
+    lat, lon = direct(35.0, 140.0, 90.0, 20_000.0)
+    along = region_hit_probability(west, float(lat), float(lon), 200e3, 10e3, 0.0)
+    across = region_hit_probability(west, float(lat), float(lon), 200e3, 10e3, 90.0)
+    assert along.get("TEST-WEST", 0.0) == 0.0  # 20 km is ~5 sigma across a 10 km axis
+    sigma = 200e3 / np.sqrt(-2.0 * np.log(0.05))
+    assert across["TEST-WEST"] == pytest.approx(norm.cdf(-20e3 / sigma), abs=0.025)
+
+
+def test_the_lofted_post_separation_prediction_is_an_advisory_not_a_warning():
+    # The first prediction of icbm-lofted's post-separation track (KZ-000044, 254 s after
+    # launch): a 686 x 226 km ellipse off Honshu touching 19 prefectures, Yokota and the
+    # territorial sea, with at most 1.6 % of the impacts in any prefecture. The impact came
+    # down in the EEZ (launches.csv 2017-11-29). It used to raise a prefecture warning.
+    engine = AlertEngine()
+    first = prediction(41.15, 136.46, 2900.0, a_m=686e3, b_m=226e3, orientation_deg=159.0)
+    (alert,) = engine.update(first, None, NOW)
+    assert (alert.kind, alert.level, alert.status, codes(alert)) == (
+        "impact",
+        "advisory",
+        "issued",
+        ["JPN-EEZ"],
+    )
+    # The same ellipse is a warning under the plain "touches" rule (the rule is what stops it).
+    plain = AlertEngine(rules=AlertRules(confirm_semi_major_m=1e9))
+    (touching,) = plain.update(first, None, NOW)
+    assert touching.level == "warning" and len([c for c in codes(touching) if "JP-" in c]) > 10
+
+
+def test_an_imprecise_ellipse_well_inside_a_prefecture_warns_at_once():
+    # 150 km ellipse in the middle of Hokkaido: most impacts fall in JP-01, so no waiting.
+    engine = AlertEngine()
+    (alert,) = engine.update(prediction(43.4, 142.8, 300.0, a_m=150e3, b_m=80e3), None, NOW)
+    assert (alert.level, alert.status) == ("warning", "issued")
+    assert codes(alert)[0] == "JP-01"
+
+
+def test_an_unconfirmed_prediction_waits_and_the_compact_one_warns():
+    engine = AlertEngine(regions=STRIPED)
+    diffuse = prediction(35.5, 140.0, 600.0, a_m=60e3, b_m=60e3)
+    assert engine.update(diffuse, None, NOW) == []  # not "at sea outside every EEZ"
+    assert engine.update(diffuse, None, NOW + 2) == []  # still waiting, not a notice
+    compact = prediction(35.5, 140.0, 598.0, now=NOW + 4, a_m=10e3, b_m=10e3)
+    (alert,) = engine.update(compact, None, NOW + 4)
+    assert (alert.level, alert.status) == ("warning", "issued")
+    assert {"TEST-S19", "TEST-S20"} <= set(codes(alert))
+    # A diffuse prediction afterwards neither cancels nor widens the warning.
+    assert engine.update(diffuse, None, NOW + 6) == []
+
+
+def test_an_unconfirmed_prediction_does_not_cancel_an_advisory():
+    engine = AlertEngine(regions=STRIPED)
+    (adv,) = engine.update(prediction(30.5, 150.5, 600.0, a_m=10e3, b_m=10e3), None, NOW)
+    assert (adv.level, codes(adv)) == ("advisory", ["TEST-EEZ"])
+    # The prediction jumps onto the strips, imprecise: no cancel, no warning yet.
+    jump = prediction(35.5, 140.0, 600.0, now=NOW + 2, a_m=60e3, b_m=60e3)
+    assert engine.update(jump, None, NOW + 2) == []
+    # Confirmed there: one update, now a warning, the EEZ dropped.
+    sharp = prediction(35.5, 140.0, 600.0, now=NOW + 4, a_m=10e3, b_m=10e3)
+    (upd,) = engine.update(sharp, None, NOW + 4)
+    assert (upd.status, upd.level) == ("updated", "warning")
+    assert "TEST-EEZ" not in codes(upd) and all(c.startswith("TEST-S") for c in codes(upd))
+
+
+def test_the_rule_can_name_likely_regions_of_a_diffuse_ellipse():
+    # With a 5 % bar the central strips (~7 % each) are named and the outer ones are not.
+    engine = AlertEngine(regions=STRIPED, rules=AlertRules(confirm_probability=0.05))
+    (alert,) = engine.update(prediction(35.5, 140.0, 600.0, a_m=60e3, b_m=60e3), None, NOW)
+    named = set(codes(alert))
+    assert alert.level == "warning" and {"TEST-S19", "TEST-S20"} <= named
+    assert "TEST-S08" not in named and "TEST-S31" not in named  # touched, but < 5 % each
