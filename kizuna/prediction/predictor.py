@@ -211,17 +211,34 @@ class Predictor:
         return out[0] if out else None
 
     def update(self, updates: Sequence[TrackUpdate], *, force: bool = False) -> list[Prediction]:
-        """Predict every due track of the batch at once; returns one Prediction per due track.
+        """Predict the due updates of a batch (vectorised over tracks); one Prediction each.
 
-        Later updates of the same track in one batch supersede earlier ones.
+        Updates are taken in time order and the rate limit is applied to each as if they had
+        come one at a time, so which updates are predicted depends only on the sequence of
+        updates, not on how a caller happened to batch them (a reorder window releases
+        different batches for the same reports arriving in a different order). With ``force``
+        every track of the batch is predicted once, from its latest update.
         """
-        latest: dict[str, TrackUpdate] = {}
-        for u in updates:
-            if u.track_id not in latest or u.time_s >= latest[u.track_id].time_s:
-                latest[u.track_id] = u
-        batch = [u for u in latest.values() if force or self.due(u)]
-        if not batch:
-            return []
+        if force:
+            latest: dict[str, TrackUpdate] = {}
+            for u in updates:
+                if u.track_id not in latest or u.time_s >= latest[u.track_id].time_s:
+                    latest[u.track_id] = u
+            return self._predict(list(latest.values())) if latest else []
+        out: list[Prediction] = []
+        chunk: dict[str, TrackUpdate] = {}
+        for u in sorted(updates, key=lambda u: u.time_s):
+            if u.track_id in chunk:  # its earlier update must be predicted (memory) first
+                out.extend(self._predict(list(chunk.values())))
+                chunk = {}
+            if self.due(u):
+                chunk[u.track_id] = u
+        if chunk:
+            out.extend(self._predict(list(chunk.values())))
+        return out
+
+    def _predict(self, batch: list[TrackUpdate]) -> list[Prediction]:
+        """Impact, launch and category of one update per track, all tracks at once."""
         log_beta = all(u.x_log is not None and u.P_log is not None for u in batch)
         if log_beta:
             x = np.stack([np.asarray(u.x_log, float) for u in batch])

@@ -1,0 +1,140 @@
+"""Shipped scenarios end to end (simulator -> tracker -> predictor) against their truth.
+
+The whole-scenario checks cost minutes (every prediction propagates sigma points to the
+ground), so they are marked slow; each has a default-run variant on a shorter or coarser run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scenario_runs import BALLISTIC, impacts, nees, reports_of, run
+from scipy.stats import chi2
+
+from kizuna.prediction.predictor import Predictor
+
+LEAD_S = 60.0
+MAX_IMPACT_ERROR_M = 5_000.0
+
+
+def _check_impacts(result, name):
+    scores = impacts(result)
+    truth = result.truth
+    with_impact = [o for o, t in truth.items() if t.impact is not None and t.kind == "missile"]
+    assert with_impact, name
+    for oid in with_impact:
+        assert oid in scores, (name, oid, "no impact prediction")
+        error = scores[oid].at_lead(LEAD_S)
+        assert error < MAX_IMPACT_ERROR_M, (name, oid, error)
+
+
+def test_salvo_impacts_within_5_km_a_minute_out():
+    """Default-run variant: srbm-salvo with a prediction every 20 s of data per track."""
+    reports, truth = reports_of("srbm-salvo")
+    result = run(reports, truth, Predictor(min_interval_s=20.0, samples=200))
+    assert len({u.track_id for u in result.updates}) == 3
+    _check_impacts(result, "srbm-salvo")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BALLISTIC)
+def test_impact_error_under_5_km_a_minute_before_impact(name):
+    reports, truth = reports_of(name)
+    _check_impacts(run(reports, truth), name)
+
+
+@pytest.mark.slow
+def test_satellite_launch_is_orbital_with_no_impact():
+    reports, truth = reports_of("satellite-sohae")
+    result = run(reports, truth)
+    sat = [oid for oid, t in truth.items() if t.kind == "satellite"]
+    assert sat
+    mine = [p for p in result.predictions if result.owner.get(p.product.track_id) in sat]
+    assert mine
+    last = {}
+    for p in mine:
+        last[p.product.track_id] = p
+    assert all(p.product.category == "orbital" and p.product.impact is None for p in last.values())
+
+
+def _shuffled(reports, seed):
+    rng = np.random.default_rng(seed)
+    arrival = np.array([r.t for r in reports]) + rng.uniform(0.0, 2.9, len(reports))
+    return [reports[i] for i in np.argsort(arrival, kind="stable")]
+
+
+def _max_change_m(a, b):
+    from kizuna.geo.geodesic import distance_m
+
+    key = lambda p: (p.product.track_id, p.product.time)  # noqa: E731
+    pa = {key(p): p.product.impact for p in a.predictions if p.product.impact}
+    pb = {key(p): p.product.impact for p in b.predictions if p.product.impact}
+    assert pa.keys() == pb.keys() and pa
+    return max(float(distance_m(pa[k].lat, pa[k].lon, pb[k].lat, pb[k].lon)) for k in pa)
+
+
+def test_shuffled_within_3_s_moves_no_impact_by_100_m():
+    """Default-run variant: the first 150 s of srbm-salvo's reports, coarse predictions.
+
+    Arrival order = time plus a delay of up to 2.9 s; the reorder window then releases other
+    batches, and neither the tracks nor the predicted updates may depend on that."""
+    reports, truth = reports_of("srbm-salvo")
+    t0 = reports[0].t
+    reports = [r for r in reports if r.t - t0 < 150.0]
+    base = run(reports, truth, Predictor(min_interval_s=10.0, samples=200))
+    again = run(_shuffled(reports, 1), truth, Predictor(min_interval_s=10.0, samples=200))
+    assert _max_change_m(base, again) <= 100.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["srbm-salvo", "irbm-overflight-2022"])
+def test_shuffled_whole_scenario_moves_no_impact_by_100_m(name):
+    reports, truth = reports_of(name)
+    assert _max_change_m(run(reports, truth), run(_shuffled(reports, 2), truth)) <= 100.0
+
+
+def _nees_runs(name, runs, first_seed=100):
+    """Run-averaged 6-D NEES of the coasting updates of ``runs`` seeds, pooled per run."""
+    per_run = []
+    for k in range(runs):
+        reports, truth = reports_of(name, seed=first_seed + k)
+        result = run(reports, truth, Predictor(min_interval_s=1e9, with_ground_track=False))
+        _, values = nees(result)
+        assert values.size > 100
+        per_run.append(values)
+    return per_run
+
+
+def _check_nees(per_run, two_sided: bool):
+    """The grand mean of N runs x K updates is chi2(6 N K) / (N K) if honest; the steps of
+    one run are strongly correlated, so the band used is that of N runs of K_eff = 10
+    independent updates each (wider, i.e. conservative in what it rejects)."""
+    means = np.array([v.mean() for v in per_run])
+    n = means.size
+    lo, hi = chi2.ppf([0.025, 0.975], 6 * 10 * n) / (10 * n)
+    assert means.mean() <= hi, (means.round(2), lo, hi)  # never overconfident on average
+    tail = np.mean(np.concatenate(per_run) > chi2.ppf(0.999, 6))
+    assert tail < 0.01, tail  # 0.1 % if honest; a few % means overconfident spells
+    if two_sided:
+        assert lo <= means.mean(), (means.round(2), lo, hi)
+    else:
+        assert means.mean() >= 0.5 * 6.0, means.round(2)  # at most 2x too cautious
+
+
+def test_nees_not_overconfident_few_runs():
+    _check_nees(_nees_runs("srbm-salvo", 2), two_sided=False)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="measured 3.5-4.6 per run (band ~[5.2, 6.8] for 50 runs): the filter is ~1.5x "
+    "too cautious in the air (process noise), never overconfident on this scenario",
+    strict=True,
+)
+def test_nees_in_band_50_runs():
+    _check_nees(_nees_runs("srbm-salvo", 50), two_sided=True)
+
+
+@pytest.mark.slow
+def test_nees_not_overconfident_50_runs():
+    _check_nees(_nees_runs("srbm-salvo", 50), two_sided=False)
