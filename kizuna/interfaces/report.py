@@ -419,6 +419,8 @@ def alert_summary(run: Run, impacts: list[tuple[str, float, float, float]]) -> l
     for node in sorted(run.records):
         own = _alerts_of(run, node)
         issued = [parse_time(a["time"]) for a in own if a["status"] == "issued"]
+        # The first *warning* is what the public acts on; a sea notice may come much earlier.
+        warned = [parse_time(a["time"]) for a in own if a["level"] == "warning"]
         levels = sorted({str(a["level"]) for a in own}, key=lambda lv: rank.get(lv, 9))
         regions = sorted({r["code"] for a in own for r in a.get("regions", [])})
         partner = sum(
@@ -430,6 +432,7 @@ def alert_summary(run: Run, impacts: list[tuple[str, float, float, float]]) -> l
                 "alerts": len({a["alert_id"] for a in own}),
                 "versions": len(own),
                 "first_issued_s": min(issued) if issued else None,
+                "first_warning_s": min(warned) if warned else None,
                 "highest": levels[0] if levels else None,
                 "regions": regions,
                 "lead_s": None
@@ -531,6 +534,7 @@ def build_report(run_dir: str | Path, *, node: str | None = None) -> str:
                 "versions",
                 "first issued T+ s",
                 "lead before first impact s",
+                "first warning T+ s",
                 "highest level",
                 "regions",
                 "partner alert versions received",
@@ -542,6 +546,7 @@ def build_report(run_dir: str | Path, *, node: str | None = None) -> str:
                     _num(s["versions"]),
                     _num(None if s["first_issued_s"] is None else s["first_issued_s"] - t0),
                     _num(s["lead_s"]),
+                    _num(None if s["first_warning_s"] is None else s["first_warning_s"] - t0),
                     f"<span class={_e(s['highest'])}>{_e(s['highest'])}</span>"
                     if s["highest"]
                     else "-",

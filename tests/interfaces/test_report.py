@@ -163,6 +163,7 @@ def test_partner_products_are_not_scored_or_listed_as_the_nodes_own(run_dir):
         row["node"]: row for row in alert_summary(load_run(run_dir), [("L1-M1", T0 + 600, 0, 0)])
     }
     assert rows["JJOC"]["alerts"] == 1 and rows["JJOC"]["lead_s"] == pytest.approx(500.0)
+    assert rows["JJOC"]["first_warning_s"] == pytest.approx(T0 + 100)
     assert rows["JJOC"]["partner_versions"] == 1  # USFK's B7
     assert rows["USFK"]["alerts"] == 0 and rows["USFK"]["partner_versions"] == 3
     assert "<td>B7</td>" not in text  # JJOC's alert table lists JJOC's alerts only
