@@ -71,7 +71,12 @@ def marginals(
     # Log weight of "t -> j" relative to "t undetected" (clutter explains j instead).
     a0 = float(np.log1p(-pd * pg))
     a = np.log(pd) + log_g - np.log(clutter_density) - a0
-    label = clusters(rows, cols, n_rows, n_cols)
+    if np.bincount(cols).max() == 1:
+        # No plot is shared: every track is its own cluster (the usual case for objects
+        # kilometres apart), and the graph search is not needed.
+        label = np.arange(n_rows)
+    else:
+        label = clusters(rows, cols, n_rows, n_cols)
     tracks_in = np.bincount(label, minlength=label.max() + 1)[label]  # tracks per cluster
     single = tracks_in[rows] == 1
     if single.any():
@@ -204,5 +209,6 @@ def reduce_mixture(
         P[k, j] = Pm[starts[k], j]
     total = mode_w.sum(axis=1, keepdims=True)
     return x, 0.5 * (P + np.swapaxes(P, -1, -2)), mode_w / np.where(total > 0, total, 1.0)
+
 
 __all__ = ["clusters", "marginals", "reduce_mixture"]

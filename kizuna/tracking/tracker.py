@@ -501,7 +501,16 @@ class Tracker:
                 assigned_r, assigned_c = assign(gated_r, gated_c, -2.0 * log_g, live.size, m)
                 if cfg.association == "jpda":
                     jpda_slots = self._jpda_update(
-                        live, gated_r, gated_c, log_g, (assigned_r, assigned_c), t_rep, z, R, meta
+                        live,
+                        gated_r,
+                        gated_c,
+                        log_g,
+                        (assigned_r, assigned_c),
+                        t_rep,
+                        z,
+                        R,
+                        meta,
+                        (pred, t_ref),
                     )
             if assigned_r.size and cfg.association != "jpda":
                 slots = live[assigned_r]
@@ -552,9 +561,11 @@ class Tracker:
         z: Array,
         R: Array,
         meta: NDArray[np.int64],
+        gating: tuple[imm.Prediction, float] | None = None,
     ) -> NDArray[np.intp]:
         """IMM-JPDA update of every track with a gated plot (see :mod:`.jpda`); returns the
-        slots updated.
+        slots updated. ``gating``: the prediction of all ``live`` tracks made for gating and
+        its time, reused when every updated track's t* is that time (one scan time stamp).
 
         Each track's hypotheses (no plot, or one of its gated plots) are evaluated at one time,
         that of its most probable plot, t*: the track is predicted to t* once, and a plot taken
@@ -584,15 +595,19 @@ class Tracker:
         t_star = t_rep[cols[best]]
         slots = live[upd]
         is_imm = tab.imm[slots]
-        pred = imm.predict(
-            cfg.filter,
-            tab.xm[slots],
-            tab.Pm[slots],
-            tab.mu[slots],
-            is_imm,
-            t_star - tab.t[slots],
-            cfg.tau_burn_s,
-        )
+        if gating is not None and np.all(t_star == gating[1]):
+            g = gating[0]
+            pred = imm.Prediction(g.xm[upd], g.Pm[upd], g.c[upd])
+        else:
+            pred = imm.predict(
+                cfg.filter,
+                tab.xm[slots],
+                tab.Pm[slots],
+                tab.mu[slots],
+                is_imm,
+                t_star - tab.t[slots],
+                cfg.tau_burn_s,
+            )
         delta = t_rep[cols] - t_star[local]
         xs, Ps = _shift(pred.xm[local], pred.Pm[local], delta)
         model = RadarModel(self.frames.origins[meta[0, 0]], self.frames.rotations[meta[0, 0]])

@@ -22,8 +22,9 @@ def _brute_force(rows, cols, log_g, n_tracks, pd=PD, pg=PG, lam=LAMBDA):
 
     P(e) is proportional to prod_{t->j} pd g_tj / lambda * prod_{t undetected} (1 - pd pg).
     """
-    options = [[-1] + [int(c) for r, c in zip(rows, cols, strict=True) if r == t]
-               for t in range(n_tracks)]
+    options = [
+        [-1] + [int(c) for r, c in zip(rows, cols, strict=True) if r == t] for t in range(n_tracks)
+    ]
     g = {(int(r), int(c)): np.exp(v) for r, c, v in zip(rows, cols, log_g, strict=True)}
     beta = np.zeros(len(rows))
     beta0 = np.zeros(n_tracks)
@@ -76,18 +77,25 @@ def test_two_by_two_against_hand_enumeration():
         "0b1a": L01 * L10,
     }
     c = sum(events.values())
-    want = np.array(
-        [
-            events["0a"] + events["0a1b"],
-            events["0b"] + events["0b1a"],
-            events["1a"] + events["0b1a"],
-            events["1b"] + events["0a1b"],
-        ]
-    ) / c
+    want = (
+        np.array(
+            [
+                events["0a"] + events["0a1b"],
+                events["0b"] + events["0b1a"],
+                events["1a"] + events["0b1a"],
+                events["1b"] + events["0a1b"],
+            ]
+        )
+        / c
+    )
     np.testing.assert_allclose(beta, want, rtol=1e-12)
     np.testing.assert_allclose(
-        beta0, [(events["none"] + events["1a"] + events["1b"]) / c,
-                (events["none"] + events["0a"] + events["0b"]) / c], rtol=1e-12
+        beta0,
+        [
+            (events["none"] + events["1a"] + events["1b"]) / c,
+            (events["none"] + events["0a"] + events["0b"]) / c,
+        ],
+        rtol=1e-12,
     )
     # Each track's probabilities sum to one.
     np.testing.assert_allclose(np.bincount(rows, weights=beta) + beta0, 1.0, rtol=1e-12)
