@@ -629,7 +629,7 @@ def demo_command(
         typer.Option(
             "--record",
             help="Run directory: node records, truth, scenario, report; stores in DIR/data. "
-            "Default .kizuna/demo/<scenario>-<UTC time>.",
+            "Default .kizuna/demo/SCENARIO-UTCTIME.",
         ),
     ] = None,
     report: Annotated[
