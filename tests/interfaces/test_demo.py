@@ -240,3 +240,25 @@ def test_ctrl_c_stops_cleanly_and_still_writes_the_report(tmp_path: Path):
             else ""
         )
         assert text == "" or text.endswith("\n")
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path: Path):
+    import io
+    import socket
+
+    from rich.console import Console
+
+    from kizuna.errors import ConfigError
+    from kizuna.interfaces.cli.demo import run_demo
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match="try --port 0"):
+            run_demo(
+                scenario=str(SCENARIO),
+                port=port,
+                run_dir=tmp_path / "run",
+                console=Console(file=io.StringIO()),
+            )
