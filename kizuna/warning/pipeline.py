@@ -87,7 +87,10 @@ class Pipeline:
 
     def finish(self) -> list[Product]:
         """End of a batch run: flush, then close every open alert at its own due time."""
-        return self.flush() + self.alerts.finish()
+        out = self.flush()
+        closing = self.alerts.finish()
+        self.counts.alerts += len(closing)
+        return out + closing
 
     def process(self, reports: Iterable[AnyReport]) -> list[Product]:
         """Ingest reports in order, advancing with the data clock, then finish (batch use)."""
