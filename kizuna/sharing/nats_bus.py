@@ -213,6 +213,14 @@ class NatsBus:
             ) from error
         return routing
 
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[Routing | BaseException]:
+        """:meth:`publish` for a batch with every copy in flight at once (each publish writes
+        its messages before it waits, so they leave in order); per envelope, its routing or
+        the exception its publish raised."""
+        return list(
+            await asyncio.gather(*(self.publish(e) for e in envelopes), return_exceptions=True)
+        )
+
     async def _publish_one(self, dest: str, envelope: Envelope, payload: bytes) -> None:
         subject = product_subject(envelope.originator, dest, envelope.kind, self._node_id)
         await self._js.publish(

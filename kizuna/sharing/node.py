@@ -416,8 +416,7 @@ class Node:
         self._record(envelopes)
         for report, envelope in zip(fresh, envelopes, strict=True):
             self._audit_buffer.append(("received", "report", envelope.id, None, report.sensor.id))
-        for envelope in envelopes:
-            await self._publish(envelope)
+        await self._publish_many(envelopes)
         self._flush_audit()
         if not enter:
             return added, fresh
@@ -452,6 +451,24 @@ class Node:
     def has_outbox(self) -> bool:
         """Whether envelopes wait to be published again."""
         return bool(self._outbox)
+
+    async def _publish_many(self, envelopes: list[Envelope]) -> None:
+        """Publish a batch; a bus with ``publish_many`` (NATS) has every copy in flight at once
+        instead of one round trip after another (the copies leave in order)."""
+        many = getattr(self.bus, "publish_many", None)
+        if many is None or self._outbox or not getattr(self.bus, "connected", True):
+            for envelope in envelopes:
+                await self._publish(envelope)
+            return
+        results = await many(envelopes)
+        for envelope, result in zip(envelopes, results, strict=True):
+            if isinstance(result, PolicyError):
+                raise result
+            if isinstance(result, KizunaError):
+                self.stats.publish_failures += 1
+                self._outbox.append((envelope, 1))
+            elif isinstance(result, BaseException):
+                raise result
 
     async def flush_outbox(self) -> int:
         """Publish again what the transport could not take; returns how many are left.
@@ -643,8 +660,7 @@ class Node:
         if self.view is not None:
             for envelope in envelopes:
                 self.view.publish(envelope)
-        for envelope in envelopes:
-            await self._publish(envelope)
+        await self._publish_many(envelopes)
         self._flush_audit()
 
     # --- restart -----------------------------------------------------------------------------

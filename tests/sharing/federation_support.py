@@ -9,6 +9,7 @@ stopped with SIGTERM. The records of two runs are compared as sets of canonical 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -27,12 +28,14 @@ from node_support import canonical, full_feed, read_record, record_keys
 from sharing_helpers import NATS_SERVER, free_port
 
 from kizuna.sharing.agreement import Agreement
+from kizuna.sharing.nats_bus import NatsBus
 from kizuna.sharing.natsconfig import generate_nats_config
 from kizuna.timefmt import parse_time
 
 KIZUNA = str(Path(sys.executable).with_name("kizuna"))
 SPEED = 6.0  # scenario seconds per wall second
 LAG_S = 24.0  # data seconds a step waits: 4 s of wall time at SPEED for partners' reports
+ACK_WAIT_S = 2.0
 QUIET_S = 5.0  # a run is over when no record changed for this long after the feed ended
 WINDOW = (55.0, 115.0)  # seconds of the srbm-salvo feed: the salvo's radar tracks
 
@@ -183,6 +186,24 @@ class Federation:
         self.root.mkdir(parents=True, exist_ok=True)
         self.server = NatsServer(self.agreement, self.root)
         self.server.start()
+        asyncio.run(self._provision())
+
+    async def _provision(self) -> None:
+        """Create every nation's stream and every node's durable consumer before any node
+        runs (what an operator does before an exercise). A node creates only its own nation's
+        stream, so a copy published to a nation whose stream does not exist yet is stored by
+        the sender's stream alone and never reaches that nation."""
+        for node_id in self.agreement.node_ids:
+            cred = self.server.config.credentials[node_id]
+            bus = await NatsBus.connect(
+                self.agreement,
+                node_id,
+                self.server.url,
+                user=cred.user,
+                password=cred.password,
+                ack_wait_s=ACK_WAIT_S,
+            )
+            await bus.close()
 
     @property
     def record_dir(self) -> Path:
@@ -216,11 +237,11 @@ class Federation:
             "--speed",
             str(SPEED),
             "--start-at",
-            repr(self.start_at),
+            f"@{self.root / 'start-at'}",
             "--predictor",
             "kepler",
             "--ack-wait",
-            "2",
+            str(ACK_WAIT_S),
             "--lag",
             str(LAG_S),
         ]
@@ -230,11 +251,19 @@ class Federation:
         self.processes[node_id] = process
         return process
 
-    def start_all(self, delay_s: float = 5.0) -> None:
-        """Every node, all due to start the feed ``delay_s`` from now (imports take a while)."""
-        self.start_at = time.time() + delay_s
+    def start_all(self, timeout_s: float = 60.0) -> None:
+        """Every node; once all are connected and recovered (their record files exist), the
+        feed starts for all at one wall time (``--start-at @FILE``)."""
         for node_id in self.agreement.node_ids:
             self.spawn(node_id)
+        deadline = time.monotonic() + timeout_s
+        while not all((self.record_dir / f"{n}.jsonl").exists() for n in self.processes):
+            for node_id, process in self.processes.items():
+                assert process.poll() is None, f"{node_id} exited; log:\n{self.log(node_id)}"
+            assert time.monotonic() < deadline, "the nodes did not come up"
+            time.sleep(0.05)
+        self.start_at = time.time() + 0.5
+        (self.root / "start-at").write_text(repr(self.start_at))
 
     def wait_for_lines(self, node_id: str, n: int, timeout_s: float = 60.0) -> int:
         """Wait until ``node_id``'s record holds ``n`` lines; returns how many it holds."""

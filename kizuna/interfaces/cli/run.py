@@ -190,7 +190,7 @@ async def run_node(
     record: Path | None,
     feed: Path | None,
     speed: float,
-    start_at_s: float | None,
+    start_at_s: float | str | None,
     exit_after_idle_s: float | None,
     predictor: str = "full",
     ack_wait_s: float = 30.0,
@@ -242,6 +242,8 @@ async def run_node(
         loop.add_signal_handler(sig, stop.set)
     try:
         await node.recover()
+        if isinstance(start_at_s, str):  # "@FILE": ready now, wait for the go
+            start_at_s = await wait_for_start_file(Path(start_at_s), stop)
         await serve_node(
             node,
             feed=mine,
@@ -256,6 +258,24 @@ async def run_node(
         for log in logs:
             log.close()
     return node
+
+
+async def wait_for_start_file(path: Path, stop: asyncio.Event) -> float | None:
+    """Wait until ``path`` holds a start time (POSIX s or ISO 8601); None if stopped first."""
+    from kizuna.timefmt import parse_time
+
+    while not stop.is_set():
+        try:
+            text = path.read_text("utf-8").strip()
+        except OSError:
+            text = ""
+        if text:
+            try:
+                return float(text)
+            except ValueError:
+                return parse_time(text)
+        await asyncio.sleep(0.05)
+    return None
 
 
 @app.command("node")
@@ -304,7 +324,9 @@ def node_command(
             "--start-at",
             help="Wall time (ISO 8601 or POSIX s) at which the feed's first report is due; "
             "give every node the same value to replay a scenario together. A node restarted "
-            "later takes what is already due at once. Default: now.",
+            "later takes what is already due at once. @FILE: connect and recover, then wait "
+            "until FILE holds that time (start a federation once every node is up). "
+            "Default: now.",
         ),
     ] = None,
     exit_after_idle: Annotated[
@@ -352,8 +374,10 @@ def node_command(
             raise typer.BadParameter(f"no user for node {node_id} in {credentials}")
         user = user or entry.get("user")
         password = password or entry.get("password")
-    start_at_s: float | None = None
-    if start_at is not None:
+    start_at_s: float | str | None = None
+    if start_at is not None and start_at.startswith("@"):
+        start_at_s = start_at[1:]
+    elif start_at is not None:
         try:
             start_at_s = float(start_at)
         except ValueError:
