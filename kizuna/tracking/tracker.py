@@ -66,7 +66,7 @@ from kizuna.tracking import imm, jpda
 from kizuna.tracking.association import assign, ball_candidates
 from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likelihood, mahalanobis_sq
 from kizuna.tracking.fusion import ci_omega
-from kizuna.tracking.initiation import launch_seed, two_point
+from kizuna.tracking.initiation import LOG_BETA_SIGMA, launch_seed, two_point
 from kizuna.tracking.measurement import (
     PositionModel,
     RadarModel,
@@ -122,6 +122,9 @@ class TrackerConfig:
     # False plots per unit of measurement space, 1/(m rad^2): ten per scan spread over
     # 3,000 km of range, all azimuths and 60 degrees of elevation is 5.5e-7.
     clutter_density: float = 1e-6
+    # Largest 1-sigma of ln(beta): that of the population prior a track starts with (see
+    # _cap_log_beta).
+    log_beta_sigma_max: float = LOG_BETA_SIGMA
 
 
 @dataclass(slots=True)
@@ -815,7 +818,7 @@ class Tracker:
         if new.size:
             xm = np.zeros((new.size, 2, imm.BOOST_DIM))
             Pm = np.zeros((new.size, 2, imm.BOOST_DIM, imm.BOOST_DIM))
-            from kizuna.tracking.initiation import LOG_BETA_PRIOR, LOG_BETA_SIGMA
+            from kizuna.tracking.initiation import LOG_BETA_PRIOR
 
             for row, i in enumerate(new):
                 r = batch[i]
@@ -933,6 +936,7 @@ class Tracker:
         )
         if meta is not None:
             self._absorb(slots, meta)
+        _cap_log_beta(tab.Pm, slots, cfg.log_beta_sigma_max)
         ready = (
             tab.imm[slots]
             & (post.mu[:, imm.BALLISTIC_MODE] > cfg.collapse_probability)
@@ -1186,6 +1190,29 @@ def _pair_hypotheses(
     )
     n_cols = np.bincount(cols)[cols]
     return rows, cols, (same_scan[group.ravel()] > 1) | (n_cols > 1)
+
+
+def _cap_log_beta(Pm: Array, slots: NDArray[np.intp], sigma_max: float) -> None:
+    """Bound the ln(beta) sigma of ``slots`` (in place in ``Pm`` (cap, M, n, n)) by
+    ``sigma_max``, scaling its row and column (correlations kept).
+
+    Why: ln(beta) is a random walk in air so that a track can follow real changes of beta;
+    unbounded, its variance keeps growing through segments where drag is not what the data
+    measure (the boost, where the thrust explains the motion), and a midcourse track then
+    claims to know beta worse than the population of missiles it was started from (sigma 1.8
+    against 1.0 measured on irbm-overflight-2022). That over-wide tail costs the predictor
+    too: a sigma point with beta ~ 60 kg/m^2 drifts down like a balloon and needs thousands of
+    0.25 s steps. A walk that reverts to the prior (Ornstein-Uhlenbeck) has the prior's
+    variance as its limit; this cap is that limit.
+    """
+    var = Pm[slots, :, LOG_BETA, LOG_BETA]
+    scale = np.minimum(1.0, sigma_max / np.sqrt(np.maximum(var, 1e-300)))
+    if np.all(scale >= 1.0):
+        return
+    P = Pm[slots]
+    P[..., LOG_BETA, :] *= scale[..., None]
+    P[..., :, LOG_BETA] *= scale[..., None]
+    Pm[slots] = P
 
 
 def _shift(x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
