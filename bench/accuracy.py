@@ -11,7 +11,8 @@ Targets (DESIGN.md section 5): RMSE / PCRLB under 1.2 after convergence, average
 its 95 % band, ellipse coverage 93-97 %.
 
 Filters plug in through :class:`FilterAdapter`: ``--filter ekf|ckf`` uses kizuna.tracking's
-extended / cubature filter with its ballistic motion model (7 states, 1/beta estimated);
+extended / cubature filter with its ballistic motion model (7 states, ln(beta) estimated; the
+impact is predicted from that Gaussian, as the tracker's predictions are);
 ``--filter builtin`` is a 6-state EKF written here with beta known, kept as a reference that
 does not depend on the tracking package.
 
@@ -151,7 +152,9 @@ class BuiltinEKF:
 
 
 class TrackingFilter:
-    """kizuna.tracking's EKF or CKF with its 7-state ballistic model (1/beta estimated)."""
+    """kizuna.tracking's EKF or CKF with its 7-state ballistic model (ln(beta) estimated)."""
+
+    log_beta = True  # estimate()'s seventh state is ln(beta), beta in kg/m^2
 
     def __init__(self, which: str) -> None:
         from kizuna.tracking import filters, motion
@@ -166,10 +169,13 @@ class TrackingFilter:
 
     def init(self, x0: Array, P0: Array, inv_beta: Array, inv_beta_sigma: float) -> None:
         runs = x0.shape[0]
-        self.x = np.concatenate([x0[:, :6], np.asarray(inv_beta, float).reshape(runs, 1)], axis=1)
+        k = np.asarray(inv_beta, float).reshape(runs)
+        # The model carries l = ln(beta) = -ln(1/beta); a prior sigma s on 1/beta is a
+        # relative sigma s / (1/beta) on beta, i.e. that sigma on l (first order).
+        self.x = np.concatenate([x0[:, :6], -np.log(k)[:, None]], axis=1)
         self.P = np.zeros((runs, 7, 7))
         self.P[:, :6, :6] = P0[:, :6, :6]
-        self.P[:, 6, 6] = inv_beta_sigma**2
+        self.P[:, 6, 6] = (inv_beta_sigma / k) ** 2
 
     def predict(self, dt_s: float) -> None:
         self.x, self.P = self.filter.predict(
@@ -268,7 +274,7 @@ def run(
         errors[k] = x[:, :6] - truth[k]
         covs[k] = P[:, :6, :6]
         if k in predict_at:
-            est = predict_impact(x, P, t[k], beta)
+            est = predict_impact(x, P, t[k], beta, log_beta=getattr(filt, "log_beta", False))
             inside = in_ellipse(
                 impact.lat_deg[0],
                 impact.lon_deg[0],
