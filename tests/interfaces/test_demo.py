@@ -113,14 +113,14 @@ def test_alert_printer_shares_a_line_between_nodes_issuing_the_same_version():
     out = io.StringIO()
     printer = AlertPrinter(Console(file=out, width=200), T0, lambda: None)
     same = alert("A1", t=T0 + 60).model_dump(mode="json")
-    for node in ("USFK", "INDOPACOM"):
+    for node in ("USFK", "INDOPACOM", "USFK"):
         printer.add(node, same)
     printer.add("JJOC", alert("A1", t=T0 + 60, level="advisory").model_dump(mode="json"))
     assert out.getvalue() == ""  # nothing before the tick ends
     printer.flush()
     lines = out.getvalue().splitlines()
-    assert len(lines) == 2 and printer.versions == 3
-    assert "USFK, INDOPACOM" in lines[0] and "WARNING" in lines[0]
+    assert len(lines) == 2 and printer.versions == 4
+    assert "USFK, INDOPACOM " in lines[0] and "WARNING" in lines[0]
     assert "JJOC" in lines[1] and "ADVISORY" in lines[1]
     printer.flush()
     assert len(out.getvalue().splitlines()) == 2

@@ -223,7 +223,8 @@ class AlertPrinter:
         pending, self._pending = self._pending, {}
         late = self.late_s()
         for alert, nodes in pending.values():
-            line = alert_line(alert, ", ".join(nodes), self.origin_s, late)
+            # A node with two tracks of one object may issue the same version twice.
+            line = alert_line(alert, ", ".join(dict.fromkeys(nodes)), self.origin_s, late)
             self.lines.append(line)
             self.console.print(line, highlight=False)
 
