@@ -16,7 +16,7 @@ from shapely.geometry import box
 from kizuna.geo.geodesic import direct
 from kizuna.geo.regions import Region, RegionSet
 from kizuna.warning import AlertEngine, AlertRules
-from kizuna.warning.engine import region_hit_probability
+from kizuna.warning.engine import WARNING_KINDS, region_hit_probability
 
 from .conftest import NOW, prediction
 
@@ -138,3 +138,13 @@ def test_the_rule_can_name_likely_regions_of_a_diffuse_ellipse():
     named = set(codes(alert))
     assert alert.level == "warning" and {"TEST-S19", "TEST-S20"} <= named
     assert "TEST-S08" not in named and "TEST-S31" not in named  # touched, but < 5 % each
+
+
+def test_advisories_are_held_back_only_if_configured():
+    # An EEZ edge 54 km east of a diffuse 60 km ellipse: touched, ~1.4 % of the impacts.
+    edge = RegionSet([_region("TEST-EEZ2", "eez", box(140.6, 34.0, 141.0, 37.0))])
+    diffuse = prediction(35.5, 140.0, 600.0, a_m=60e3, b_m=60e3)
+    (adv,) = AlertEngine(regions=edge).update(diffuse, None, NOW)
+    assert (adv.level, codes(adv)) == ("advisory", ["TEST-EEZ2"])  # default: EEZs not held
+    rules = AlertRules(confirm_kinds=WARNING_KINDS | {"eez"})
+    assert AlertEngine(regions=edge, rules=rules).update(diffuse, None, NOW) == []
