@@ -65,6 +65,7 @@ Restart (:meth:`Node.recover`)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import heapq
 import json
 import math
@@ -103,8 +104,9 @@ PRODUCT_MODELS: dict[str, type[AnyProduct]] = {
 
 AuditRecord = tuple[str, str, str, str | None, str | None]
 """``(action, kind, key, rule, peer)``: one audit entry (``action``: received/released/refused)."""
-AuditSink = Callable[[list[AuditRecord]], None]
-"""Appends a batch of entries durably (one fsync), e.g. over :class:`kizuna.store.AuditLog`."""
+AuditSink = Callable[[list[AuditRecord]], Any]
+"""Appends a batch of entries durably (one fsync), e.g. over :class:`kizuna.store.AuditLog`;
+it may return a :class:`concurrent.futures.Future` when it writes on a thread of its own."""
 
 
 class NodeStore(Protocol):
@@ -339,9 +341,17 @@ class Node:
             (event.kind, event.envelope.kind, event.envelope.id, rule, event.peer)
         )
 
+    def _prune_behind(self) -> None:
+        # Forget finished writes; result() raises here if one of them failed.
+        self._behind = [f for f in self._behind if not f.done() or f.result() is None]
+
     def _flush_audit(self) -> None:
+        self._prune_behind()
         if self.audit is not None and self._audit_buffer:
-            self.audit(self._audit_buffer)
+            pending = self.audit(self._audit_buffer)
+            if isinstance(pending, concurrent.futures.Future):
+                # A sink writing on its own thread: close() waits for it.
+                self._behind.append(asyncio.wrap_future(pending))
         self._audit_buffer = []
 
     # --- own sensors ---------------------------------------------------------------------------
@@ -654,7 +664,7 @@ class Node:
         # Written behind: the node's own products are derived again from its durable reports
         # by recover(), so nothing waits for this commit (the store's one worker thread keeps
         # it in order, and its fsync overlaps the next step's computation). close() waits.
-        self._behind = [f for f in self._behind if not f.done() or f.result() is None]
+        self._prune_behind()
         self._behind.append(asyncio.ensure_future(self.store.put_products(self.node_id, entries)))
         self._record(envelopes)
         if self.view is not None:

@@ -20,17 +20,37 @@ def open_node_store(data_dir: Path, node_id: str) -> Any:
     return AsyncStore(SQLiteStore(data_dir / f"{node_id}.sqlite"))
 
 
+class _AuditWriter:
+    """The node's audit log written on a thread of its own, in submission order: the append
+    (hashing, one fsync per batch) never blocks the event loop, which in laptop mode runs
+    every node. :meth:`close` waits for what was submitted, then closes the log."""
+
+    def __init__(self, log: Any, node_id: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.log = log
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"kizuna-audit-{node_id}")
+
+    def __call__(self, batch: list[tuple[str, str, str, str | None, str | None]]) -> Any:
+        from kizuna.store import AuditEvent
+
+        events = [AuditEvent(a, k, key, rule, peer) for a, k, key, rule, peer in batch]  # type: ignore[arg-type]
+        return self._executor.submit(self.log.append_many, events)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.log.close()
+
+
 def open_node_audit(data_dir: Path, node_id: str, logs: list[Any]) -> Any:
-    """An audit sink over the node's hash-chained log ``DATA_DIR/<node>.audit.jsonl``."""
-    from kizuna.store import AuditEvent, AuditLog
+    """An audit sink over the node's hash-chained log ``DATA_DIR/<node>.audit.jsonl``; the
+    writer is appended to ``logs`` (close each after the node)."""
+    from kizuna.store import AuditLog
 
     log = AuditLog(data_dir / f"{node_id}.audit.jsonl", node_id, recover_torn_tail=True)
-    logs.append(log)
-
-    def sink(batch: list[tuple[str, str, str, str | None, str | None]]) -> None:
-        log.append_many(AuditEvent(a, k, key, rule, peer) for a, k, key, rule, peer in batch)  # type: ignore[arg-type]
-
-    return sink
+    writer = _AuditWriter(log, node_id)
+    logs.append(writer)
+    return writer
 
 
 async def run_scenario(

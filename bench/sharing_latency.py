@@ -1,0 +1,247 @@
+"""Sharing latency: a report accepted at one node -> the same product handed to a partner node.
+
+    .venv/bin/python bench/sharing_latency.py [--rates 1000,5000] [--duration 10]
+                                             [--transports inprocess,nats] [--batch-ms 10]
+
+JJOC accepts radar reports of a Japanese sensor at a steady rate, in one batch every
+``--batch-ms`` (one fsync per batch: durable before acknowledged); Japan releases raw reports
+to the US only, so each report travels to USFJ-JFHQ (its link partner), which stores it durably,
+records it and acknowledges it. The latency of a report is from the moment ``accept`` is called
+at JJOC to the moment USFJ-JFHQ has stored and recorded it (``Node.on_received``), so it
+includes both fsyncs, the policy decisions at every hop, the record and audit writes, and (NATS)
+the JetStream round trips. Pipelines are not stepped (no tracking at thousands of reports per
+second): this measures the sharing path alone.
+
+Transports: ``inprocess`` (laptop mode, one hub) and ``nats`` (nats-server started here with
+the config of ``kizuna nats-config``, one account per nation; both nodes are NatsBus clients
+in this one process). Targets (issue 5): p99 < 25 ms in-process, < 50 ms over NATS.
+
+Reports are real: the shipped srbm-salvo scenario's first JJOC-owned radar report, copied with
+fresh ids and times. Prints one table row per transport and rate, with the rate achieved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kizuna.interfaces.cli.run import open_node_audit, open_node_store
+from kizuna.sensors.scenario import load_scenario
+from kizuna.sensors.simulate import simulate
+from kizuna.sharing.agreement import Agreement, load_agreement
+from kizuna.sharing.bus import InProcessHub
+from kizuna.sharing.federation import assign_owners, scenario_feed
+from kizuna.sharing.natsconfig import generate_nats_config
+from kizuna.sharing.node import Node
+from kizuna.timefmt import format_time
+
+SENDER, RECEIVER = "JJOC", "USFJ-JFHQ"
+
+
+def template_report(agreement: Agreement) -> Any:
+    feed = scenario_feed(simulate(load_scenario("srbm-salvo")))
+    owners = assign_owners(agreement, feed)
+    return next(r for _, r in feed if owners[r.sensor.id] == SENDER and r.kind == "radar")
+
+
+def make_reports(template: Any, n: int, tag: str) -> list[Any]:
+    """``n`` copies of ``template`` with unique ids and times 1 ms apart."""
+    t0 = template.t
+    return [
+        template.model_copy(update={"id": f"{tag}:{i:07d}", "time": format_time(t0 + i * 1e-3)})
+        for i in range(n)
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def nats_server(agreement: Agreement, root: Path) -> Iterator[Any]:
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    port = free_port()
+    config = generate_nats_config(
+        agreement, at_time="2026-11-25", port=port, store_dir=root / "jetstream"
+    )
+    (root / "server.conf").write_text(config.text)
+    with (root / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [binary, "-c", str(root / "server.conf")], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.02)
+        yield config
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def measure(
+    sender: Node, receiver: Node, reports: list[Any], rate: float, batch_s: float
+) -> tuple[np.ndarray, float]:
+    """Feed ``reports`` at ``rate``/s; returns per-report latencies (s) and the achieved rate."""
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    def probe(envelope: Any, at: float, _path: Any) -> None:
+        start = sent.get(envelope.id)
+        if start is not None:
+            latencies.append(at - start)
+            if len(latencies) == len(reports):
+                done.set()
+
+    receiver.on_received = probe
+
+    async def receive() -> None:
+        while not done.is_set():
+            await receiver.pump(max_messages=1024, timeout_s=0.05)
+
+    receiving = asyncio.ensure_future(receive())
+    per_batch = max(1, round(rate * batch_s))
+    wall0 = time.time()
+    for k, i in enumerate(range(0, len(reports), per_batch)):
+        delay = wall0 + k * batch_s - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        batch = reports[i : i + per_batch]
+        now = time.time()
+        for r in batch:
+            sent[f"report:{r.id}"] = now
+        await sender.accept(batch)
+    fed_s = time.time() - wall0
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout=30)
+    done.set()
+    await receiving
+    return np.array(latencies), len(reports) / fed_s
+
+
+async def run_inprocess(
+    agreement: Agreement, template: Any, rate: float, duration_s: float, batch_s: float
+) -> tuple[np.ndarray, float, int]:
+    with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
+        root = Path(tmp)
+        logs: list[Any] = []
+        hub = InProcessHub(agreement)
+        nodes = {
+            node_id: Node(
+                node_id,
+                agreement,
+                hub.connect(node_id),
+                open_node_store(root, node_id),
+                audit=open_node_audit(root, node_id, logs),
+                record=root / "record" / f"{node_id}.jsonl",
+            )
+            for node_id in (SENDER, RECEIVER)
+        }
+        reports = make_reports(template, int(rate * duration_s), f"B{int(rate)}")
+        lat, achieved = await measure(nodes[SENDER], nodes[RECEIVER], reports, rate, batch_s)
+        for node in nodes.values():
+            await node.close()
+        for log in logs:
+            log.close()
+        return lat, achieved, len(reports)
+
+
+async def run_nats(
+    agreement: Agreement, template: Any, rate: float, duration_s: float, batch_s: float
+) -> tuple[np.ndarray, float, int]:
+    from kizuna.sharing.nats_bus import NatsBus
+
+    with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
+        root = Path(tmp)
+        with nats_server(agreement, root) as config:
+            logs: list[Any] = []
+            nodes: dict[str, Node] = {}
+            for node_id in (SENDER, RECEIVER):
+                cred = config.credentials[node_id]
+                bus = await NatsBus.connect(
+                    agreement, node_id, config.url, user=cred.user, password=cred.password
+                )
+                nodes[node_id] = Node(
+                    node_id,
+                    agreement,
+                    bus,
+                    open_node_store(root, node_id),
+                    audit=open_node_audit(root, node_id, logs),
+                    record=root / "record" / f"{node_id}.jsonl",
+                )
+            reports = make_reports(template, int(rate * duration_s), f"N{int(rate)}")
+            lat, achieved = await measure(nodes[SENDER], nodes[RECEIVER], reports, rate, batch_s)
+            for node in nodes.values():
+                await node.close()
+            for log in logs:
+                log.close()
+            return lat, achieved, len(reports)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="1000,5000", help="reports/s, comma-separated")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--transports", default="inprocess,nats")
+    parser.add_argument("--batch-ms", type=float, default=10.0, help="accept batch period")
+    parser.add_argument("--agreement", default="trilateral")
+    args = parser.parse_args()
+    agreement = load_agreement(args.agreement)
+    template = template_report(agreement)
+    runners = {"inprocess": run_inprocess, "nats": run_nats}
+    targets = {"inprocess": 25.0, "nats": 50.0}
+    rows = []
+    for transport in args.transports.split(","):
+        for rate in (float(r) for r in args.rates.split(",")):
+            lat, achieved, n = asyncio.run(
+                runners[transport](agreement, template, rate, args.duration, args.batch_ms / 1000.0)
+            )
+            ms = lat * 1000.0
+            rows.append(
+                (
+                    transport,
+                    f"{rate:.0f}",
+                    f"{achieved:.0f}",
+                    f"{len(lat)}/{n}",
+                    f"{np.percentile(ms, 50):.1f}" if len(ms) else "-",
+                    f"{np.percentile(ms, 99):.1f}" if len(ms) else "-",
+                    f"{ms.max():.1f}" if len(ms) else "-",
+                    f"{targets[transport]:.0f}",
+                )
+            )
+            print("  ".join(rows[-1]), flush=True)
+    header = (
+        "transport",
+        "rate/s",
+        "achieved/s",
+        "delivered",
+        "p50 ms",
+        "p99 ms",
+        "max",
+        "target p99",
+    )
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print()
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
