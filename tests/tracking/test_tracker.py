@@ -217,3 +217,18 @@ def test_more_sensors_than_the_initial_table_width(mrbm_truth):
     updates = Tracker().process(merge_by_time(*streams))
     assert len({u.track_id for u in updates}) == 1
     assert len(updates[-1].sensors) == 11
+
+
+def test_log_beta_sigma_stays_within_the_prior(mrbm_truth):
+    """The ln(beta) random walk in air does not let a track claim to know beta worse than
+    the population prior it started from (the boost grew it past the prior before the cap;
+    the IMM's two modes may add a little spread between them)."""
+    from kizuna.tracking import TrackerConfig
+    from kizuna.tracking.initiation import LOG_BETA_SIGMA
+
+    reports = plots(mrbm_truth, seed=5)
+    capped = Tracker().process(reports)
+    free = Tracker(TrackerConfig(log_beta_sigma_max=math.inf)).process(reports)
+    sigma = [math.sqrt(u.P_log[6, 6]) for u in capped]
+    assert max(sigma) <= 1.01 * LOG_BETA_SIGMA
+    assert max(math.sqrt(u.P_log[6, 6]) for u in free) > 1.05 * LOG_BETA_SIGMA
