@@ -17,8 +17,13 @@ Rules (issue 4, DESIGN.md section 4):
   offshore. Such a prediction names a land or territorial-sea region (the ones that tell
   people to take shelter) only if the probability that the impact falls in it -- the Gaussian
   of the ellipse integrated over the region -- is at least
-  :attr:`AlertRules.confirm_probability` (10 %). EEZ advisories (information for ships and
-  aircraft) and notices are not held back by default (:attr:`AlertRules.confirm_kinds`).
+  :attr:`AlertRules.confirm_probability` (10 %), in this prediction and in the track's
+  previous one (a compact previous ellipse that touched the region counts). One prediction is
+  not enough because a prediction made at a staging event can be wild: on ``satellite-sohae``
+  the satellite's track, seeing the thrust drop at first-stage separation, gave one
+  "ballistic" 62 km ellipse with 10.2 % in Korea's territorial sea, and 1.6 % two seconds
+  later. EEZ advisories (information for ships and aircraft) and notices are not held back by
+  default (:attr:`AlertRules.confirm_kinds`).
   A prediction that touches only regions it may not name issues, updates and cancels nothing:
   the alert waits for the next, sharper prediction (seconds later on a tracked threat). This
   is what J-Alert does too -- it waits for a confirmed prediction before naming a prefecture --
@@ -181,21 +186,27 @@ def region_hit_probability(
 
 
 def confirmed_regions(
-    hit: Iterable[Region], impact: ImpactPoint, regions: RegionSet, rules: AlertRules
-) -> tuple[set[Region], set[Region]]:
-    """(regions the prediction may name, warning regions it touches but may not name yet).
+    hit: Iterable[Region],
+    impact: ImpactPoint,
+    regions: RegionSet,
+    rules: AlertRules,
+    supported_before: frozenset[str] = frozenset(),
+) -> tuple[set[Region], set[Region], frozenset[str]]:
+    """(regions the prediction may name, regions it touches but may not name yet, codes of the
+    regions this prediction supports on its own).
 
-    ``hit`` are the regions the 95 % ellipse of ``impact`` touches. A compact ellipse
-    (semi-major <= ``rules.confirm_semi_major_m``) names them all; a larger one names a region
-    of ``rules.confirm_kinds`` (by default prefecture, province, base, territorial sea) only if
-    the impact falls in it with probability >= ``rules.confirm_probability`` (see the module
-    docstring for why).
+    ``hit`` are the regions the 95 % ellipse of ``impact`` touches; ``supported_before`` is the
+    third value returned for the track's previous prediction. A compact ellipse (semi-major
+    <= ``rules.confirm_semi_major_m``) names and supports them all; a larger one supports a
+    region of ``rules.confirm_kinds`` (by default prefecture, province, base, territorial sea)
+    only if the impact falls in it with probability >= ``rules.confirm_probability``, and
+    names it only if the previous prediction supported it too (see the module docstring).
     """
     hit = set(hit)
     ell = impact.ellipse_95
-    warn = {r for r in hit if r.kind in rules.confirm_kinds}
-    if ell.semi_major_m <= rules.confirm_semi_major_m or not warn:
-        return hit, set()
+    held_back = {r for r in hit if r.kind in rules.confirm_kinds}
+    if ell.semi_major_m <= rules.confirm_semi_major_m or not held_back:
+        return hit, set(), frozenset(r.code for r in hit)
     p = region_hit_probability(
         regions,
         impact.lat,
@@ -206,8 +217,10 @@ def confirmed_regions(
         kinds=rules.confirm_kinds,
         samples=rules.confirm_samples,
     )
-    named = {r for r in warn if p.get(r.code, 0.0) >= rules.confirm_probability}
-    return (hit - warn) | named, warn - named
+    likely = {r for r in held_back if p.get(r.code, 0.0) >= rules.confirm_probability}
+    named = {r for r in likely if r.code in supported_before}
+    supported = frozenset(r.code for r in (hit - held_back) | likely)
+    return (hit - held_back) | named, held_back - named, supported
 
 
 def alert_id_for(track_id: str, kind: str, exercise: bool) -> str:
@@ -239,6 +252,9 @@ class _ImpactLifecycle:
     impact_time_s: float | None = None  # as last emitted
     latest_impact_time_s: float | None = None
     no_impact_since_s: float | None = None
+    # Codes of the regions the previous prediction supported (confirmed_regions); a prediction
+    # without an impact breaks the sequence.
+    supported: frozenset[str] = frozenset()
 
     def step(
         self, pred: PredictionProduct, now_s: float, regions: RegionSet, rules: AlertRules
@@ -253,6 +269,7 @@ class _ImpactLifecycle:
             # still under thrust, or the tracker's phase flipping during boost) until an
             # impact comes back to update it; only an orbital classification withdraws it.
             # Otherwise every boost-phase blip would issue and cancel a notice (srbm-salvo).
+            self.supported = frozenset()
             if self.no_impact_since_s is None:
                 self.no_impact_since_s = now_s
             withdraw = bool(self.held) or pred.category == "orbital"
@@ -263,13 +280,14 @@ class _ImpactLifecycle:
         t_imp = parse_time(impact.time)
         self.latest_impact_time_s = t_imp
         ell = impact.ellipse_95
-        strict, unconfirmed = confirmed_regions(
+        strict, unconfirmed, self.supported = confirmed_regions(
             regions.regions_hit_by_ellipse(
                 impact.lat, impact.lon, ell.semi_major_m, ell.semi_minor_m, ell.orientation_deg
             ),
             impact,
             regions,
             rules,
+            self.supported,
         )
         new_held = strict
         if self.state == "active" and self.held:

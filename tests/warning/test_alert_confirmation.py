@@ -2,8 +2,8 @@
 
 The rule (kizuna.warning.engine module docstring): a 95 % ellipse with a semi-major axis above
 ``confirm_semi_major_m`` names a prefecture, province, base or territorial sea only when the
-impact falls in it with probability >= ``confirm_probability``; a compact ellipse names every
-region it touches, as before.
+impact falls in it with probability >= ``confirm_probability`` in this prediction and the
+track's previous one; a compact ellipse names every region it touches, as before.
 """
 
 from __future__ import annotations
@@ -96,12 +96,44 @@ def test_the_lofted_post_separation_prediction_is_an_advisory_not_a_warning():
     assert touching.level == "warning" and len([c for c in codes(touching) if "JP-" in c]) > 10
 
 
-def test_an_imprecise_ellipse_well_inside_a_prefecture_warns_at_once():
-    # 150 km ellipse in the middle of Hokkaido: most impacts fall in JP-01, so no waiting.
+def test_an_imprecise_ellipse_well_inside_a_prefecture_warns_on_the_next_prediction():
+    # 150 km ellipse in the middle of Hokkaido: most impacts fall in JP-01. The first such
+    # prediction is not enough (it names only the EEZ its edge touches, as an advisory); the
+    # track's next one, agreeing, makes it a warning naming Hokkaido.
     engine = AlertEngine()
-    (alert,) = engine.update(prediction(43.4, 142.8, 300.0, a_m=150e3, b_m=80e3), None, NOW)
-    assert (alert.level, alert.status) == ("warning", "issued")
-    assert codes(alert)[0] == "JP-01"
+    inland = prediction(43.4, 142.8, 300.0, a_m=150e3, b_m=80e3)
+    assert all(a.level != "warning" for a in engine.update(inland, None, NOW))
+    again = prediction(43.4, 142.8, 298.0, now=NOW + 2, a_m=150e3, b_m=80e3)
+    (alert,) = engine.update(again, None, NOW + 2)
+    assert alert.level == "warning" and codes(alert)[0] == "JP-01"
+
+
+def test_one_wild_prediction_at_a_staging_names_nothing():
+    # satellite-sohae: at first-stage separation the satellite's track gave one "ballistic"
+    # 62 x 21 km ellipse with 10.2 % in KOR-TS, then 1.6 % two seconds later, then "unknown".
+    engine = AlertEngine()
+    wild = prediction(35.8436, 125.6779, 339.0, a_m=61.6e3, b_m=21.3e3, orientation_deg=173.0)
+    later = prediction(
+        35.8065, 125.6441, 339.0, now=NOW + 2, a_m=54.0e3, b_m=14.5e3, orientation_deg=178.6
+    )
+    # Alone it is "likely" enough (>= 10 % in KOR-TS): only the second prediction stops it.
+    ell = wild.impact.ellipse_95
+    p = region_hit_probability(
+        AlertEngine().regions, 35.8436, 125.6779, ell.semi_major_m, ell.semi_minor_m, 173.0
+    )
+    assert p["KOR-TS"] >= AlertRules().confirm_probability
+    lines = engine.update(wild, None, NOW) + engine.update(later, None, NOW + 2)
+    assert all(a.level != "warning" for a in lines)
+    assert not {c for a in lines for c in codes(a)} & {"KOR-TS"}
+
+
+def test_a_compact_previous_prediction_counts_as_support():
+    # Compact on a strip, then a diffuse but likely prediction over it: named at once.
+    engine = AlertEngine(regions=STRIPED, rules=AlertRules(confirm_probability=0.05))
+    (first,) = engine.update(prediction(35.5, 140.0, 600.0, a_m=10e3, b_m=10e3), None, NOW)
+    assert first.level == "warning" and "TEST-S20" in codes(first)
+    diffuse = prediction(35.5, 140.0, 598.0, now=NOW + 2, a_m=60e3, b_m=60e3)
+    assert engine.update(diffuse, None, NOW + 2) == []  # held (hysteresis), nothing new
 
 
 def test_an_unconfirmed_prediction_waits_and_the_compact_one_warns():
@@ -132,12 +164,20 @@ def test_an_unconfirmed_prediction_does_not_cancel_an_advisory():
 
 
 def test_the_rule_can_name_likely_regions_of_a_diffuse_ellipse():
-    # With a 5 % bar the central strips (~7 % each) are named and the outer ones are not.
+    # With a 5 % bar the central strips (~7 % each) are named, on the second prediction, and
+    # the outer ones (touched, but < 5 % each) are not.
     engine = AlertEngine(regions=STRIPED, rules=AlertRules(confirm_probability=0.05))
-    (alert,) = engine.update(prediction(35.5, 140.0, 600.0, a_m=60e3, b_m=60e3), None, NOW)
+    diffuse = prediction(35.5, 140.0, 600.0, a_m=60e3, b_m=60e3)
+    assert engine.update(diffuse, None, NOW) == []
+    (alert,) = engine.update(diffuse, None, NOW + 2)
     named = set(codes(alert))
     assert alert.level == "warning" and {"TEST-S19", "TEST-S20"} <= named
-    assert "TEST-S08" not in named and "TEST-S31" not in named  # touched, but < 5 % each
+    assert "TEST-S08" not in named and "TEST-S31" not in named
+    # A prediction without an impact in between breaks the sequence.
+    fresh = AlertEngine(regions=STRIPED, rules=AlertRules(confirm_probability=0.05))
+    assert fresh.update(diffuse, None, NOW) == []
+    assert fresh.update(prediction(0.0, 0.0, impact=False), None, NOW + 1) == []
+    assert fresh.update(diffuse, None, NOW + 2) == []
 
 
 def test_advisories_are_held_back_only_if_configured():
