@@ -34,6 +34,10 @@ Rules (issue 4, DESIGN.md section 4):
   passes over a prefecture or province while the object is below
   :attr:`AlertRules.overflight_ceiling_m`, or at any height when it will not reach orbit
   (category ``ballistic`` or ``unknown``), as J-Alert warned on 2017-08-29 and 2022-10-04.
+  The same confirmation applies: the ground track of a prediction whose impact ellipse is
+  imprecise adds a region only if the track's previous ground track crossed it too (on
+  ``satellite-sohae`` the spent first stage's fresh track, 297 km ellipse, would otherwise warn
+  Incheon and South Chungcheong for 3 s).
 
 Lifecycle, per threat and kind, with one ``alert_id``: ``issued`` -> ``updated`` (regions or
 impact time changed materially) -> ``cancelled`` (left every region / no longer predicted),
@@ -366,6 +370,8 @@ class _OverflightLifecycle:
     t_first: dict[str, float] = field(default_factory=dict)
     t_last: dict[str, float] = field(default_factory=dict)
     passed: set[str] = field(default_factory=set)
+    # Regions under the previous ground track (the confirmation of an imprecise prediction).
+    supported: frozenset[str] = frozenset()
 
     def active_regions(self) -> tuple[Region, ...]:
         return _ordered(r for c, r in self.held.items() if c not in self.passed)
@@ -407,9 +413,22 @@ class _OverflightLifecycle:
                         dense.lat_deg[eligible], dense.lon_deg[eligible], rules.exit_margin_m
                     )
                     loose = {r.code for r in regions.regions_hit(band)}
+        was_active = self.state == "active"
+        # The ground track of an imprecise prediction (impact ellipse beyond
+        # confirm_semi_major_m) is as vague as its ellipse: it adds a region only if the
+        # track's previous ground track crossed it too (module docstring, confirmation).
+        under_track = frozenset(strict)
+        if pred.impact is not None and (
+            pred.impact.ellipse_95.semi_major_m > rules.confirm_semi_major_m
+        ):
+            strict = {
+                c: v
+                for c, v in strict.items()
+                if c in self.supported or (was_active and c in self.held)
+            }
+        self.supported = under_track
         before_regions = self.active_regions()
         before = set(before_regions)
-        was_active = self.state == "active"
         if not was_active:
             # A fresh alert: nothing held from a previous, closed one.
             self.held, self.t_first, self.t_last, self.passed = {}, {}, {}, set()

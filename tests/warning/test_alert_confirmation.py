@@ -18,7 +18,7 @@ from kizuna.geo.regions import Region, RegionSet
 from kizuna.warning import AlertEngine, AlertRules
 from kizuna.warning.engine import WARNING_KINDS, region_hit_probability
 
-from .conftest import NOW, prediction
+from .conftest import NOW, great_circle_track, prediction
 
 
 def _region(code: str, kind: str, geometry) -> Region:
@@ -188,3 +188,18 @@ def test_advisories_are_held_back_only_if_configured():
     assert (adv.level, codes(adv)) == ("advisory", ["TEST-EEZ2"])  # default: EEZs not held
     rules = AlertRules(confirm_kinds=WARNING_KINDS | {"eez"})
     assert AlertEngine(regions=edge, rules=rules).update(diffuse, None, NOW) == []
+
+
+def test_an_imprecise_prediction_needs_two_ground_tracks_to_warn_an_overflight():
+    # The 2022-10-04 path over Aomori (launches.csv), predicted with a 300 km impact ellipse
+    # (a fresh track): the first ground track alone warns no one, the next one agreeing does.
+    track = great_circle_track(40.61, 126.43, 33.7, 177.25, NOW, NOW + 1320.0, 1000e3)
+    vague = prediction(33.7, 177.25, 1320.0, a_m=300e3, b_m=100e3)
+    engine = AlertEngine()
+    assert [a.kind for a in engine.update(vague, track, NOW)] == ["impact"]  # the notice
+    again = prediction(33.7, 177.25, 1318.0, now=NOW + 2, a_m=300e3, b_m=100e3)
+    over = [a for a in engine.update(again, track, NOW + 2) if a.kind == "overflight"]
+    assert over and over[0].status == "issued" and "JP-02" in codes(over[0])
+    # A compact prediction warns at once (as in test_alert_engine).
+    sharp = AlertEngine().update(prediction(33.7, 177.25, 1320.0), track, NOW)
+    assert [a.kind for a in sharp] == ["impact", "overflight"]
