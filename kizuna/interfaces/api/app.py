@@ -619,7 +619,8 @@ async def _websocket(
     finally:
         clients.discard(ws)
         if ws.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(RuntimeError):
+            # The client may have gone in the meantime (a page reload): closing then raises.
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await ws.close()
 
 
