@@ -122,9 +122,11 @@ class TrackerConfig:
     # False plots per unit of measurement space, 1/(m rad^2): ten per scan spread over
     # 3,000 km of range, all azimuths and 60 degrees of elevation is 5.5e-7.
     clutter_density: float = 1e-6
-    # Largest 1-sigma of ln(beta): that of the population prior a track starts with (see
-    # _cap_log_beta).
-    log_beta_sigma_max: float = LOG_BETA_SIGMA
+    # Largest 1-sigma of ln(beta) (see _cap_log_beta): 1.5x the prior's, because the prior
+    # (7,000 kg/m^2, sigma x e) is a re-entry vehicle's and spent stages (300-1,500 kg/m^2)
+    # lie 1.5-3 of its sigmas below; at 1.0x the ellipses of satellite-sohae's second stage
+    # held its impact 16 times in 99.
+    log_beta_sigma_max: float = 1.5 * LOG_BETA_SIGMA
 
 
 @dataclass(slots=True)
@@ -1199,11 +1201,12 @@ def _cap_log_beta(Pm: Array, slots: NDArray[np.intp], sigma_max: float) -> None:
     Why: ln(beta) is a random walk in air so that a track can follow real changes of beta;
     unbounded, its variance keeps growing through segments where drag is not what the data
     measure (the boost, where the thrust explains the motion), and a midcourse track then
-    claims to know beta worse than the population of missiles it was started from (sigma 1.8
+    claims to know beta worse than the population of objects it was started from (sigma 1.8
     against 1.0 measured on irbm-overflight-2022). That over-wide tail costs the predictor
     too: a sigma point with beta ~ 60 kg/m^2 drifts down like a balloon and needs thousands of
     0.25 s steps. A walk that reverts to the prior (Ornstein-Uhlenbeck) has the prior's
-    variance as its limit; this cap is that limit.
+    variance as its limit; this cap is that limit, set wider than the tracker's one-population
+    prior (see ``TrackerConfig.log_beta_sigma_max``).
     """
     var = Pm[slots, :, LOG_BETA, LOG_BETA]
     scale = np.minimum(1.0, sigma_max / np.sqrt(np.maximum(var, 1e-300)))

@@ -220,14 +220,14 @@ def test_more_sensors_than_the_initial_table_width(mrbm_truth):
 
 
 def test_log_beta_sigma_stays_within_the_prior(mrbm_truth):
-    """The ln(beta) random walk in air does not let a track claim to know beta worse than
-    the population prior it started from (the boost grew it past the prior before the cap;
-    the IMM's two modes may add a little spread between them)."""
+    """The ln(beta) random walk in air does not let a track's sigma grow past the cap (here
+    the prior's; the boost grows it past that without the cap; the IMM's two modes may add a
+    little spread between them)."""
     from kizuna.tracking import TrackerConfig
     from kizuna.tracking.initiation import LOG_BETA_SIGMA
 
     reports = plots(mrbm_truth, seed=5)
-    capped = Tracker().process(reports)
+    capped = Tracker(TrackerConfig(log_beta_sigma_max=LOG_BETA_SIGMA)).process(reports)
     free = Tracker(TrackerConfig(log_beta_sigma_max=math.inf)).process(reports)
     sigma = [math.sqrt(u.P_log[6, 6]) for u in capped]
     assert max(sigma) <= 1.01 * LOG_BETA_SIGMA
