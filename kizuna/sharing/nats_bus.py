@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -307,6 +307,78 @@ class NatsBus:
         await self._nc.close()
 
 
+async def provision(
+    agreement: Agreement,
+    servers: str | Sequence[str],
+    admins: Mapping[str, tuple[str, str]],
+    *,
+    ack_wait_s: float = 30.0,
+    timeout_s: float = 5.0,
+) -> list[str]:
+    """Create each nation's stream and each of its nodes' durable consumers; returns one line
+    per object (created, updated or kept).
+
+    ``admins``: ``{nation: (user, password)}`` of the nations to provision, the
+    administrators of :func:`kizuna.sharing.natsconfig.admin_user`. Run it once before the
+    nodes start: a node creates only its own nation's stream, and a copy published to a nation
+    whose stream does not exist yet is stored by the sender's stream alone and never arrives.
+    Idempotent: an existing consumer is kept as it is (its ``ack_wait`` and start position
+    included), an existing stream is updated to the agreement's subjects.
+    """
+    from kizuna.sharing.natsconfig import admin_user
+
+    done: list[str] = []
+    urls = [servers] if isinstance(servers, str) else list(servers)
+    for nation, (user, password) in sorted(admins.items()):
+        nodes = agreement.nodes_of(nation)  # an unknown nation fails here
+        try:
+            nc = await nats.connect(
+                servers=urls,
+                user=user,
+                password=password,
+                name=f"kizuna-provision-{nation}",
+                inbox_prefix=inbox_prefix(admin_user(nation)).encode(),
+                connect_timeout=timeout_s,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+            )
+        except (nats.errors.Error, OSError) as exc:
+            raise TransportError(
+                f"{nation}: cannot connect to {servers} as {user}: {exc}"
+            ) from None
+        try:
+            js = nc.jetstream(timeout=timeout_s)
+            config = StreamConfig(
+                name=STREAM,
+                subjects=stream_subjects(nation, agreement.nation_codes),
+                duplicate_window=DUPLICATE_WINDOW_S,
+            )
+            try:
+                await js.stream_info(STREAM)
+            except nats.js.errors.NotFoundError:
+                await js.add_stream(config)
+                done.append(f"{nation}: stream {STREAM} created")
+            else:
+                await js.update_stream(config)
+                done.append(f"{nation}: stream {STREAM} updated")
+            for node in sorted(nodes, key=lambda n: n.id):
+                name = consumer_name(node.id)
+                try:
+                    await js.consumer_info(STREAM, name)
+                except nats.js.errors.NotFoundError:
+                    await js.add_consumer(
+                        STREAM, _consumer_config(node.id, nation, None, ack_wait_s)
+                    )
+                    done.append(f"{nation}: consumer {name} created")
+                else:
+                    done.append(f"{nation}: consumer {name} kept")
+        except (nats.errors.Error, nats.js.errors.Error) as exc:
+            raise TransportError(f"{nation}: provisioning as {user} failed: {exc}") from None
+        finally:
+            await nc.close()
+    return done
+
+
 def _consumer_config(
     node_id: str, nation: str, deliver_from: float | None, ack_wait_s: float = 30.0
 ) -> ConsumerConfig:
@@ -327,4 +399,4 @@ def _consumer_config(
     return config
 
 
-__all__ = ["DUPLICATE_WINDOW_S", "NatsBus", "TransportError", "msg_id"]
+__all__ = ["DUPLICATE_WINDOW_S", "NatsBus", "TransportError", "msg_id", "provision"]

@@ -13,6 +13,10 @@ One account per nation, one user per node, JetStream enabled per account, and:
   originator, a foreign node name or an unreleased kind is a publish violation.
 * **users may subscribe only to what their nation receives** (``kz.*.<O>.>``) and to their own
   reply inbox (``_INBOX_<node>.>``); anything else is a subscription violation.
+* **one administrator per nation** (user ``<nation>-admin``, :func:`admin_user`) may create its
+  account's stream and every durable consumer of its nodes, and nothing else: no product
+  subject at all. ``kizuna streams create`` uses it (:func:`kizuna.sharing.nats_bus.provision`)
+  so that every stream exists before any partner publishes to it.
 
 The server checks subjects; it cannot see markings, so the node still decides every release
 with :func:`kizuna.sharing.policy.decide` (the node decides, the server also enforces).
@@ -54,11 +58,12 @@ class NodeCredentials:
 
 @dataclass(frozen=True)
 class NatsServerConfig:
-    """The config text and the per-node credentials it contains."""
+    """The config text and the credentials it contains: per node, and per nation's admin."""
 
     text: str
     url: str
     credentials: dict[str, NodeCredentials]
+    admins: dict[str, NodeCredentials]
 
     def credentials_json(self, agreement_name: str) -> str:
         return json.dumps(
@@ -69,9 +74,36 @@ class NatsServerConfig:
                     c.node: {"user": c.user, "password": c.password}
                     for c in self.credentials.values()
                 },
+                "admins": {
+                    nation: {"user": c.user, "password": c.password}
+                    for nation, c in self.admins.items()
+                },
             },
             indent=2,
         )
+
+
+def admin_user(nation: str) -> str:
+    """User name of a nation's administrator (provisions its account's JetStream objects)."""
+    return f"{nation}-admin"
+
+
+def admin_permissions(agreement: Agreement, nation: str) -> tuple[list[str], list[str]]:
+    """``(publish allow, subscribe allow)`` of a nation's administrator: the JetStream API for
+    its stream and its nodes' durable consumers, its own reply inbox; no product subject."""
+    publish = [
+        f"{JS_API}.INFO",
+        f"{JS_API}.STREAM.INFO.{STREAM}",
+        f"{JS_API}.STREAM.CREATE.{STREAM}",
+        f"{JS_API}.STREAM.UPDATE.{STREAM}",
+    ]
+    for node in agreement.nodes_of(nation):
+        consumer = consumer_name(node.id)
+        publish += [
+            f"{JS_API}.CONSUMER.INFO.{STREAM}.{consumer}",
+            f"{JS_API}.CONSUMER.DURABLE.CREATE.{STREAM}.{consumer}",
+        ]
+    return publish, [f"{inbox_prefix(admin_user(nation))}.>"]
 
 
 def release_table(agreement: Agreement, at_time: Instant) -> dict[tuple[str, str], list[str]]:
@@ -124,15 +156,36 @@ def generate_nats_config(
 ) -> NatsServerConfig:
     """The nats-server 2.9 config enforcing ``agreement`` as in force at ``at_time``.
 
-    ``passwords`` reuses existing node passwords (others are drawn with :mod:`secrets`), so
-    regenerating a config after an agreement change does not rotate every credential.
+    ``passwords`` (keyed by user: node ids and :func:`admin_user` names) reuses existing
+    passwords (others are drawn with :mod:`secrets`), so regenerating a config after an
+    agreement change does not rotate every credential.
     """
     passwords = dict(passwords or {})
     table = release_table(agreement, at_time)
     credentials: dict[str, NodeCredentials] = {}
+    admins: dict[str, NodeCredentials] = {}
     accounts: dict[str, Any] = {}
+    clash = sorted({admin_user(n) for n in agreement.nation_codes} & set(agreement.node_ids))
+    if clash:
+        raise ConfigError(
+            f"node id {clash[0]} is the name of a nation's NATS administrator", field="nodes"
+        )
     for nation in agreement.nation_codes:
-        users = []
+        admin = admin_user(nation)
+        admins[nation] = NodeCredentials(
+            admin, admin, passwords.get(admin) or secrets.token_urlsafe(24)
+        )
+        publish, subscribe = admin_permissions(agreement, nation)
+        users = [
+            {
+                "user": admin,
+                "password": admins[nation].password,
+                "permissions": {
+                    "publish": {"allow": publish},
+                    "subscribe": {"allow": subscribe},
+                },
+            }
+        ]
         for node in agreement.nodes_of(nation):
             password = passwords.get(node.id) or secrets.token_urlsafe(24)
             credentials[node.id] = NodeCredentials(node.id, node.id, password)
@@ -180,7 +233,9 @@ def generate_nats_config(
     )
     body = "\n".join(f"{_key(k)}: {_render(v, 0)}" for k, v in top.items())
     text = header + body + "\n"
-    return NatsServerConfig(text=text, url=f"nats://{host}:{port}", credentials=credentials)
+    return NatsServerConfig(
+        text=text, url=f"nats://{host}:{port}", credentials=credentials, admins=admins
+    )
 
 
 def _render(value: Any, depth: int) -> str:
@@ -239,6 +294,8 @@ def load_credentials(path: str | Path) -> dict[str, Any]:
 __all__ = [
     "NatsServerConfig",
     "NodeCredentials",
+    "admin_permissions",
+    "admin_user",
     "generate_nats_config",
     "load_credentials",
     "node_permissions",

@@ -28,7 +28,7 @@ from node_support import canonical, full_feed, read_record, record_keys
 from sharing_helpers import NATS_SERVER, free_port
 
 from kizuna.sharing.agreement import Agreement
-from kizuna.sharing.nats_bus import NatsBus
+from kizuna.sharing.nats_bus import provision
 from kizuna.sharing.natsconfig import generate_nats_config
 from kizuna.timefmt import parse_time
 
@@ -189,21 +189,11 @@ class Federation:
         asyncio.run(self._provision())
 
     async def _provision(self) -> None:
-        """Create every nation's stream and every node's durable consumer before any node
-        runs (what an operator does before an exercise). A node creates only its own nation's
-        stream, so a copy published to a nation whose stream does not exist yet is stored by
-        the sender's stream alone and never reaches that nation."""
-        for node_id in self.agreement.node_ids:
-            cred = self.server.config.credentials[node_id]
-            bus = await NatsBus.connect(
-                self.agreement,
-                node_id,
-                self.server.url,
-                user=cred.user,
-                password=cred.password,
-                ack_wait_s=ACK_WAIT_S,
-            )
-            await bus.close()
+        """Every nation's stream and every node's durable consumer before any node runs, as
+        `kizuna streams create` does (a node creates only its own nation's stream, so a copy
+        published to a nation whose stream does not exist yet would never arrive)."""
+        admins = {n: (c.user, c.password) for n, c in self.server.config.admins.items()}
+        await provision(self.agreement, self.server.url, admins, ack_wait_s=ACK_WAIT_S)
 
     @property
     def record_dir(self) -> Path:

@@ -375,6 +375,11 @@ def node_command(
 ) -> None:
     """Run one node of the agreement as its own process over NATS JetStream.
 
+    First, once per server: `kizuna nats-config AGREEMENT --out FILE`, start `nats-server -c
+    FILE`, then `kizuna streams create AGREEMENT --credentials FILE.credentials.json` to create
+    every nation's stream and every node's durable consumer. (A node creates only its own
+    nation's stream: what it sends to a nation whose stream does not exist yet never arrives.)
+
     Reports of the node's own sensors come from --feed, each accepted (stored with fsync,
     then published) when the scenario clock reaches its time. Partner products arrive through
     the node's durable consumer; everything is stored before it is acknowledged. On start the
