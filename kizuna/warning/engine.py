@@ -106,6 +106,13 @@ class AlertRules:
     # A warning is withdrawn for "no impact predicted" / "orbital" only once that has lasted
     # this long (predictions may drop out for an update or two when a track is re-associated).
     no_impact_grace_s: float = 10.0
+    # An impact alert whose track went silent after its predictions lost the impact (so the
+    # clock rule "impacted at the impact time" does not apply) is closed once its impact time
+    # is this far past and the track has not been updated for as long: ``impacted`` if the
+    # impact was lost only in the last ``no_impact_grace_s`` before it was due (terminal
+    # phase), else ``cancelled`` (an old estimate nothing confirmed). 30 s: several track
+    # updates (2 s apart) and well beyond the 1-sigma impact-time error of a midcourse fix.
+    stale_impact_grace_s: float = 30.0
     # Confirmation before a warning (module docstring): a prediction whose 95 % ellipse has a
     # semi-major axis above this is not precise enough for "the ellipse touches it" to name a
     # prefecture, province, base or territorial sea. 50 km: about the radius of a typical
@@ -227,6 +234,19 @@ def confirmed_regions(
     return (hit - held_back) | named, held_back - named, supported
 
 
+def predicted_impact_time_s(pred: PredictionProduct) -> float | None:
+    """The impact time (POSIX s) the prediction itself gives, None if it predicts none.
+
+    What an overflight line's ``impact_time`` means: when the object that passes over is
+    predicted to come down, from the *same* prediction as the ground track that named the
+    regions (an orbital prediction has none). Not the impact alert's last time, which may be
+    a stale boost-phase estimate earlier than the overflight itself.
+    """
+    if pred.impact is None or pred.category == "orbital":
+        return None
+    return parse_time(pred.impact.time)
+
+
 def alert_id_for(track_id: str, kind: str, exercise: bool) -> str:
     """One id per threat and kind; exercise alerts can never share a real alert's id."""
     return f"ALERT-{track_id}-{kind.upper()}" + ("-EXERCISE" if exercise else "")
@@ -256,6 +276,7 @@ class _ImpactLifecycle:
     impact_time_s: float | None = None  # as last emitted
     latest_impact_time_s: float | None = None
     no_impact_since_s: float | None = None
+    last_update_s: float | None = None  # time of the track's latest prediction
     # Codes of the regions the previous prediction supported (confirmed_regions); a prediction
     # without an impact breaks the sequence.
     supported: frozenset[str] = frozenset()
@@ -265,6 +286,7 @@ class _ImpactLifecycle:
     ) -> list[_Line]:
         if self.state == "impacted":
             return []
+        self.last_update_s = now_s
         impact = pred.impact if pred.category != "orbital" else None
         if impact is None:
             # One prediction without an impact (or classed orbital) is not enough to withdraw
@@ -325,10 +347,30 @@ class _ImpactLifecycle:
             lines.append(self._line("updated"))
         return lines + self.tick(now_s)
 
-    def tick(self, now_s: float, final: bool = False) -> list[_Line]:
+    def tick(
+        self, now_s: float, final: bool = False, rules: AlertRules | None = None
+    ) -> list[_Line]:
         """``impacted`` once the impact time is reached, if the latest prediction still had
         that impact (a stale impact time from a boost-phase blip must not close the alert),
-        or at the end of the input (``final``)."""
+        or at the end of the input (``final``). With ``rules``: an alert whose latest
+        predictions had no impact and whose track has gone silent is closed
+        ``stale_impact_grace_s`` after its impact time (see :class:`AlertRules`) rather than
+        left open for ever with an impact time in the past."""
+        if (
+            rules is not None
+            and not final
+            and self.state == "active"
+            and self.latest_impact_time_s is not None
+            and self.no_impact_since_s is not None
+            and self.last_update_s is not None
+            and now_s >= self.latest_impact_time_s + rules.stale_impact_grace_s
+            and now_s >= self.last_update_s + rules.stale_impact_grace_s
+        ):
+            if self.no_impact_since_s >= self.latest_impact_time_s - rules.no_impact_grace_s:
+                self.state = "impacted"
+                self.impact_time_s = self.latest_impact_time_s
+                return [self._line("impacted")]
+            return self._cancel()
         if (
             self.state == "active"
             and self.latest_impact_time_s is not None
@@ -505,15 +547,15 @@ class ThreatAlerts:
         self._last = pred
         lines = self.impact.step(pred, now_s, self._regions, self._rules)
         lines += self.overflight.step(
-            pred, track, now_s, self._regions, self._rules, self.impact.latest_impact_time_s
+            pred, track, now_s, self._regions, self._rules, predicted_impact_time_s(pred)
         )
         return [self._product(line, now_s) for line in lines]
 
     def tick(self, now_s: float, final: bool = False) -> list[AlertProduct]:
         if self._last is None:
             return []
-        lines = self.impact.tick(now_s, final)
-        lines += self.overflight.tick(now_s, self._rules, self.impact.latest_impact_time_s)
+        lines = self.impact.tick(now_s, final, self._rules)
+        lines += self.overflight.tick(now_s, self._rules, predicted_impact_time_s(self._last))
         return [self._product(line, now_s) for line in lines]
 
     def due_time_s(self) -> float | None:
@@ -528,7 +570,15 @@ class ThreatAlerts:
     def _product(self, line: _Line, now_s: float) -> AlertProduct:
         pred = self._last
         key = line.level if line.status in ("issued", "updated") else line.status
-        messages = render(line.kind, key, line.regions, line.event_time_s, now_s, self.exercise)
+        messages = render(
+            line.kind,
+            key,
+            line.regions,
+            line.event_time_s,
+            now_s,
+            self.exercise,
+            impact_time_s=line.impact_time_s,
+        )
         return AlertProduct(
             alert_id=alert_id_for(self.track_id, line.kind, self.exercise),
             track_id=self.track_id,

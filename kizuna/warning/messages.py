@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from kizuna.geo.regions import Region
 from kizuna.timefmt import format_time
 
@@ -56,13 +58,13 @@ _TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
     },
     ("overflight", "warning"): {
         "en": "MISSILE WARNING: a missile is predicted to pass over {where} in about {minutes} "
-        "min ({time} UTC). Take shelter now in a sturdy building or underground; away from "
+        "min ({time} UTC){fall}. Take shelter now in a sturdy building or underground; away from "
         "windows.",
         "ja": "ミサイル通過予測：約{minutes}分後（{time} "
-        "UTC）、{where}の上空を通過するおそれがあります。"
+        "UTC）、{where}の上空を通過するおそれがあります{fall}。"
         "直ちに頑丈な建物や地下に避難し、窓から離れてください。",
         "ko": "미사일 통과 예측: 약 {minutes}분 후({time}"
-        " UTC) {where} 상공을 통과할 우려가 있습니다. "
+        " UTC) {where} 상공을 통과할 우려가 있습니다{fall}. "
         "즉시 튼튼한 건물 안이나 지하로 대피하고 창문에서 떨어지십시오.",
     },
     ("impact", "cancelled"): {
@@ -73,10 +75,11 @@ _TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
         "더 이상의 조치는 필요하지 않습니다.",
     },
     ("overflight", "cancelled"): {
-        "en": "CANCELLED: the missile is no longer predicted to pass over {where}. No further "
-        "action is needed there.",
-        "ja": "解除：{where}上空の通過予測は解除されました。これ以上の行動は必要ありません。",
-        "ko": "해제: {where} 상공 통과 예측이 해제되었습니다. 더 이상의 조치는 필요하지 않습니다.",
+        "en": "CANCELLED: the missile is no longer predicted to pass over {where}{fall}. No "
+        "further action is needed there.",
+        "ja": "解除：{where}上空の通過予測は解除されました{fall}。これ以上の行動は必要ありません。",
+        "ko": "해제: {where} 상공 통과 예측이 해제되었습니다{fall}. "
+        "더 이상의 조치는 필요하지 않습니다.",
     },
     ("impact", "impacted"): {
         "en": "IMPACT: the missile is assessed to have fallen in {where} at {time} UTC. Do not "
@@ -88,15 +91,34 @@ _TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
         "경찰, 소방서 또는 해양경찰에 신고하십시오.",
     },
     ("overflight", "passed"): {
-        "en": "PASSED: the missile has passed over {where}. Do not approach any fallen object; "
-        "report it to the police or fire service.",
+        "en": "PASSED: the missile has passed over {where}{fall}. Do not approach any fallen "
+        "object; report it to the police or fire service.",
         "ja": "通過：ミサイルは{where}の上空を通過しま"
-        "した。落下物を発見したら近づかず、警察・消防に"
+        "した{fall}。落下物を発見したら近づかず、警察・消防に"
         "通報してください。",
         "ko": "통과: 미사일이 {where} 상공을 통과했습니"
-        "다. 낙하물을 발견하면 접근하지 말고 경찰이나 "
+        "다{fall}. 낙하물을 발견하면 접근하지 말고 경찰이나 "
         "소방서에 신고하십시오.",
     },
+}
+
+# An overflight line also says when the object is predicted to come down (its ``impact_time``
+# field), so the message and the field can never tell different times. Placed before the
+# sentence's full stop.
+_FALL = {
+    "en": ", and to come down at {impact} UTC",
+    "ja": "（落下予測時刻 {impact} UTC）",
+    "ko": "(낙하 예상 시각 {impact} UTC)",
+}
+_FALL_PASSED = {
+    "en": "; it is predicted to come down at {impact} UTC",
+    "ja": "（落下予測時刻 {impact} UTC）",
+    "ko": "(낙하 예상 시각 {impact} UTC)",
+}
+_FALL_CANCELLED = {
+    "en": " (it is predicted to come down at {impact} UTC)",
+    "ja": "（落下予測時刻 {impact} UTC）",
+    "ko": "(낙하 예상 시각 {impact} UTC)",
 }
 
 _LIST_SEP = {"en": ", ", "ja": "、", "ko": ", "}
@@ -128,21 +150,41 @@ def render(
     event_time_s: float | None,
     now_s: float,
     exercise: bool,
+    impact_time_s: float | None = None,
 ) -> dict[str, str]:
     """Messages ``{"en", "ja", "ko"}`` for one alert line.
 
     ``key`` is the level for issued/updated lines and the status for closing lines
     (``cancelled``, ``impacted``, ``passed``). ``event_time_s`` is the impact or first
-    overflight time (POSIX seconds).
+    overflight time (POSIX seconds): the "when" of the message, in minutes from ``now_s`` and
+    as UTC. ``impact_time_s`` (overflight lines only) is the object's predicted impact time,
+    the line's ``impact_time`` field: stated too when not None, so field and text agree.
     """
     template = _TEMPLATES[(kind, key)]
     if event_time_s is None:
         minutes, when = "?", "?"
     else:
-        minutes = str(max(0, round((event_time_s - now_s) / 60.0)))
-        when = format_time(event_time_s)[11:19]  # hh:mm:ss of the RFC 3339 string
+        minutes = str(_minutes(event_time_s - now_s))
+        when = _clock(event_time_s)
+    fall_texts = {"passed": _FALL_PASSED, "cancelled": _FALL_CANCELLED}.get(key, _FALL)
     out = {}
     for lang in ("en", "ja", "ko"):
-        text = template[lang].format(where=region_names(regions, lang), minutes=minutes, time=when)
+        fall = ""
+        if kind == "overflight" and impact_time_s is not None:
+            fall = fall_texts[lang].format(impact=_clock(impact_time_s))
+        text = template[lang].format(
+            where=region_names(regions, lang), minutes=minutes, time=when, fall=fall
+        )
         out[lang] = (EXERCISE_BANNER[lang] + text) if exercise else text
     return out
+
+
+def _clock(t_s: float) -> str:
+    """hh:mm:ss UTC of a POSIX time (the clock part of its RFC 3339 string)."""
+    return format_time(t_s)[11:19]
+
+
+def _minutes(dt_s: float) -> int:
+    """Whole minutes from now for "in about N min": rounded half up (Python's round() rounds
+    half to even, so 150 s would say 2 min and 210 s 4 min), never negative."""
+    return max(0, int(np.floor(dt_s / 60.0 + 0.5)))
