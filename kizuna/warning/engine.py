@@ -412,6 +412,9 @@ class _OverflightLifecycle:
     t_first: dict[str, float] = field(default_factory=dict)
     t_last: dict[str, float] = field(default_factory=dict)
     passed: set[str] = field(default_factory=set)
+    # The times the last issued/updated line stated: first overflight, object's impact.
+    stated_first_s: float | None = None
+    stated_impact_s: float | None = None
     # Regions under the previous ground track (the confirmation of an imprecise prediction).
     supported: frozenset[str] = frozenset()
 
@@ -500,9 +503,28 @@ class _OverflightLifecycle:
             lines.extend(
                 self._close(impact_time_s, cancelled=() if self.passed else before_regions)
             )
-        elif after != before and (after - before or dropped):
+        elif (after != before and (after - before or dropped)) or self._times_moved(
+            rules, impact_time_s
+        ):
             lines.append(self._line("updated", impact_time_s))
         return lines
+
+    def _times_moved(self, rules: AlertRules, impact_time_s: float | None) -> bool:
+        """Whether the times the last line stated are now wrong by ``impact_time_tolerance_s``
+        or more: the first overflight (the message's "in about N min"), or the object's
+        impact (also when it is first predicted). A prediction without an impact is not news:
+        the last stated impact time stands until one differs."""
+        tol = rules.impact_time_tolerance_s
+        first = self._first_time()
+        stated = self.stated_first_s
+        if first is not None and stated is not None and abs(first - stated) >= tol:
+            return True
+        if impact_time_s is None:
+            return False
+        return self.stated_impact_s is None or abs(impact_time_s - self.stated_impact_s) >= tol
+
+    def _first_time(self) -> float | None:
+        return min((self.t_first[r.code] for r in self.active_regions()), default=None)
 
     def tick(self, now_s: float, rules: AlertRules, impact_time_s: float | None) -> list[_Line]:
         if self.state != "active":
@@ -524,9 +546,9 @@ class _OverflightLifecycle:
         return [_Line("overflight", "passed", "warning", passed, None, impact_time_s)]
 
     def _line(self, status: Status, impact_time_s: float | None) -> _Line:
-        active = self.active_regions()
-        first = min((self.t_first[r.code] for r in active), default=None)
-        return _Line("overflight", status, "warning", active, first, impact_time_s)
+        first = self._first_time()
+        self.stated_first_s, self.stated_impact_s = first, impact_time_s
+        return _Line("overflight", status, "warning", self.active_regions(), first, impact_time_s)
 
 
 class ThreatAlerts:

@@ -124,3 +124,43 @@ def test_minutes_to_the_event_round_half_up():
         msg = render("impact", "warning", [], NOW + dt, NOW, False)
         assert f"about {expected} min" in msg["en"], (dt, msg["en"])
         assert f"約{expected}分後" in msg["ja"] and f"약 {expected}분 후" in msg["ko"]
+
+
+def test_an_overflight_warning_is_updated_when_its_stated_times_move():
+    # Same regions, but the prediction sharpens: the overflight comes 90 s earlier than the
+    # issued line said. Its "in about N min (hh:mm:ss UTC)" would be wrong by 1.5 min.
+    engine = AlertEngine()
+    track = great_circle_track(*LAUNCH, *FAR_PACIFIC, NOW, NOW + 1320.0, 1000e3)
+    (over,) = [
+        a
+        for a in engine.update(prediction(*FAR_PACIFIC, 1320.0), track, NOW)
+        if a.kind == "overflight"
+    ]
+    t0 = stated_overflight_time(over)
+    # A few seconds' drift is not material: no line.
+    nudged = great_circle_track(*LAUNCH, *FAR_PACIFIC, NOW - 5.0, NOW + 1315.0, 1000e3)
+    assert engine.update(prediction(*FAR_PACIFIC, 1315.0, now=NOW + 2), nudged, NOW + 2) == []
+    earlier = great_circle_track(*LAUNCH, *FAR_PACIFIC, NOW - 90.0, NOW + 1230.0, 1000e3)
+    lines = engine.update(prediction(*FAR_PACIFIC, 1230.0, now=NOW + 4), earlier, NOW + 4)
+    (upd,) = [a for a in lines if a.kind == "overflight"]
+    assert (upd.status, [r.code for r in upd.regions]) == (
+        "updated",
+        [r.code for r in over.regions],
+    )
+    assert abs(stated_overflight_time(upd) - (t0 - 90.0)) <= 2.0
+    assert upd.impact_time == format_time(NOW + 4.0 + 1230.0)
+    assert_field_and_text_agree(upd)
+
+
+def test_an_overflight_warning_states_the_impact_once_one_is_predicted():
+    track = great_circle_track(*LAUNCH, *FAR_PACIFIC, NOW, NOW + 1320.0, 1000e3)
+    engine = AlertEngine()
+    no_impact = prediction(0, 0, impact=False, category="unknown")
+    (over,) = engine.update(no_impact, track, NOW)
+    assert over.impact_time is None
+    later = engine.update(prediction(*FAR_PACIFIC, 1318.0, now=NOW + 2), track, NOW + 2)
+    (upd,) = [a for a in later if a.kind == "overflight"]
+    assert upd.status == "updated" and upd.impact_time == format_time(NOW + 1320.0)
+    assert_field_and_text_agree(upd)
+    # An impact-less prediction afterwards is not news; the stated time stands.
+    assert [a for a in engine.update(no_impact, track, NOW + 4) if a.kind == "overflight"] == []
