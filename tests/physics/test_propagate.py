@@ -77,6 +77,39 @@ def test_rk4_agrees_with_adaptive_reference_with_full_forces() -> None:
     assert fast.apogee_m[0] == pytest.approx(reference.apogee_m[0], abs=5.0)
 
 
+@pytest.mark.parametrize("beta", [500.0, 800.0])
+def test_high_drag_slow_fall_agrees_with_adaptive_reference(beta: float) -> None:
+    # A low-beta object from 60 km at 2 km/s: decelerates to ~100 m/s terminal speed and
+    # falls for minutes, the case that took 600+ fixed 0.25 s steps. Same bound as above.
+    state = burnout_state(40.0, 130.0, 60e3, [1700.0, 0.0, -1000.0])
+    fast = propagate_to_impact(state, 0.0, beta, FULL)
+    reference = propagate_reference(state, 0.0, beta, FULL)
+    assert fast.time_s[0] > 100.0  # really slow: 160 s (beta 500) from 60 km
+    assert np.linalg.norm(fast.state[0, :3] - reference.state[0, :3]) < 1.0  # metres
+    assert fast.time_s[0] == pytest.approx(reference.time_s[0], abs=1e-3)
+    assert np.linalg.norm(fast.state[0, 3:]) < 150.0  # near terminal speed at the ground
+
+
+def test_recorded_grid_is_interpolated_from_the_steps_accurately() -> None:
+    # The shared record grid (5 s in vacuum, finer below 120 / 30 km) is filled from the
+    # adaptive steps by quintic Hermite interpolation; it must match fixed fine RK4 stepping.
+    state = burnout_state(40.6, 126.4, 120e3, [2500.0, 600.0, 2600.0])
+    record: list[tuple[float, np.ndarray]] = []
+    result = propagate_to_impact(state, 0.0, 5000.0, FULL, record=record)
+    elapsed = np.array([e for e, _ in record])
+    assert np.all(np.diff(elapsed) > 0)
+    assert elapsed[-1] == pytest.approx(result.time_s[0], abs=1e-9)
+    assert np.allclose(record[-1][1][0], result.state[0])
+    assert np.min(np.diff(elapsed)[:-1]) == pytest.approx(0.25)  # below 30 km
+    assert np.max(np.diff(elapsed)) == pytest.approx(5.0)  # vacuum midcourse
+    _times, fine = propagate_fixed(state, 200.0, 0.05, 5000.0, FULL)
+    for e, s in record:
+        if e <= 200.0 and abs(e / 0.05 - round(e / 0.05)) < 1e-6:
+            expected = fine[round(e / 0.05), 0]
+            assert np.linalg.norm(s[0, :3] - expected[:3]) < 0.05  # metres
+            assert np.linalg.norm(s[0, 3:] - expected[3:]) < 1e-3  # m/s
+
+
 def test_vectorised_equals_one_by_one() -> None:
     rng = np.random.default_rng(7)
     base = burnout_state(39.2, 127.5, 80e3, [1500.0, 300.0, 1500.0])

@@ -188,7 +188,9 @@ def test_ground_track_ends_at_the_impact(srbm):
     (track,) = ground_tracks(x[None], t, srbm.vehicle.ballistic_coefficient_kg_m2)
     assert track.impacts
     assert np.all(np.diff(track.time_s) > 0)
-    assert track.time_s[-1] == pytest.approx(srbm.impact.time_s[0], abs=1e-6)
+    # Adaptive steps from a mid-flight state differ from the truth's: both are within
+    # 0.1 ms of the DOP853 reference (tests/physics/test_propagate.py), not bit-identical.
+    assert track.time_s[-1] == pytest.approx(srbm.impact.time_s[0], abs=1e-3)
     assert abs(track.alt_m[-1]) < 0.01
     assert (
         distance_m(
