@@ -51,6 +51,19 @@ prediction without an impact (or classed orbital) withdraws an impact alert only
 an impact alert closes ``impacted`` only if the latest prediction still had that impact, and an
 update without a ground track leaves an overflight warning as it is.
 
+One threat, one ``alert_id``: a track without alerts of its own that sits on the predicted
+path of a track with an open alert (within :attr:`AlertRules.duplicate_distance_m`, impact
+agreeing) is a duplicate of that object and raises nothing; confirmed after
+:attr:`AlertRules.duplicate_confirm_s`, it carries that threat's alerts on (same id) once the
+original track falls silent. A salvo's next missile, a stage falling short or an orbital
+object next to a ballistic one are not duplicates (too far apart, or another impact).
+
+An impact alert never stays open on an impact time long past: if its track went silent after
+its predictions lost the impact, it closes :attr:`AlertRules.stale_impact_grace_s` after that
+time. An overflight line's ``impact_time`` is the object's impact in the same prediction
+(None if it predicts none), stated in the message too; the warning is updated when its stated
+overflight or impact time moves by :attr:`AlertRules.impact_time_tolerance_s` or more.
+
 Exercise traffic: alerts derived from an exercise prediction are ``exercise: true``, carry an
 EXERCISE banner in every language and have their own ``alert_id`` (suffix ``-EXERCISE``);
 real-world and exercise state are never shared, so exercise traffic never raises, updates or
@@ -74,7 +87,8 @@ from kizuna.contract import (
     PredictionProduct,
     combine_markings,
 )
-from kizuna.geo.geodesic import direct
+from kizuna.geo.frames import lla_to_ecef
+from kizuna.geo.geodesic import direct, distance_m
 from kizuna.geo.regions import LAND_KINDS, Region, RegionSet, buffer_path, load
 from kizuna.timefmt import format_time, parse_time
 from kizuna.warning.inputs import GroundTrack, GroundTrackLike
@@ -136,6 +150,19 @@ class AlertRules:
     # Ground-track resampling step, so a narrow region between two samples is not missed.
     track_step_m: float = 2_000.0
     overflight_kinds: frozenset[str] = frozenset({"prefecture", "province"})
+    # Duplicate tracks of one object must not give one threat two alert ids: on
+    # irbm-overflight the tracker kept KZ-000021 within ~3 km of KZ-000001 from 03:03:49 to the
+    # end, and each raised its own notice and overflight warning. A track without alerts of
+    # its own whose position now is within ``duplicate_distance_m`` of the predicted position
+    # of a track with an open alert, and whose impact agrees with it (AlertEngine), raises
+    # nothing while that holds; after ``duplicate_confirm_s`` it is that threat's for good.
+    # 10 km: several position sigmas of a fresh track, and less than the 12 s x >=1 km/s
+    # between two missiles of a salvo once they are tracked. 0 disables the rule.
+    duplicate_distance_m: float = 10_000.0
+    duplicate_confirm_s: float = 20.0
+    # ...and carries that threat's alerts on only when the original track has been silent
+    # this long (so the two tracks' estimates never alternate in one alert).
+    duplicate_silence_s: float = 10.0
     # False: exercise predictions produce no alert at all (they never produce a real one).
     emit_exercise: bool = True
     # False: an impact predicted outside every region gives no line at all until the ellipse
@@ -562,11 +589,22 @@ class ThreatAlerts:
         self.impact = _ImpactLifecycle()
         self.overflight = _OverflightLifecycle()
         self._last: PredictionProduct | None = None
+        self.last_track: GroundTrack | None = None  # the latest ground track given
+
+    def is_open(self) -> bool:
+        """Whether an impact or overflight alert of this threat is active."""
+        return self.impact.state == "active" or self.overflight.state == "active"
+
+    @property
+    def last_prediction(self) -> PredictionProduct | None:
+        return self._last
 
     def update(
         self, pred: PredictionProduct, track: GroundTrack | None, now_s: float
     ) -> list[AlertProduct]:
         self._last = pred
+        if track is not None:
+            self.last_track = track
         lines = self.impact.step(pred, now_s, self._regions, self._rules)
         lines += self.overflight.step(
             pred, track, now_s, self._regions, self._rules, predicted_impact_time_s(pred)
@@ -616,6 +654,30 @@ class ThreatAlerts:
         )
 
 
+def position_at(track: GroundTrack, t_s: float, slack_s: float = 2.0) -> NDArray | None:
+    """ECEF position (m) of the object on ``track`` at ``t_s`` (linear in time between
+    samples), or None if the track does not cover ``t_s`` (within ``slack_s``)."""
+    if not track.time_s[0] - slack_s <= t_s <= track.time_s[-1]:
+        return None
+    rest = track.after(t_s)
+    if rest is None:
+        return None
+    return lla_to_ecef(rest.lat_deg[0], rest.lon_deg[0], rest.alt_m[0])
+
+
+def impacts_agree(a: PredictionProduct, b: PredictionProduct, margin_m: float) -> bool:
+    """Whether two predictions can be of one object as far as impact goes: both predict none
+    (or orbital), or the impact points are within the larger 95 % semi-major axis plus
+    ``margin_m`` of each other (a spent stage that falls short of the warhead does not
+    agree once either prediction is compact)."""
+    ia = a.impact if a.category != "orbital" else None
+    ib = b.impact if b.category != "orbital" else None
+    if ia is None or ib is None:
+        return ia is None and ib is None
+    reach = max(ia.ellipse_95.semi_major_m, ib.ellipse_95.semi_major_m) + margin_m
+    return float(distance_m(ia.lat, ia.lon, ib.lat, ib.lon)) <= reach
+
+
 class _PredictionLike(Protocol):
     product: PredictionProduct
     ground_track: GroundTrackLike | None
@@ -635,6 +697,11 @@ class AlertEngine:
         self.regions = regions if regions is not None else load()
         self.rules = rules if rules is not None else AlertRules()
         self.threats: dict[tuple[str, bool], ThreatAlerts] = {}
+        # Duplicate tracks (AlertRules.duplicate_distance_m): confirmed ones -> the threat
+        # whose alerts they belong to; candidates -> (that threat, since when).
+        self.aliases: dict[tuple[str, bool], tuple[str, bool]] = {}
+        self._candidates: dict[tuple[str, bool], tuple[tuple[str, bool], float]] = {}
+        self._own_update_s: dict[tuple[str, bool], float] = {}
 
     def update(
         self,
@@ -651,16 +718,61 @@ class AlertEngine:
         """
         if prediction.exercise and not self.rules.emit_exercise:
             return []
+        now_s = float(now_s)
         # Keyed by (track, exercise): exercise traffic never touches a real-world alert.
         key = (prediction.track_id, prediction.exercise)
+        track = None if ground_track is None else GroundTrack.coerce(ground_track)
+        if key in self.aliases:
+            primary = self.aliases[key]
+            if now_s - self._own_update_s[primary] < self.rules.duplicate_silence_s:
+                return []
+            return self.threats[primary].update(prediction, track, now_s)
         threat = self.threats.get(key)
         if threat is None:
+            match = self._duplicate_of(key, prediction, track, now_s)
+            if match is not None:
+                held = self._candidates.get(key)
+                if held is None or held[0] != match:
+                    held = self._candidates[key] = (match, now_s)
+                if now_s - held[1] >= self.rules.duplicate_confirm_s:
+                    self.aliases[key] = match
+                    del self._candidates[key]
+                return []
+            self._candidates.pop(key, None)
             threat = ThreatAlerts(
                 prediction.track_id, prediction.exercise, self.regions, self.rules
             )
             self.threats[key] = threat
-        track = None if ground_track is None else GroundTrack.coerce(ground_track)
-        return threat.update(prediction, track, float(now_s))
+        self._own_update_s[key] = now_s
+        return threat.update(prediction, track, now_s)
+
+    def _duplicate_of(
+        self,
+        key: tuple[str, bool],
+        prediction: PredictionProduct,
+        track: GroundTrack | None,
+        now_s: float,
+    ) -> tuple[str, bool] | None:
+        """The open threat this track duplicates (AlertRules.duplicate_distance_m), if any:
+        same exercise flag, position now within the distance of that threat's predicted
+        position now (3-D), and an agreeing impact (:func:`impacts_agree`)."""
+        if self.rules.duplicate_distance_m <= 0.0 or track is None:
+            return None
+        here = position_at(track, now_s)
+        if here is None:
+            return None
+        for other_key, other in self.threats.items():
+            last = other.last_prediction
+            if other_key[1] != key[1] or not other.is_open() or other.last_track is None:
+                continue
+            there = position_at(other.last_track, now_s)
+            if there is None or float(np.linalg.norm(here - there)) > (
+                self.rules.duplicate_distance_m
+            ):
+                continue
+            if last is not None and impacts_agree(prediction, last, self.rules.exit_margin_m):
+                return other_key
+        return None
 
     def consume(self, item: _PredictionLike, now_s: float) -> list[AlertProduct]:
         """:meth:`update` from an object with ``.product`` and ``.ground_track`` attributes
