@@ -590,6 +590,7 @@ class ThreatAlerts:
         self.overflight = _OverflightLifecycle()
         self._last: PredictionProduct | None = None
         self.last_track: GroundTrack | None = None  # the latest ground track given
+        self.lines_emitted = 0
 
     def is_open(self) -> bool:
         """Whether an impact or overflight alert of this threat is active."""
@@ -609,6 +610,7 @@ class ThreatAlerts:
         lines += self.overflight.step(
             pred, track, now_s, self._regions, self._rules, predicted_impact_time_s(pred)
         )
+        self.lines_emitted += len(lines)
         return [self._product(line, now_s) for line in lines]
 
     def tick(self, now_s: float, final: bool = False) -> list[AlertProduct]:
@@ -728,7 +730,9 @@ class AlertEngine:
                 return []
             return self.threats[primary].update(prediction, track, now_s)
         threat = self.threats.get(key)
-        if threat is None:
+        # A track that has raised nothing yet (e.g. its first predictions had no ground track
+        # to compare) may still turn out to be a duplicate.
+        if threat is None or threat.lines_emitted == 0:
             match = self._duplicate_of(key, prediction, track, now_s)
             if match is not None:
                 held = self._candidates.get(key)
@@ -737,8 +741,10 @@ class AlertEngine:
                 if now_s - held[1] >= self.rules.duplicate_confirm_s:
                     self.aliases[key] = match
                     del self._candidates[key]
+                    self.threats.pop(key, None)
                 return []
             self._candidates.pop(key, None)
+        if threat is None:
             threat = ThreatAlerts(
                 prediction.track_id, prediction.exercise, self.regions, self.rules
             )

@@ -80,3 +80,15 @@ def test_exercise_tracks_never_absorb_real_ones_and_the_rule_can_be_switched_off
     off = AlertEngine(rules=AlertRules(duplicate_distance_m=0.0))
     feed(off, "T1", flight(NOW), NOW + 100.0)
     assert feed(off, "T2", flight(NOW, 0.02), NOW + 101.0)
+
+
+def test_a_track_that_raised_nothing_yet_can_still_be_a_duplicate():
+    engine = AlertEngine()
+    feed(engine, "T1", flight(NOW), NOW + 100.0)
+    # T2's first prediction has no impact and no ground track: nothing to compare, nothing said.
+    quiet = prediction(0, 0, impact=False, category="unknown", now=NOW + 101.0, track_id="T2")
+    assert engine.update(quiet, None, NOW + 101.0) == []
+    for k in range(102, 126, 2):
+        assert feed(engine, "T2", flight(NOW, 0.02), NOW + k) == []
+        feed(engine, "T1", flight(NOW), NOW + k + 0.5)
+    assert ("T2", False) in engine.aliases and ("T2", False) not in engine.threats
