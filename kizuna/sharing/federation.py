@@ -219,6 +219,11 @@ def read_feed(path: str | Path) -> list[AnyReport]:
     return reports
 
 
+FINISH_PUBLISH_WAIT_S = 10.0
+"""At most this long a node stopping with ``finish_on_stop`` retries publishing its last
+products (the transport may be reconnecting); what is left then stays in its store and record."""
+
+
 async def serve_node(
     node: Node,
     *,
@@ -229,7 +234,8 @@ async def serve_node(
     exit_after_idle_s: float | None = None,
     poll_s: float = 0.25,
     stop: asyncio.Event | None = None,
-) -> None:
+    finish_on_stop: bool = False,
+) -> bool:
     """Run one federated node until ``stop`` is set (or it has been idle long enough).
 
     ``feed``: this node's own sensors' reports. Report ``r`` is accepted when the wall clock
@@ -237,9 +243,18 @@ async def serve_node(
     with the same ``start_at_s`` and ``feed_t0_s`` replay one scenario together, and a node
     restarted late accepts what is already due at once (what it had stored comes back as
     duplicates, which change nothing). Meanwhile the node takes in what the bus delivers and
-    re-publishes what the transport could not take. ``exit_after_idle_s``: return once the
-    feed is done, nothing waits to be published and nothing arrived for that long while the
-    bus was connected.
+    re-publishes what the transport could not take.
+
+    End of run. ``exit_after_idle_s``: once the feed is done, nothing waits to be published
+    and nothing arrived for that long while the bus was connected, the run is over: the node
+    runs :meth:`Node.finish` (the steps still within its lag, the closing of open alerts) and
+    publishes what that derives, durably (each copy acknowledged by its stream, retried from
+    the outbox like any other), then keeps serving until it has been idle that long again, so
+    that it also takes in its partners' last products, and returns. ``finish_on_stop``: a
+    ``stop`` after the feed is done also finishes (publishing for at most
+    :data:`FINISH_PUBLISH_WAIT_S`). By default a stop does not: a node stopped for maintenance
+    and restarted must not have closed alerts that are still in force (a restart re-derives
+    from its store, it cannot take back what it published). Returns whether it finished.
     """
     if speed < 0 or not math.isfinite(speed):
         raise ConfigError(f"speed must be >= 0; got {speed}", field="--speed")
@@ -248,6 +263,7 @@ async def serve_node(
     start = start_at_s if start_at_s is not None else time.time()
     stop = stop if stop is not None else asyncio.Event()
     last_activity = time.monotonic()
+    finished = False
     i = 0
     while not stop.is_set():
         # Own reports due now and whatever the bus has, entered together (Node.ingest).
@@ -275,7 +291,21 @@ async def serve_node(
             and left == 0
             and time.monotonic() - last_activity >= exit_after_idle_s
         ):
-            return
+            if finished:
+                return True
+            # Published like any product: a copy the transport does not take now waits in
+            # the outbox, and the loop does not end while the outbox holds anything.
+            await node.finish()
+            finished = True
+            last_activity = time.monotonic()
+    if finish_on_stop and not finished and i == len(reports):
+        await node.finish()
+        finished = True
+        deadline = time.monotonic() + FINISH_PUBLISH_WAIT_S
+        while node.has_outbox and time.monotonic() < deadline:
+            if await node.flush_outbox():
+                await asyncio.sleep(poll_s)
+    return finished
 
 
 async def close_laptop(run: LaptopRun) -> None:
@@ -284,6 +314,7 @@ async def close_laptop(run: LaptopRun) -> None:
 
 
 __all__ = [
+    "FINISH_PUBLISH_WAIT_S",
     "FeedItem",
     "LaptopRun",
     "assign_owners",

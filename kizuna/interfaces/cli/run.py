@@ -215,6 +215,7 @@ async def run_node(
     predictor: str = "full",
     ack_wait_s: float = 30.0,
     lag_s: float = 3.0,
+    finish_on_stop: bool = False,
 ) -> Any:
     """One node over NATS JetStream until SIGINT/SIGTERM (or idle, see ``kizuna node``)."""
     import signal
@@ -272,6 +273,7 @@ async def run_node(
             start_at_s=start_at_s,
             exit_after_idle_s=exit_after_idle_s,
             stop=stop,
+            finish_on_stop=finish_on_stop,
         )
     finally:
         await node.close()
@@ -353,10 +355,21 @@ def node_command(
         float | None,
         typer.Option(
             "--exit-after-idle",
-            help="Exit once the feed is done and nothing arrived for this many seconds; "
-            "default: run until SIGINT/SIGTERM.",
+            help="End of run: once the feed is done and nothing arrived for this many seconds, "
+            "run the last pipeline steps (those within --lag) and close open alerts, publish "
+            "what that derives (stored by the streams), take in partners' last products until "
+            "idle as long again, and exit. Default: run until SIGINT/SIGTERM.",
         ),
     ] = None,
+    finish_on_stop: Annotated[
+        bool,
+        typer.Option(
+            "--finish-on-stop",
+            help="SIGINT/SIGTERM after the feed is done also ends the run as above (last "
+            "steps, open alerts closed, published). Off by default: a node stopped for "
+            "maintenance must not close alerts still in force.",
+        ),
+    ] = False,
     predictor: Annotated[
         str, typer.Option("--predictor", help="full (default) or kepler (cheap; tests).")
     ] = "full",
@@ -423,6 +436,7 @@ def node_command(
             predictor=predictor,
             ack_wait_s=ack_wait,
             lag_s=lag,
+            finish_on_stop=finish_on_stop,
         )
     )
     s = node.stats
