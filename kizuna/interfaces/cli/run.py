@@ -63,16 +63,38 @@ async def run_scenario(
     views: dict[str, Any] | None = None,
     on_tick: Any | None = None,
     on_built: Any | None = None,
+    on_simulated: Any | None = None,
+    write_truth: bool = True,
+    make_pipeline: Any | None = None,
 ) -> Any:
-    """Simulate the scenario and run every node of the agreement over it (laptop mode)."""
+    """Simulate the scenario and run every node of the agreement over it (laptop mode).
+
+    With ``record``, ``RECORD/scenario.yaml`` (the scenario file) and, if ``write_truth``,
+    ``RECORD/truth.jsonl`` (the simulator's truth, :func:`kizuna.sensors.simulate.write_truth`)
+    are written before the nodes start, so a run stopped early (Ctrl-C, an exception from a
+    hook) still leaves what the after-action report reads beside whatever was recorded.
+    ``on_simulated(simulation)``: called once with the
+    :class:`~kizuna.sensors.simulate.Simulation` (the truth objects) before the run.
+    ``make_pipeline(node_id)``: each node's pipeline (default the shipped settings).
+    Returns the :class:`~kizuna.sharing.federation.LaptopRun`.
+    """
     from kizuna.sensors.scenario import load_scenario
     from kizuna.sensors.simulate import simulate
+    from kizuna.sensors.simulate import write_truth as write_truth_file
     from kizuna.sharing.agreement import load_agreement
     from kizuna.sharing.federation import build_laptop, close_laptop, drive, scenario_feed
 
     agreement = load_agreement(agreement_name)
     scenario = load_scenario(scenario_name)
-    feed = scenario_feed(simulate(scenario))
+    simulation = simulate(scenario)
+    if on_simulated is not None:
+        on_simulated(simulation)
+    if record is not None:
+        record.mkdir(parents=True, exist_ok=True)
+        _copy_scenario(scenario, record)
+        if write_truth:
+            write_truth_file(simulation, record / "truth.jsonl")
+    feed = scenario_feed(simulation)
     logs: list[Any] = []
     run = build_laptop(
         agreement,
@@ -80,17 +102,16 @@ async def run_scenario(
         open_audit=lambda node: open_node_audit(data_dir, node, logs),
         record_dir=record,
         views=views,
+        make_pipeline=make_pipeline,
     )
-    if on_built is not None:
-        await on_built(run)
     try:
+        if on_built is not None:
+            await on_built(run)
         await drive(run, feed, speed=speed, on_tick=on_tick)
     finally:
         await close_laptop(run)
         for log in logs:
             log.close()
-    if record is not None:
-        _copy_scenario(scenario, record)
     return run
 
 
@@ -98,8 +119,8 @@ def _copy_scenario(scenario: Any, record: Path) -> None:
     # The after-action report reads RUNDIR/scenario.yaml.
     try:
         text = Path(scenario.path).read_text("utf-8")
-    except OSError:
-        return
+    except (OSError, TypeError):
+        return  # a scenario built in memory has no file
     (record / "scenario.yaml").write_text(text, "utf-8")
 
 
