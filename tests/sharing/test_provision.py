@@ -131,3 +131,20 @@ def test_streams_create_names_a_missing_administrator(
     creds.write_text(json.dumps({"agreement": "trilateral", "nodes": {}}))
     assert main(["streams", "create", "trilateral", "--credentials", str(creds)]) == 2
     assert "admins" in capsys.readouterr().err
+
+
+def test_nats_config_writes_administrators_and_keeps_their_passwords(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "server.conf"
+    assert main(["nats-config", "trilateral", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "kizuna streams create trilateral --credentials" in printed
+    creds = Path(f"{out}.credentials.json")
+    first = json.loads(creds.read_text())
+    assert {n: e["user"] for n, e in first["admins"].items()} == {
+        n: admin_user(n) for n in ("JPN", "KOR", "USA")
+    }
+    assert 'user: "JPN-admin"' in out.read_text()
+    assert main(["nats-config", "trilateral", "--out", str(out)]) == 0
+    assert json.loads(creds.read_text())["admins"] == first["admins"]
