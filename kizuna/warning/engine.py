@@ -378,36 +378,33 @@ class _ImpactLifecycle:
         self, now_s: float, final: bool = False, rules: AlertRules | None = None
     ) -> list[_Line]:
         """``impacted`` once the impact time is reached, if the latest prediction still had
-        that impact (a stale impact time from a boost-phase blip must not close the alert),
-        or at the end of the input (``final``). With ``rules``: an alert whose latest
-        predictions had no impact and whose track has gone silent is closed
-        ``stale_impact_grace_s`` after its impact time (see :class:`AlertRules`) rather than
-        left open for ever with an impact time in the past."""
-        if (
-            rules is not None
-            and not final
-            and self.state == "active"
-            and self.latest_impact_time_s is not None
-            and self.no_impact_since_s is not None
-            and self.last_update_s is not None
-            and now_s >= self.latest_impact_time_s + rules.stale_impact_grace_s
-            and now_s >= self.last_update_s + rules.stale_impact_grace_s
-        ):
-            if self.no_impact_since_s >= self.latest_impact_time_s - rules.no_impact_grace_s:
-                self.state = "impacted"
-                self.impact_time_s = self.latest_impact_time_s
-                return [self._line("impacted")]
+        that impact (a stale impact time from a boost-phase blip must not close the alert).
+        An alert whose latest predictions had no impact is closed only once its track has gone
+        silent (``rules``: ``stale_impact_grace_s`` after both its impact time and the last
+        update) or at the end of the input (``final``, at the impact time): ``impacted`` if
+        the impact was lost only in the last ``no_impact_grace_s`` before it (terminal
+        phase), else ``cancelled`` (an old estimate nothing confirmed). So a live node and a
+        batch run of the same input end such an alert with the same status."""
+        if self.state != "active" or self.latest_impact_time_s is None:
+            return []
+        t_imp = self.latest_impact_time_s
+        if self.no_impact_since_s is None or final:
+            due = now_s >= t_imp
+        else:
+            due = (
+                rules is not None
+                and self.last_update_s is not None
+                and now_s >= t_imp + rules.stale_impact_grace_s
+                and now_s >= self.last_update_s + rules.stale_impact_grace_s
+            )
+        if not due:
+            return []
+        grace = (rules or AlertRules()).no_impact_grace_s
+        if self.no_impact_since_s is not None and self.no_impact_since_s < t_imp - grace:
             return self._cancel()
-        if (
-            self.state == "active"
-            and self.latest_impact_time_s is not None
-            and (now_s >= self.latest_impact_time_s)
-            and (final or self.no_impact_since_s is None)
-        ):
-            self.state = "impacted"
-            self.impact_time_s = self.latest_impact_time_s
-            return [self._line("impacted")]
-        return []
+        self.state = "impacted"
+        self.impact_time_s = t_imp
+        return [self._line("impacted")]
 
     def _emitted_time(self, default: float) -> float:
         return self.impact_time_s if self.impact_time_s is not None else default

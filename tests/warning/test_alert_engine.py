@@ -319,9 +319,16 @@ def test_orbital_still_withdraws_a_notice_and_finish_closes_a_stale_one():
     assert engine.update(prediction(0, 0, impact=False, category="orbital"), None, NOW + 1) == []
     (can,) = engine.update(prediction(0, 0, impact=False, category="orbital"), None, NOW + 11)
     assert (can.status, can.level) == ("cancelled", "notice")
-    # End of input with an open notice whose last prediction had no impact: closed at its time.
+    # End of input with an open notice whose last prediction had no impact: closed at its
+    # time, "cancelled" as a live node would (the impact was lost 10 min before it was due and
+    # never predicted again; test_alert_times), "impacted" if lost only in the terminal phase.
     engine2 = AlertEngine()
     engine2.update(prediction(30.0, 170.0, 600.0), None, NOW)
     engine2.update(prediction(0, 0, impact=False), None, NOW + 1)
     (done,) = engine2.finish()
+    assert done.status == "cancelled" and done.time == format_time(NOW + 600.0)
+    engine3 = AlertEngine()
+    engine3.update(prediction(30.0, 170.0, 600.0), None, NOW)
+    engine3.update(prediction(0, 0, impact=False), None, NOW + 595)
+    (done,) = engine3.finish()
     assert done.status == "impacted" and done.time == format_time(NOW + 600.0)

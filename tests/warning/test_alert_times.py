@@ -164,3 +164,18 @@ def test_an_overflight_warning_states_the_impact_once_one_is_predicted():
     assert_field_and_text_agree(upd)
     # An impact-less prediction afterwards is not news; the stated time stands.
     assert [a for a in engine.update(no_impact, track, NOW + 4) if a.kind == "overflight"] == []
+
+
+def test_a_live_clock_and_the_end_of_input_close_a_lost_impact_alike():
+    # Impact lost 5 s (terminal) or 50 s (long) before it was due, then silence.
+    for lost_before_s, status in ((5.0, "impacted"), (50.0, "cancelled")):
+        outcomes = []
+        for live in (True, False):
+            engine = AlertEngine()
+            engine.update(prediction(40.57, 136.97, 120.0), None, NOW)
+            t_lost = NOW + 120.0 - lost_before_s
+            engine.update(prediction(0, 0, impact=False, now=t_lost), None, t_lost)
+            (end,) = engine.tick(NOW + 160.0) if live else engine.finish()
+            outcomes.append((end.status, end.alert_id, end.impact_time))
+        assert outcomes[0] == outcomes[1], lost_before_s
+        assert outcomes[0][0] == status
