@@ -147,8 +147,10 @@ class PositionReport(_ReportBase):
     track_ref: str | None = None
 
 
-Report = Annotated[RadarReport | LaunchReport | PositionReport, Field(discriminator="kind")]
-_REPORT_ADAPTER: TypeAdapter[RadarReport | LaunchReport | PositionReport] = TypeAdapter(Report)
+AnyReport = RadarReport | LaunchReport | PositionReport
+"""Any report kind, once parsed (use :data:`Report` to parse one by its ``kind``)."""
+Report = Annotated[AnyReport, Field(discriminator="kind")]
+_REPORT_ADAPTER: TypeAdapter[AnyReport] = TypeAdapter(Report)
 
 
 def _explain(exc: ValidationError) -> tuple[str, str]:
@@ -157,9 +159,7 @@ def _explain(exc: ValidationError) -> tuple[str, str]:
     return field, first["msg"]
 
 
-def parse_report(
-    data: str | bytes | dict[str, Any], *, source: str | None = None
-) -> RadarReport | LaunchReport | PositionReport:
+def parse_report(data: str | bytes | dict[str, Any], *, source: str | None = None) -> AnyReport:
     """Validate one report (a JSON line or a decoded object).
 
     Raises :class:`InputError` naming the first offending field and the reason.
@@ -173,9 +173,9 @@ def parse_report(
         raise InputError(reason, field=field, source=source) from None
 
 
-def read_reports(lines: Iterable[str], *, source: str = "reports") -> Iterator[
-    tuple[int, RadarReport | LaunchReport | PositionReport | InputError]
-]:
+def read_reports(
+    lines: Iterable[str], *, source: str = "reports"
+) -> Iterator[tuple[int, AnyReport | InputError]]:
     """Yield ``(line_number, report_or_error)`` for each non-blank JSON line.
 
     Errors are yielded, not raised, so one malformed line never stops a stream.
@@ -274,6 +274,15 @@ class AlertProduct(_Model):
     exercise: bool
 
 
+AnyProduct = TrackProduct | PredictionProduct | AlertProduct
+PRODUCT_MODELS: dict[str, type[AnyProduct]] = {
+    "track": TrackProduct,
+    "prediction": PredictionProduct,
+    "alert": AlertProduct,
+}
+"""The model of each product kind (the ``product`` field of records and envelopes)."""
+
+
 def json_schema(model: type[BaseModel] | Any) -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a contract model or of the :data:`Report` union."""
     if isinstance(model, type) and issubclass(model, BaseModel):
@@ -294,7 +303,10 @@ def finite(value: float) -> float:
 
 
 __all__ = [
+    "PRODUCT_MODELS",
     "AlertProduct",
+    "AnyProduct",
+    "AnyReport",
     "LaunchReport",
     "Marking",
     "PositionReport",

@@ -78,12 +78,9 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from kizuna.contract import (
-    AlertProduct,
-    LaunchReport,
-    PositionReport,
-    PredictionProduct,
-    RadarReport,
-    TrackProduct,
+    PRODUCT_MODELS,
+    AnyProduct,
+    AnyReport,
     parse_report,
 )
 from kizuna.errors import InputError, KizunaError, PolicyError
@@ -93,14 +90,6 @@ from kizuna.sharing.bus import Bus, BusEvent, Delivery
 from kizuna.sharing.envelope import Envelope
 from kizuna.sharing.policy import decide, remark_product
 from kizuna.warning.pipeline import Pipeline
-
-AnyReport = RadarReport | LaunchReport | PositionReport
-AnyProduct = TrackProduct | PredictionProduct | AlertProduct
-PRODUCT_MODELS: dict[str, type[AnyProduct]] = {
-    "track": TrackProduct,
-    "prediction": PredictionProduct,
-    "alert": AlertProduct,
-}
 
 AuditRecord = tuple[str, str, str, str | None, str | None]
 """``(action, kind, key, rule, peer)``: one audit entry (``action``: received/released/refused)."""

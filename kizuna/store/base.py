@@ -32,7 +32,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from kizuna.contract import (
+    PRODUCT_MODELS,
     AlertProduct,
+    AnyProduct,
+    AnyReport,
     LaunchReport,
     PositionReport,
     PredictionProduct,
@@ -42,18 +45,12 @@ from kizuna.contract import (
 from kizuna.errors import KizunaError
 from kizuna.timefmt import format_time, parse_time
 
-AnyReport: TypeAlias = RadarReport | LaunchReport | PositionReport
-AnyProduct: TypeAlias = TrackProduct | PredictionProduct | AlertProduct
 ProductKind = Literal["report", "track", "prediction", "alert"]
 
 DEFAULT_NODE = ""
 """Node id of rows written without one (a store that serves a single node)."""
 
-PRODUCT_TYPES: dict[str, type[AnyProduct]] = {
-    "track": TrackProduct,
-    "prediction": PredictionProduct,
-    "alert": AlertProduct,
-}
+PRODUCT_TYPES = PRODUCT_MODELS
 REPORT_KINDS = ("radar", "launch", "position")
 
 

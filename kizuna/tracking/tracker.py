@@ -52,6 +52,7 @@ from scipy.special import chdtri
 
 from kizuna.contract import (
     CLASSIFICATION_RANK,
+    AnyReport,
     LaunchReport,
     Marking,
     PositionReport,
@@ -77,7 +78,6 @@ from kizuna.tracking.measurement import (
 from kizuna.tracking.motion import BALLISTIC_DIM, LOG_BETA, to_inverse_beta
 
 Array = NDArray[np.float64]
-AnyReport = RadarReport | LaunchReport | PositionReport
 _CLASSIFICATIONS = {rank: name for name, rank in CLASSIFICATION_RANK.items()}
 
 TENTATIVE, CONFIRMED = 0, 1

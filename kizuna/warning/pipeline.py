@@ -19,12 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kizuna.contract import (
-    AlertProduct,
-    LaunchReport,
-    PositionReport,
-    PredictionProduct,
-    RadarReport,
-    TrackProduct,
+    AnyProduct,
+    AnyReport,
 )
 from kizuna.prediction.predictor import Predictor
 from kizuna.prediction.predictor import TrackUpdate as PredictorInput
@@ -32,8 +28,7 @@ from kizuna.timefmt import parse_time
 from kizuna.tracking.tracker import Tracker, TrackerConfig, TrackUpdate
 from kizuna.warning.engine import AlertEngine
 
-AnyReport = RadarReport | LaunchReport | PositionReport
-Product = TrackProduct | PredictionProduct | AlertProduct
+Product = AnyProduct
 
 
 @dataclass

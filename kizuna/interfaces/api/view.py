@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from kizuna.contract import LaunchReport, PositionReport, RadarReport
+from kizuna.contract import AnyReport
 from kizuna.errors import InputError
 from kizuna.sharing import Envelope
 from kizuna.timefmt import parse_time
@@ -29,7 +29,6 @@ from kizuna.timefmt import parse_time
 SERVED_KINDS: tuple[str, ...] = ("track", "prediction", "alert")
 ACTIVE_ALERT_STATUSES: frozenset[str] = frozenset({"issued", "updated"})
 
-AnyReport = RadarReport | LaunchReport | PositionReport
 ReportSink = Callable[[AnyReport, str], None]
 
 
