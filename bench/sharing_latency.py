@@ -150,31 +150,50 @@ async def measure(
     return np.array(latencies), len(reports) / fed_s
 
 
-async def run_inprocess(
-    agreement: Agreement, template: Any, rate: float, duration_s: float, batch_s: float
+async def measure_pair(
+    agreement: Agreement,
+    root: Path,
+    buses: dict[str, Any],
+    template: Any,
+    rate: float,
+    duration_s: float,
+    batch_s: float,
+    tag: str,
 ) -> tuple[np.ndarray, float, int]:
-    with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
-        root = Path(tmp)
-        logs: list[Any] = []
-        hub = InProcessHub(agreement)
-        nodes = {
-            node_id: Node(
-                node_id,
-                agreement,
-                hub.connect(node_id),
-                open_node_store(root, node_id),
-                audit=open_node_audit(root, node_id, logs),
-                record=root / "record" / f"{node_id}.jsonl",
-            )
-            for node_id in (SENDER, RECEIVER)
-        }
-        reports = make_reports(template, int(rate * duration_s), f"B{int(rate)}")
+    """Sender and receiver nodes over the given buses (stores and records under ``root``):
+    feed ``rate * duration_s`` reports, return the latencies, the rate achieved and the count."""
+    logs: list[Any] = []
+    nodes = {
+        node_id: Node(
+            node_id,
+            agreement,
+            bus,
+            open_node_store(root, node_id),
+            audit=open_node_audit(root, node_id, logs),
+            record=root / "record" / f"{node_id}.jsonl",
+        )
+        for node_id, bus in buses.items()
+    }
+    reports = make_reports(template, int(rate * duration_s), f"{tag}{int(rate)}")
+    try:
         lat, achieved = await measure(nodes[SENDER], nodes[RECEIVER], reports, rate, batch_s)
+    finally:
         for node in nodes.values():
             await node.close()
         for log in logs:
             log.close()
-        return lat, achieved, len(reports)
+    return lat, achieved, len(reports)
+
+
+async def run_inprocess(
+    agreement: Agreement, template: Any, rate: float, duration_s: float, batch_s: float
+) -> tuple[np.ndarray, float, int]:
+    with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
+        hub = InProcessHub(agreement)
+        buses = {node_id: hub.connect(node_id) for node_id in (SENDER, RECEIVER)}
+        return await measure_pair(
+            agreement, Path(tmp), buses, template, rate, duration_s, batch_s, "B"
+        )
 
 
 async def run_nats(
@@ -185,28 +204,15 @@ async def run_nats(
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
         root = Path(tmp)
         with nats_server(agreement, root) as config:
-            logs: list[Any] = []
-            nodes: dict[str, Node] = {}
+            buses: dict[str, Any] = {}
             for node_id in (SENDER, RECEIVER):
                 cred = config.credentials[node_id]
-                bus = await NatsBus.connect(
+                buses[node_id] = await NatsBus.connect(
                     agreement, node_id, config.url, user=cred.user, password=cred.password
                 )
-                nodes[node_id] = Node(
-                    node_id,
-                    agreement,
-                    bus,
-                    open_node_store(root, node_id),
-                    audit=open_node_audit(root, node_id, logs),
-                    record=root / "record" / f"{node_id}.jsonl",
-                )
-            reports = make_reports(template, int(rate * duration_s), f"N{int(rate)}")
-            lat, achieved = await measure(nodes[SENDER], nodes[RECEIVER], reports, rate, batch_s)
-            for node in nodes.values():
-                await node.close()
-            for log in logs:
-                log.close()
-            return lat, achieved, len(reports)
+            return await measure_pair(
+                agreement, root, buses, template, rate, duration_s, batch_s, "N"
+            )
 
 
 def main() -> None:
