@@ -21,6 +21,23 @@ class StopRunError(Exception):
     """What a hook raises to stop the run early (as Ctrl-C does in the demo)."""
 
 
+def stopped_run(tmp_path: Path, on_tick: Any, **hooks: Any) -> None:
+    """Run the trilateral agreement over SCENARIO until ``on_tick`` raises StopRunError."""
+    with pytest.raises(StopRunError):
+        asyncio.run(
+            run_scenario(
+                "trilateral",
+                SCENARIO,
+                speed=0.0,
+                record=tmp_path / "run",
+                data_dir=tmp_path / "data",
+                on_tick=on_tick,
+                make_pipeline=cheap_pipeline,
+                **hooks,
+            )
+        )
+
+
 def test_a_stopped_run_leaves_scenario_truth_and_records(tmp_path: Path) -> None:
     simulations: list[Any] = []
     ticks: list[float] = []
@@ -30,19 +47,7 @@ def test_a_stopped_run_leaves_scenario_truth_and_records(tmp_path: Path) -> None
         if tick - ticks[0] >= 60.0:  # a minute of the scenario, then stop
             raise StopRunError
 
-    with pytest.raises(StopRunError):
-        asyncio.run(
-            run_scenario(
-                "trilateral",
-                SCENARIO,
-                speed=0.0,
-                record=tmp_path / "run",
-                data_dir=tmp_path / "data",
-                on_tick=stop_soon,
-                on_simulated=simulations.append,
-                make_pipeline=cheap_pipeline,
-            )
-        )
+    stopped_run(tmp_path, stop_soon, on_simulated=simulations.append)
     [simulation] = simulations
     run_dir = tmp_path / "run"
     source = Path(load_scenario(SCENARIO).path).read_text("utf-8")
@@ -62,18 +67,6 @@ def test_no_truth_file_when_not_asked(tmp_path: Path) -> None:
     def stop(_tick: float) -> None:
         raise StopRunError
 
-    with pytest.raises(StopRunError):
-        asyncio.run(
-            run_scenario(
-                "trilateral",
-                SCENARIO,
-                speed=0.0,
-                record=tmp_path / "run",
-                data_dir=tmp_path / "data",
-                on_tick=stop,
-                write_truth=False,
-                make_pipeline=cheap_pipeline,
-            )
-        )
+    stopped_run(tmp_path, stop, write_truth=False)
     assert (tmp_path / "run" / "scenario.yaml").is_file()
     assert not (tmp_path / "run" / "truth.jsonl").exists()
