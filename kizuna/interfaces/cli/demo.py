@@ -377,7 +377,7 @@ def run_demo(
     from kizuna.interfaces.cli.run import run_scenario, summary_table
     from kizuna.interfaces.report import write_report
     from kizuna.sensors.scenario import load_scenario
-    from kizuna.sensors.simulate import simulate, write_truth
+    from kizuna.sensors.simulate import simulate
     from kizuna.sharing.agreement import load_agreement
 
     if speed < 0:
@@ -405,9 +405,7 @@ def run_demo(
     )
 
     directory = run_dir if run_dir is not None else default_run_dir(loaded.name)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_truth(sim, directory / "truth.jsonl")
-    _copy_scenario(loaded, directory)
+    directory.mkdir(parents=True, exist_ok=True)  # run_scenario writes truth and scenario there
 
     stats = DemoStats()
     clock = RunClock(speed=speed, origin_s=origin, end_s=last, name=loaded.name)
@@ -485,6 +483,7 @@ def run_demo(
                     views=views,
                     on_tick=on_tick,
                     on_built=on_built,
+                    simulation=sim,
                 )
             )
     except KeyboardInterrupt:
@@ -545,16 +544,6 @@ def run_demo(
         finally:
             serving.stop()
     return result
-
-
-def _copy_scenario(scenario: Any, directory: Path) -> None:
-    # The after-action report reads RUNDIR/scenario.yaml (run_scenario copies it too, but only
-    # when the run ends normally).
-    path = getattr(scenario, "path", None)
-    if path is None:
-        return
-    with contextlib.suppress(OSError):
-        (directory / "scenario.yaml").write_text(Path(path).read_text("utf-8"), "utf-8")
 
 
 def _status(console: Any) -> Any:

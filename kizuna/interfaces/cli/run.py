@@ -66,6 +66,7 @@ async def run_scenario(
     on_simulated: Any | None = None,
     write_truth: bool = True,
     make_pipeline: Any | None = None,
+    simulation: Any | None = None,
 ) -> Any:
     """Simulate the scenario and run every node of the agreement over it (laptop mode).
 
@@ -76,6 +77,8 @@ async def run_scenario(
     ``on_simulated(simulation)``: called once with the
     :class:`~kizuna.sensors.simulate.Simulation` (the truth objects) before the run.
     ``make_pipeline(node_id)``: each node's pipeline (default the shipped settings).
+    ``simulation``: the scenario's simulation when the caller already ran it (the demo shows
+    what flies first); it is not simulated again.
     Returns the :class:`~kizuna.sharing.federation.LaptopRun`.
     """
     from kizuna.sensors.scenario import load_scenario
@@ -86,7 +89,8 @@ async def run_scenario(
 
     agreement = load_agreement(agreement_name)
     scenario = load_scenario(scenario_name)
-    simulation = simulate(scenario)
+    if simulation is None:
+        simulation = simulate(scenario)
     if on_simulated is not None:
         on_simulated(simulation)
     if record is not None:
