@@ -137,7 +137,8 @@ def test_launch_report_seeds_the_track(mrbm_truth):
     ids = {u.track_id for u in updates}
     assert len(ids) == 1
     assert updates[0].launch is not None and updates[0].launch[0] == pytest.approx(launch.t)
-    assert "USA-SBIRS" not in updates[-1].sensors or True  # the seed is an input, not a radar
+    # The seed is an input, not a radar: the track lists only the radars that saw it.
+    assert "USA-SBIRS" not in updates[-1].sensors
     assert "USA" in updates[-1].nations
 
 
