@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 import typer
 
-from kizuna.interfaces.cli.main import app
+from kizuna.interfaces.cli.main import AgreementOption, ScenarioOption, app
 
 PREFERRED_NODES = ("JJOC", "USFJ-JFHQ")  # shown first: the Japanese view of a Japan overflight
 LEVEL_STYLE = {"warning": "bold red", "advisory": "bold dark_orange", "notice": "yellow"}
@@ -594,13 +594,8 @@ def demo_command(
             "0 runs as fast as it can.",
         ),
     ] = 10.0,
-    scenario: Annotated[
-        str,
-        typer.Option("--scenario", help="A scenario file or shipped name (`kizuna scenarios`)."),
-    ] = "default",
-    agreement: Annotated[
-        str, typer.Option("--agreement", help="Agreement file or shipped name.")
-    ] = "trilateral",
+    scenario: ScenarioOption = "default",
+    agreement: AgreementOption = "trilateral",
     port: Annotated[
         int, typer.Option("--port", help="Serve the map on this port (0: any free port).")
     ] = 8000,

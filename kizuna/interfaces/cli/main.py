@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -26,6 +27,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
+
+# The options every verb that runs nodes over a scenario shares (run, node, demo).
+AgreementOption = Annotated[
+    str,
+    typer.Option("--agreement", help="Agreement file or shipped name (`kizuna agreements`)."),
+]
+ScenarioOption = Annotated[
+    str, typer.Option("--scenario", help="Scenario file or shipped name (`kizuna scenarios`).")
+]
 
 
 def _register_verbs() -> None:

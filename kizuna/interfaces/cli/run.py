@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kizuna.interfaces.cli.main import app
+from kizuna.interfaces.cli.main import AgreementOption, ScenarioOption, app
 
 
 def open_node_store(data_dir: Path, node_id: str) -> Any:
@@ -162,12 +162,8 @@ def summary_table(run: Any) -> Any:
 
 @app.command("run")
 def run_command(
-    agreement: Annotated[
-        str, typer.Option("--agreement", help="Agreement path or shipped short name.")
-    ] = "trilateral",
-    scenario: Annotated[
-        str, typer.Option("--scenario", help="Scenario path or shipped short name.")
-    ] = "default",
+    agreement: AgreementOption = "trilateral",
+    scenario: ScenarioOption = "default",
     speed: Annotated[
         float, typer.Option("--speed", help="Scenario seconds per wall second; 0 = flat out.")
     ] = 0.0,
@@ -328,9 +324,7 @@ async def wait_for_start_file(path: Path, stop: asyncio.Event) -> float | None:
 @app.command("node")
 def node_command(
     node_id: Annotated[str, typer.Option("--id", help="This node's id in the agreement.")],
-    agreement: Annotated[
-        str, typer.Option("--agreement", help="Agreement path or shipped short name.")
-    ] = "trilateral",
+    agreement: AgreementOption = "trilateral",
     nats: Annotated[
         str, typer.Option("--nats", help="NATS server URL (JetStream enabled).")
     ] = "nats://127.0.0.1:4222",
