@@ -39,9 +39,13 @@ def simulate_command(
     started = time.perf_counter()
     loaded = load_scenario(scenario)
     with Progress(
-        TextColumn("{task.description:<32}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-        console=console, disable=quiet, transient=True,
+        TextColumn("{task.description:<32}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
     ) as bar:
         tasks: dict[str, int] = {}
 

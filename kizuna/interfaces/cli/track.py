@@ -42,9 +42,10 @@ def track(
 
     pipeline = Pipeline()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as predictions, (
-        out_dir / "alerts.jsonl"
-    ).open("w", encoding="utf-8") as alerts:
+    with (
+        (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as predictions,
+        (out_dir / "alerts.jsonl").open("w", encoding="utf-8") as alerts,
+    ):
 
         def write(products: list) -> None:  # type: ignore[type-arg]
             for product in products:

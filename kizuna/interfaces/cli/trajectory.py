@@ -28,9 +28,7 @@ def trajectory(
     min_energy: Annotated[
         bool, typer.Option("--min-energy", help="Least-energy flight for the range instead.")
     ] = False,
-    vehicle: Annotated[
-        str, typer.Option(help="Vehicle class: auto, srbm, irbm or icbm.")
-    ] = "auto",
+    vehicle: Annotated[str, typer.Option(help="Vehicle class: auto, srbm, irbm or icbm.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Design a ballistic flight from a launch point, azimuth and range.
@@ -60,8 +58,10 @@ def trajectory(
     if apogee_km is not None and apogee_km <= 0:
         raise InputError("must be positive", field="--apogee-km")
     if vehicle != "auto" and vehicle not in VEHICLES:
-        raise InputError(f"unknown vehicle class {vehicle!r}; choose auto, "
-                         + ", ".join(VEHICLES), field="--vehicle")
+        raise InputError(
+            f"unknown vehicle class {vehicle!r}; choose auto, " + ", ".join(VEHICLES),
+            field="--vehicle",
+        )
 
     geometry = LaunchGeometry(lat, lon % 360.0 if lon > 180 else lon, azimuth_deg % 360.0)
     range_m = range_km * 1e3
