@@ -9,12 +9,16 @@ to the US only, so each report travels to USFJ-JFHQ (its link partner), which st
 records it and acknowledges it. The latency of a report is from the moment ``accept`` is called
 at JJOC to the moment USFJ-JFHQ has stored and recorded it (``Node.on_received``), so it
 includes both fsyncs, the policy decisions at every hop, the record and audit writes, and (NATS)
-the JetStream round trips. Pipelines are not stepped (no tracking at thousands of reports per
+the JetStream round trips. The nodes are built as ``kizuna run``/``kizuna node`` build them:
+their bus observer feeds the audit log, so every release (one entry per US node reached
+in-process, per nation over NATS), refusal and receipt is hashed into the chain and fsynced. Pipelines are not stepped (no tracking at thousands of reports per
 second): this measures the sharing path alone.
 
 Transports: ``inprocess`` (laptop mode, one hub) and ``nats`` (nats-server started here with
-the config of ``kizuna nats-config``, one account per nation; both nodes are NatsBus clients
-in this one process). Targets (issue 5): p99 < 25 ms in-process, < 50 ms over NATS.
+the config of ``kizuna nats-config``, one account per nation; the receiver node runs in this
+process, the sender node and its feed in a process of their own, as federation nodes run, so
+neither node's CPU is charged to the other; send times come back in a file and are joined with
+the arrival times by report id). Targets (issue 5): p99 < 25 ms in-process, < 50 ms over NATS.
 
 Reports are real: the shipped srbm-salvo scenario's first JJOC-owned radar report, copied with
 fresh ids and times. Prints one table row per transport and rate, with the rate achieved.
@@ -40,9 +44,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -51,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from kizuna.contract import parse_report
 from kizuna.interfaces.cli.run import open_node_audit, open_node_store
 from kizuna.sensors.scenario import load_scenario
 from kizuna.sensors.simulate import simulate
@@ -109,110 +116,190 @@ def nats_server(agreement: Agreement, root: Path) -> Iterator[Any]:
         process.wait(timeout=10)
 
 
-async def measure(
-    sender: Node, receiver: Node, reports: list[Any], rate: float, batch_s: float
-) -> tuple[np.ndarray, float]:
-    """Feed ``reports`` at ``rate``/s; returns per-report latencies (s) and the achieved rate."""
-    sent: dict[str, float] = {}
-    latencies: list[float] = []
-    done = asyncio.Event()
+def open_node(agreement: Agreement, root: Path, node_id: str, bus: Any, logs: list[Any]) -> Node:
+    """A node as ``kizuna run``/``kizuna node`` build it: SQLite store, audit log on its own
+    thread, record file. Its bus's observer must call :meth:`Node.bus_event` (see callers), so
+    every release, refusal and receipt is audited as in production."""
+    return Node(
+        node_id,
+        agreement,
+        bus,
+        open_node_store(root, node_id),
+        audit=open_node_audit(root, node_id, logs),
+        record=root / "record" / f"{node_id}.jsonl",
+    )
 
-    def probe(envelope: Any, at: float, _path: Any) -> None:
-        start = sent.get(envelope.id)
-        if start is not None:
-            latencies.append(at - start)
-            if len(latencies) == len(reports):
-                done.set()
 
-    receiver.on_received = probe
-
-    async def receive() -> None:
-        while not done.is_set():
-            await receiver.pump(max_messages=1024, timeout_s=0.05)
-
-    receiving = asyncio.ensure_future(receive())
+async def feed(sender: Node, reports: list[Any], rate: float, batch_s: float) -> tuple[list, float]:
+    """Accept ``reports`` at ``rate``/s in batches every ``batch_s``; returns
+    ``[(first index, count, wall time accept was called)]`` per batch and the seconds it took."""
     per_batch = max(1, round(rate * batch_s))
+    sent: list[tuple[int, int, float]] = []
     wall0 = time.time()
     for k, i in enumerate(range(0, len(reports), per_batch)):
         delay = wall0 + k * batch_s - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
         batch = reports[i : i + per_batch]
-        now = time.time()
-        for r in batch:
-            sent[f"report:{r.id}"] = now
+        sent.append((i, len(batch), time.time()))
         await sender.accept(batch)
-    fed_s = time.time() - wall0
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done.wait(), timeout=30)
-    done.set()
-    await receiving
-    return np.array(latencies), len(reports) / fed_s
+    return sent, time.time() - wall0
 
 
-async def measure_pair(
-    agreement: Agreement,
-    root: Path,
-    buses: dict[str, Any],
-    template: Any,
-    rate: float,
-    duration_s: float,
-    batch_s: float,
-    tag: str,
-) -> tuple[np.ndarray, float, int]:
-    """Sender and receiver nodes over the given buses (stores and records under ``root``):
-    feed ``rate * duration_s`` reports, return the latencies, the rate achieved and the count."""
-    logs: list[Any] = []
-    nodes = {
-        node_id: Node(
-            node_id,
-            agreement,
-            bus,
-            open_node_store(root, node_id),
-            audit=open_node_audit(root, node_id, logs),
-            record=root / "record" / f"{node_id}.jsonl",
-        )
-        for node_id, bus in buses.items()
-    }
-    reports = make_reports(template, int(rate * duration_s), f"{tag}{int(rate)}")
-    try:
-        lat, achieved = await measure(nodes[SENDER], nodes[RECEIVER], reports, rate, batch_s)
-    finally:
-        for node in nodes.values():
-            await node.close()
-        for log in logs:
-            log.close()
-    return lat, achieved, len(reports)
+class Probe:
+    """``Node.on_received`` of the receiver: the wall time each report arrived (first copy)."""
+
+    def __init__(self, expected: int) -> None:
+        self.at: dict[str, float] = {}
+        self.expected = expected
+        self.done = asyncio.Event()
+
+    def __call__(self, envelope: Any, at: float, _path: Any) -> None:
+        self.at.setdefault(envelope.id, at)
+        if len(self.at) >= self.expected:
+            self.done.set()
+
+
+async def pump_until(receiver: Node, probe: Probe) -> None:
+    while not probe.done.is_set():
+        await receiver.pump(max_messages=1024, timeout_s=0.05)
+
+
+def latencies(reports: list[Any], sent: list[tuple[int, int, float]], probe: Probe) -> np.ndarray:
+    out = []
+    for first, count, at in sent:
+        for r in reports[first : first + count]:
+            got = probe.at.get(f"report:{r.id}")
+            if got is not None:
+                out.append(got - at)
+    return np.array(out)
 
 
 async def run_inprocess(
     agreement: Agreement, template: Any, rate: float, duration_s: float, batch_s: float
 ) -> tuple[np.ndarray, float, int]:
+    """Laptop mode: both nodes on one hub in this process, audited through the hub observer."""
+    reports = make_reports(template, int(rate * duration_s), f"B{int(rate)}")
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
-        hub = InProcessHub(agreement)
-        buses = {node_id: hub.connect(node_id) for node_id in (SENDER, RECEIVER)}
-        return await measure_pair(
-            agreement, Path(tmp), buses, template, rate, duration_s, batch_s, "B"
-        )
+        root = Path(tmp)
+        nodes: dict[str, Node] = {}
+
+        def observe(event: Any) -> None:
+            node = nodes.get(event.node)
+            if node is not None:
+                node.bus_event(event)
+
+        hub = InProcessHub(agreement, observer=observe)
+        logs: list[Any] = []
+        for node_id in (SENDER, RECEIVER):
+            nodes[node_id] = open_node(agreement, root, node_id, hub.connect(node_id), logs)
+        probe = Probe(len(reports))
+        nodes[RECEIVER].on_received = probe
+        receiving = asyncio.ensure_future(pump_until(nodes[RECEIVER], probe))
+        try:
+            sent, fed_s = await feed(nodes[SENDER], reports, rate, batch_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(probe.done.wait(), timeout=30)
+        finally:
+            probe.done.set()
+            await receiving
+            for node in nodes.values():
+                await node.close()
+            for log in logs:
+                log.close()
+    return latencies(reports, sent, probe), len(reports) / fed_s, len(reports)
+
+
+async def connect_node(
+    agreement: Agreement, root: Path, node_id: str, url: str, cred: Any, logs: list[Any]
+) -> Node:
+    from kizuna.sharing.nats_bus import NatsBus
+
+    holder: list[Node] = []
+    bus = await NatsBus.connect(
+        agreement,
+        node_id,
+        url,
+        user=cred["user"],
+        password=cred["password"],
+        observer=lambda event: holder[0].bus_event(event) if holder else None,
+    )
+    holder.append(open_node(agreement, root, node_id, bus, logs))
+    return holder[0]
+
+
+async def run_sender(job_path: Path) -> None:
+    """The sender node of a NATS run, in a process of its own (``--sender JOB``), as a
+    federation node runs: feeds its reports, writes ``sent.json`` beside ``JOB``."""
+    job = json.loads(job_path.read_text())
+    agreement = load_agreement(job["agreement"])
+    template = parse_report(job["template"])
+    reports = make_reports(template, job["count"], job["tag"])
+    logs: list[Any] = []
+    node = await connect_node(agreement, Path(job["root"]), SENDER, job["url"], job["cred"], logs)
+    try:
+        sent, fed_s = await feed(node, reports, job["rate"], job["batch_s"])
+    finally:
+        await node.close()
+        for log in logs:
+            log.close()
+    (job_path.parent / "sent.json").write_text(json.dumps({"sent": sent, "fed_s": fed_s}))
 
 
 async def run_nats(
     agreement: Agreement, template: Any, rate: float, duration_s: float, batch_s: float
 ) -> tuple[np.ndarray, float, int]:
-    from kizuna.sharing.nats_bus import NatsBus
-
+    """Federation: nats-server, the receiver node in this process, the sender node in another
+    (one node per process, as ``kizuna node`` runs them)."""
+    count = int(rate * duration_s)
+    tag = f"N{int(rate)}"
+    reports = make_reports(template, count, tag)
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
         root = Path(tmp)
         with nats_server(agreement, root) as config:
-            buses: dict[str, Any] = {}
-            for node_id in (SENDER, RECEIVER):
-                cred = config.credentials[node_id]
-                buses[node_id] = await NatsBus.connect(
-                    agreement, node_id, config.url, user=cred.user, password=cred.password
-                )
-            return await measure_pair(
-                agreement, root, buses, template, rate, duration_s, batch_s, "N"
+            creds = {
+                n: {"user": c.user, "password": c.password} for n, c in config.credentials.items()
+            }
+            logs: list[Any] = []
+            receiver = await connect_node(
+                agreement, root, RECEIVER, config.url, creds[RECEIVER], logs
             )
+            probe = Probe(count)
+            receiver.on_received = probe
+            receiving = asyncio.ensure_future(pump_until(receiver, probe))
+            job = root / "sender-job.json"
+            job.write_text(
+                json.dumps(
+                    {
+                        "agreement": agreement.name,
+                        "template": template.model_dump(mode="json"),
+                        "count": count,
+                        "tag": tag,
+                        "rate": rate,
+                        "batch_s": batch_s,
+                        "root": str(root),
+                        "url": config.url,
+                        "cred": creds[SENDER],
+                    }
+                )
+            )
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, __file__, "--sender", str(job)
+                )
+                if await process.wait() != 0:
+                    raise RuntimeError("sender process failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(probe.done.wait(), timeout=30)
+            finally:
+                probe.done.set()
+                await receiving
+                await receiver.close()
+                for log in logs:
+                    log.close()
+            result = json.loads((root / "sent.json").read_text())
+    sent = [tuple(s) for s in result["sent"]]
+    return latencies(reports, sent, probe), count / result["fed_s"], count
 
 
 def main() -> None:
@@ -222,7 +309,11 @@ def main() -> None:
     parser.add_argument("--transports", default="inprocess,nats")
     parser.add_argument("--batch-ms", type=float, default=10.0, help="accept batch period")
     parser.add_argument("--agreement", default="trilateral")
+    parser.add_argument("--sender", type=Path, help=argparse.SUPPRESS)  # NATS sender process
     args = parser.parse_args()
+    if args.sender is not None:
+        asyncio.run(run_sender(args.sender))
+        return
     agreement = load_agreement(args.agreement)
     template = template_report(agreement)
     runners = {"inprocess": run_inprocess, "nats": run_nats}
