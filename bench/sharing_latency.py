@@ -11,8 +11,9 @@ at JJOC to the moment USFJ-JFHQ has stored and recorded it (``Node.on_received``
 includes both fsyncs, the policy decisions at every hop, the record and audit writes, and (NATS)
 the JetStream round trips. The nodes are built as ``kizuna run``/``kizuna node`` build them:
 their bus observer feeds the audit log, so every release (one entry per US node reached
-in-process, per nation over NATS), refusal and receipt is hashed into the chain and fsynced. Pipelines are not stepped (no tracking at thousands of reports per
-second): this measures the sharing path alone.
+in-process, per nation over NATS), refusal and receipt is hashed into the chain and fsynced.
+Pipelines are not stepped (no tracking at thousands of reports per second): this measures the
+sharing path alone.
 
 Transports: ``inprocess`` (laptop mode, one hub) and ``nats`` (nats-server started here with
 the config of ``kizuna nats-config``, one account per nation; the receiver node runs in this

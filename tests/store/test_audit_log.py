@@ -217,6 +217,35 @@ def test_batch_append_equals_sequential_appends(tmp_path: Path) -> None:
     assert verify(tmp_path / "batch.jsonl").entries == 6
 
 
+@given(
+    action=st.sampled_from(["received", "released", "refused"]),
+    key=st.text(min_size=1, max_size=20),
+    rule=st.one_of(st.none(), st.text(max_size=12)),
+    peer=st.one_of(st.none(), st.text(max_size=12)),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_written_line_is_the_canonical_form_of_the_entry(
+    tmp_path: Path, action: str, key: str, rule: str | None, peer: str | None
+) -> None:
+    # The writer encodes each entry once and splices the hash in; the bytes must be exactly the
+    # canonical form verify() recomputes (quotes, escapes and non-ASCII text included).
+    path = tmp_path / "splice.jsonl"
+    path.unlink(missing_ok=True)
+    with AuditLog(path, "JJOC", sync=False) as log:
+        try:
+            entries = log.append_many(
+                [AuditEvent(action, "report", key, rule, peer), AuditEvent(action, "track", "k")]  # type: ignore[arg-type]
+            )
+        except ValueError:  # text with no UTF-8 form (lone surrogates) is refused
+            return
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert lines == [canonical_bytes(e.to_dict()) + b"\n" for e in entries]
+    assert all(e.hash == entry_hash(e.to_dict()) for e in entries)
+    assert verify(path).ok
+
+
 def test_unwritable_text_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     with AuditLog(path, "JJOC") as log:
