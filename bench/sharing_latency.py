@@ -45,7 +45,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
+import resource
 import shutil
 import socket
 import subprocess
@@ -53,6 +55,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +150,39 @@ async def feed(sender: Node, reports: list[Any], rate: float, batch_s: float) ->
     return sent, time.time() - wall0
 
 
+def cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextlib.contextmanager
+def profiled(path: Path | None) -> Iterator[None]:
+    """cProfile of the event-loop thread into ``path`` (a pstats file), if given."""
+    if path is None:
+        yield
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        profile.dump_stats(path)
+
+
+@dataclass
+class Result:
+    """One run: latencies (s), the accept rate achieved, and CPU per report (us) of the
+    process(es): in-process one figure, over NATS the sender's and the receiver's."""
+
+    latencies: np.ndarray
+    achieved: float
+    count: int
+    cpu_us: dict[str, float]
+
+
 class Probe:
     """``Node.on_received`` of the receiver: the wall time each report arrived (first copy)."""
 
@@ -177,8 +213,13 @@ def latencies(reports: list[Any], sent: list[tuple[int, int, float]], probe: Pro
 
 
 async def run_inprocess(
-    agreement: Agreement, template: Any, rate: float, duration_s: float, batch_s: float
-) -> tuple[np.ndarray, float, int]:
+    agreement: Agreement,
+    template: Any,
+    rate: float,
+    duration_s: float,
+    batch_s: float,
+    profile: Path | None = None,
+) -> Result:
     """Laptop mode: both nodes on one hub in this process, audited through the hub observer."""
     reports = make_reports(template, int(rate * duration_s), f"B{int(rate)}")
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
@@ -196,11 +237,14 @@ async def run_inprocess(
             nodes[node_id] = open_node(agreement, root, node_id, hub.connect(node_id), logs)
         probe = Probe(len(reports))
         nodes[RECEIVER].on_received = probe
+        cpu0 = cpu_s()
         receiving = asyncio.ensure_future(pump_until(nodes[RECEIVER], probe))
         try:
-            sent, fed_s = await feed(nodes[SENDER], reports, rate, batch_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(probe.done.wait(), timeout=30)
+            with profiled(profile and profile / f"inprocess-{rate:.0f}.pstats"):
+                sent, fed_s = await feed(nodes[SENDER], reports, rate, batch_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(probe.done.wait(), timeout=30)
+            cpu = cpu_s() - cpu0
         finally:
             probe.done.set()
             await receiving
@@ -208,7 +252,8 @@ async def run_inprocess(
                 await node.close()
             for log in logs:
                 log.close()
-    return latencies(reports, sent, probe), len(reports) / fed_s, len(reports)
+    n = len(reports)
+    return Result(latencies(reports, sent, probe), n / fed_s, n, {"process": cpu / n * 1e6})
 
 
 async def connect_node(
@@ -238,18 +283,28 @@ async def run_sender(job_path: Path) -> None:
     reports = make_reports(template, job["count"], job["tag"])
     logs: list[Any] = []
     node = await connect_node(agreement, Path(job["root"]), SENDER, job["url"], job["cred"], logs)
+    profile = Path(job["profile"]) if job["profile"] else None
+    cpu0 = cpu_s()
     try:
-        sent, fed_s = await feed(node, reports, job["rate"], job["batch_s"])
+        with profiled(profile):
+            sent, fed_s = await feed(node, reports, job["rate"], job["batch_s"])
+        cpu = cpu_s() - cpu0
     finally:
         await node.close()
         for log in logs:
             log.close()
-    (job_path.parent / "sent.json").write_text(json.dumps({"sent": sent, "fed_s": fed_s}))
+    result = {"sent": sent, "fed_s": fed_s, "cpu_s": cpu}
+    (job_path.parent / "sent.json").write_text(json.dumps(result))
 
 
 async def run_nats(
-    agreement: Agreement, template: Any, rate: float, duration_s: float, batch_s: float
-) -> tuple[np.ndarray, float, int]:
+    agreement: Agreement,
+    template: Any,
+    rate: float,
+    duration_s: float,
+    batch_s: float,
+    profile: Path | None = None,
+) -> Result:
     """Federation: nats-server, the receiver node in this process, the sender node in another
     (one node per process, as ``kizuna node`` runs them)."""
     count = int(rate * duration_s)
@@ -267,6 +322,7 @@ async def run_nats(
             )
             probe = Probe(count)
             receiver.on_received = probe
+            cpu0 = cpu_s()
             receiving = asyncio.ensure_future(pump_until(receiver, probe))
             job = root / "sender-job.json"
             job.write_text(
@@ -281,17 +337,22 @@ async def run_nats(
                         "root": str(root),
                         "url": config.url,
                         "cred": creds[SENDER],
+                        "profile": str(profile / f"nats-{rate:.0f}-sender.pstats")
+                        if profile
+                        else None,
                     }
                 )
             )
             try:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, __file__, "--sender", str(job)
-                )
-                if await process.wait() != 0:
-                    raise RuntimeError("sender process failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(probe.done.wait(), timeout=30)
+                with profiled(profile and profile / f"nats-{rate:.0f}-receiver.pstats"):
+                    process = await asyncio.create_subprocess_exec(
+                        sys.executable, __file__, "--sender", str(job)
+                    )
+                    if await process.wait() != 0:
+                        raise RuntimeError("sender process failed")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(probe.done.wait(), timeout=30)
+                cpu = cpu_s() - cpu0
             finally:
                 probe.done.set()
                 await receiving
@@ -300,7 +361,8 @@ async def run_nats(
                     log.close()
             result = json.loads((root / "sent.json").read_text())
     sent = [tuple(s) for s in result["sent"]]
-    return latencies(reports, sent, probe), count / result["fed_s"], count
+    per_report = {"sender": result["cpu_s"] / count * 1e6, "receiver": cpu / count * 1e6}
+    return Result(latencies(reports, sent, probe), count / result["fed_s"], count, per_report)
 
 
 def main() -> None:
@@ -310,6 +372,9 @@ def main() -> None:
     parser.add_argument("--transports", default="inprocess,nats")
     parser.add_argument("--batch-ms", type=float, default=10.0, help="accept batch period")
     parser.add_argument("--agreement", default="trilateral")
+    parser.add_argument(
+        "--profile", type=Path, help="write cProfile stats of each process's event loop here"
+    )
     parser.add_argument("--sender", type=Path, help=argparse.SUPPRESS)  # NATS sender process
     args = parser.parse_args()
     if args.sender is not None:
@@ -322,20 +387,23 @@ def main() -> None:
     rows = []
     for transport in args.transports.split(","):
         for rate in (float(r) for r in args.rates.split(",")):
-            lat, achieved, n = asyncio.run(
-                runners[transport](agreement, template, rate, args.duration, args.batch_ms / 1000.0)
+            run = asyncio.run(
+                runners[transport](
+                    agreement, template, rate, args.duration, args.batch_ms / 1000.0, args.profile
+                )
             )
-            ms = lat * 1000.0
+            ms = run.latencies * 1000.0
             rows.append(
                 (
                     transport,
                     f"{rate:.0f}",
-                    f"{achieved:.0f}",
-                    f"{len(lat)}/{n}",
+                    f"{run.achieved:.0f}",
+                    f"{len(ms)}/{run.count}",
                     f"{np.percentile(ms, 50):.1f}" if len(ms) else "-",
                     f"{np.percentile(ms, 99):.1f}" if len(ms) else "-",
                     f"{ms.max():.1f}" if len(ms) else "-",
                     f"{targets[transport]:.0f}",
+                    "+".join(f"{v:.0f}" for v in run.cpu_us.values()),
                 )
             )
             print("  ".join(rows[-1]), flush=True)
@@ -348,12 +416,14 @@ def main() -> None:
         "p99 ms",
         "max",
         "target p99",
+        "CPU us/report",
     )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print()
     print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print("CPU us/report: in-process the one process; over NATS sender+receiver (not the server)")
 
 
 if __name__ == "__main__":

@@ -238,6 +238,73 @@ async def test_server_enforces_the_config_even_when_the_node_would_release() -> 
         await indo.close()
 
 
+async def test_a_published_batch_is_settled_copy_by_copy() -> None:
+    """publish_many writes every copy, then waits for the streams' acknowledgements together:
+    a copy the server refuses fails its own envelope only (after one timeout for the whole
+    batch, not one per copy), an envelope the node may not publish fails with PolicyError, and
+    the acknowledged copies are released and arrive."""
+    import yaml
+
+    from kizuna.errors import PolicyError
+    from kizuna.sharing.agreement import shipped_agreements
+    from kizuna.sharing.bus import BusEvent
+    from kizuna.sharing.nats_bus import TransportError
+    from kizuna.sharing.policy import Routing
+
+    data = yaml.safe_load(shipped_agreements()["trilateral"].read_text())
+    next(r for r in data["release"] if r["id"] == "JPN-REPORT-USA")["effective_from"] = "2027-01-01"
+    agreement = Agreement.from_dict(data, source="variant.yaml")
+    events: list[BusEvent] = []
+    with nats_server(agreement, at_time=T_2026) as server:
+        indo = await NatsBus.connect(
+            agreement, "INDOPACOM", server.url, **server.creds("INDOPACOM")
+        )
+        jjoc = await NatsBus.connect(
+            agreement,
+            "JJOC",
+            server.url,
+            **server.creds("JJOC"),
+            observer=events.append,
+            publish_timeout_s=0.5,
+        )
+        refused = [
+            Envelope.of(
+                report(f"JPN-FPS5:{i}", "JPN", ["JPN", "USA"], time_text="2027-06-01T00:00:00Z"),
+                origin_node="JJOC",
+                agreement=agreement,
+            )
+            for i in range(3)
+        ]
+        marking = remark("track", refused[0].marking, "JPN", agreement, T_2026)
+        jpn_track = Envelope.of(
+            track("JJOC-T1", marking.model_dump(mode="json")),
+            origin_node="JJOC",
+            agreement=agreement,
+        )
+        not_ours = Envelope.of(
+            report("KOR-R1:1", "KOR", ["KOR", "USA"]), origin_node="ROK-JCS", agreement=agreement
+        )
+        started = time.monotonic()
+        results = await jjoc.publish_many([refused[0], jpn_track, not_ours, *refused[1:]])
+        elapsed = time.monotonic() - started
+        assert [type(r) for r in results] == [
+            TransportError,
+            Routing,
+            PolicyError,
+            TransportError,
+            TransportError,
+        ]
+        assert "not stored for USA" in str(results[0])
+        assert 0.5 <= elapsed < 1.0  # one wait for the batch, not 0.5 s per refused copy
+        released = sorted((e.peer, e.envelope.id) for e in events if e.kind == "released")
+        assert released == [("KOR", jpn_track.id), ("USA", jpn_track.id)]
+        by_server = {e.envelope.id for e in events if e.kind == "refused" and e.peer == "USA"}
+        assert by_server == {r.id for r in refused}
+        assert await _collect(indo) == [jpn_track]
+        await jjoc.close()
+        await indo.close()
+
+
 async def test_jetstream_deduplicates_by_message_id(trilateral: Agreement) -> None:
     with nats_server(trilateral) as server:
         jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
