@@ -20,6 +20,9 @@ from kizuna.errors import InputError
 from kizuna.sharing.agreement import Agreement, ProductKind
 from kizuna.timefmt import parse_time
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""The wire's JSON encoder (built once: ``json.dumps`` with options builds one per call)."""
+
 
 def product_kind_of(product: dict[str, Any]) -> ProductKind:
     """``report`` for the three report kinds, else the product's ``product`` field."""
@@ -84,6 +87,7 @@ class Envelope:
         ``at_time`` defaults to the product's own ``time`` (for a live node the two agree; a
         replay passes the replay clock).
         """
+        model_marking = getattr(product, "marking", None)
         body = product.model_dump(mode="json") if isinstance(product, BaseModel) else product
         kind = product_kind_of(body)
         node = agreement.node(origin_node)
@@ -94,15 +98,21 @@ class Envelope:
                 raise InputError("report without sensor.nation") from None
         else:
             originator = node.nation
-        try:
-            marking = Marking.model_validate(body["marking"])
-        except (KeyError, ValidationError):
-            raise InputError(f"{kind} without a valid marking") from None
+        if isinstance(model_marking, Marking):
+            # A contract model's marking is validated and canonical already, and its dump is
+            # what model_dump put in the body.
+            marking = model_marking
+        else:
+            try:
+                marking = Marking.model_validate(body["marking"])
+            except (KeyError, ValidationError):
+                raise InputError(f"{kind} without a valid marking") from None
+            # The canonical marking (sorted nations, explicit released_by) travels in the
+            # product.
+            body = {**body, "marking": marking.model_dump(mode="json")}
         if at_time is None and not isinstance(body.get("time"), str):
             raise InputError(f"{kind} without a time")
         when = parse_time(body["time"]) if at_time is None else float(at_time)
-        # The canonical marking (sorted nations, explicit released_by) travels in the product.
-        body = {**body, "marking": marking.model_dump(mode="json")}
         return cls(
             id=product_key(kind, body, origin_node),
             kind=kind,
@@ -121,8 +131,20 @@ class Envelope:
             self.id, self.kind, self.originator, self.origin_node, self.time, marking, body
         )
 
+    @property
+    def product_json(self) -> str:
+        """The product as compact JSON text (non-ASCII kept), encoded once per envelope: the
+        wire form and the record line both reuse it. (The product dict is never changed once
+        it is in an envelope; :meth:`with_marking` makes a new one.)"""
+        cached = self.__dict__.get("_product_json")
+        if cached is None:
+            # Not a field (equality and repr ignore it); set past the frozen __setattr__.
+            cached = _COMPACT.encode(self.product)
+            self.__dict__["_product_json"] = cached
+        return cached
+
     def to_bytes(self) -> bytes:
-        return json.dumps(
+        head = _COMPACT.encode(
             {
                 "id": self.id,
                 "kind": self.kind,
@@ -130,11 +152,10 @@ class Envelope:
                 "origin_node": self.origin_node,
                 "time": self.time,
                 "marking": self.marking.model_dump(mode="json"),
-                "product": self.product,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode("utf-8")
+            }
+        )
+        # The same bytes as dumping the whole object with "product" last.
+        return f'{head[:-1]},"product":{self.product_json}}}'.encode()
 
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = "bus") -> Envelope:
@@ -145,10 +166,16 @@ class Envelope:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "(envelope)"
             raise InputError(first["msg"], field=field, source=source) from None
-        try:
-            inner = Marking.model_validate(wire.product.get("marking"))
-        except ValidationError:
-            raise InputError("product without a valid marking", source=source) from None
+        inner_raw = wire.product.get("marking")
+        # Usually the product carries the canonical dump of the envelope's marking (what
+        # Envelope.of writes): equal dicts need no second validation.
+        if inner_raw != wire.marking.model_dump(mode="json"):
+            try:
+                inner = Marking.model_validate(inner_raw)
+            except ValidationError:
+                raise InputError("product without a valid marking", source=source) from None
+        else:
+            inner = wire.marking
         if inner != wire.marking:
             raise InputError("product marking differs from envelope marking", source=source)
         return cls(

@@ -174,6 +174,28 @@ def record_line(envelope: Envelope) -> dict[str, Any]:
     return {**envelope.product, "product": envelope.kind, "origin_node": envelope.origin_node}
 
 
+def record_text(envelope: Envelope) -> str:
+    """:func:`record_line` as one compact JSON line (no newline; non-ASCII kept).
+
+    Built from the envelope's encoded product (:attr:`Envelope.product_json`, shared with the
+    wire form) by appending the two fields; the same text as dumping :func:`record_line`.
+    """
+    product = envelope.product
+    if product.get("product", envelope.kind) != envelope.kind or "origin_node" in product:
+        return json.dumps(record_line(envelope), separators=(",", ":"), ensure_ascii=False)
+    key = (envelope.kind, envelope.origin_node, "product" in product)
+    tail = _RECORD_TAILS.get(key)
+    if tail is None:
+        kind = "" if key[2] else f',"product":{json.dumps(envelope.kind)}'
+        tail = f'{kind},"origin_node":{json.dumps(envelope.origin_node, ensure_ascii=False)}}}'
+        _RECORD_TAILS[key] = tail
+    return envelope.product_json[:-1] + tail
+
+
+_RECORD_TAILS: dict[tuple[str, str, bool], str] = {}
+"""What :func:`record_text` appends, per (kind, origin node, product has ``product``)."""
+
+
 class Recorder:
     """``DIR/<node>.jsonl``: each product version once, every line checked by the policy."""
 
@@ -220,7 +242,7 @@ class Recorder:
                 self.refused += 1
                 continue
             self.seen.add(envelope.id)
-            lines.append(json.dumps(record_line(envelope), separators=(",", ":")) + "\n")
+            lines.append(record_text(envelope) + "\n")
         if lines:
             # Written and flushed before the caller acknowledges: survives a kill of the
             # process (the page cache keeps it), and the seen-set makes a redelivery harmless.
@@ -711,6 +733,7 @@ __all__ = [
     "NodeStats",
     "Recorder",
     "record_line",
+    "record_text",
     "sensor_owner",
     "sensor_owners",
 ]

@@ -103,6 +103,42 @@ async def test_receive_waits_then_times_out(trilateral: Agreement) -> None:
     assert await hub.connect("JJOC").receive(timeout_s=0.01) == []
 
 
+@pytest.mark.parametrize("kind", ["report", "track", "prediction", "alert"])
+def test_wire_and_record_text_are_the_plain_json_dumps(trilateral: Agreement, kind: str) -> None:
+    # The wire form and the record line reuse one encoding of the product; they must be the
+    # bytes of dumping the whole object (the alert carries Japanese and Korean text).
+    import json
+
+    from sharing_helpers import body
+
+    from kizuna.contract import parse_report
+    from kizuna.sharing.node import record_line, record_text
+
+    marking = {"classification": "SECRET", "releasable_to": ["USA", "JPN"]}
+    product = body(kind, f"K-{kind}", "JPN", marking, T_2026)
+    for source in (product, parse_report(product) if kind == "report" else None):
+        if source is None:
+            continue
+        envelope = Envelope.of(source, origin_node="JJOC", agreement=trilateral)
+        assert envelope.marking.releasable_to == ["JPN", "USA"]
+        assert envelope.product["marking"] == envelope.marking.model_dump(mode="json")
+        whole = {
+            "id": envelope.id,
+            "kind": envelope.kind,
+            "originator": envelope.originator,
+            "origin_node": envelope.origin_node,
+            "time": envelope.time,
+            "marking": envelope.marking.model_dump(mode="json"),
+            "product": envelope.product,
+        }
+        dump = json.dumps(whole, separators=(",", ":"), ensure_ascii=False).encode()
+        assert envelope.to_bytes() == dump
+        assert Envelope.from_bytes(dump) == envelope
+        line = json.dumps(record_line(envelope), separators=(",", ":"), ensure_ascii=False)
+        assert record_text(envelope) == line
+        assert json.loads(line)["product"] == kind and json.loads(line)["origin_node"] == "JJOC"
+
+
 def test_envelope_round_trip_and_tamper_detection(trilateral: Agreement) -> None:
     envelope = Envelope.of(
         report("JPN-FPS5:2", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
