@@ -113,7 +113,7 @@ class Envelope:
         if at_time is None and not isinstance(body.get("time"), str):
             raise InputError(f"{kind} without a time")
         when = parse_time(body["time"]) if at_time is None else float(at_time)
-        return cls(
+        envelope = cls(
             id=product_key(kind, body, origin_node),
             kind=kind,
             originator=originator,
@@ -122,6 +122,9 @@ class Envelope:
             marking=marking,
             product=body,
         )
+        if isinstance(product, BaseModel) and isinstance(model_marking, Marking):
+            envelope.__dict__["_model"] = product  # body is exactly its dump
+        return envelope
 
     def with_marking(self, marking: Marking) -> Envelope:
         """The same envelope with a new marking, written into the product too."""
@@ -130,6 +133,14 @@ class Envelope:
         return Envelope(
             self.id, self.kind, self.originator, self.origin_node, self.time, marking, body
         )
+
+    @property
+    def model(self) -> BaseModel | None:
+        """The (frozen, validated) contract model this envelope was made from by :meth:`of`;
+        None for an envelope decoded from bytes or re-marked. An in-process receiver reuses it
+        instead of validating the product's dump again; anything that crossed a wire is
+        validated."""
+        return self.__dict__.get("_model")
 
     @property
     def product_json(self) -> str:

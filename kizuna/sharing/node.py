@@ -555,11 +555,17 @@ class Node:
         envelopes: list[Envelope] = []
         for delivery in deliveries:
             envelope = delivery.envelope
+            # In-process the envelope still holds the validated model it was made from.
+            model = envelope.model
             try:
                 if envelope.kind == "report":
-                    reports.append(parse_report(envelope.product, source=envelope.id))
+                    if not isinstance(model, AnyReport):
+                        model = parse_report(envelope.product, source=envelope.id)
+                    reports.append(model)
                 else:
-                    model = PRODUCT_MODELS[envelope.kind].model_validate(envelope.product)
+                    product_model = PRODUCT_MODELS[envelope.kind]
+                    if not isinstance(model, product_model):
+                        model = product_model.model_validate(envelope.product)
                     products.append((model, envelope, delivery.decision.rule))
             except (InputError, ValidationError):
                 continue  # acknowledged below all the same: a redelivery would not parse either

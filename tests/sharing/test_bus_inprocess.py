@@ -136,6 +136,11 @@ def test_wire_and_record_text_are_the_plain_json_dumps(trilateral: Agreement, ki
         assert Envelope.from_bytes(dump) == envelope
         line = json.dumps(record_line(envelope), separators=(",", ":"), ensure_ascii=False)
         assert record_text(envelope) == line
+        # Only an envelope made from a model carries it (for in-process receivers); one that
+        # crossed a wire, or was re-marked, is validated again by its receiver.
+        assert envelope.model is (source if source is not product else None)
+        assert Envelope.from_bytes(dump).model is None
+        assert envelope.with_marking(envelope.marking).model is None
         assert json.loads(line)["product"] == kind and json.loads(line)["origin_node"] == "JJOC"
 
 
