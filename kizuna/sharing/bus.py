@@ -11,7 +11,12 @@
 
 Both refuse to publish a product the node may not release (another node's, or another
 nation's), drop duplicates by :attr:`Envelope.id`, and report every release, refusal and
-receipt to an optional observer (the audit log).
+receipt to an optional observer (the audit log). Both also carry heartbeats
+(:mod:`kizuna.sharing.watermark`): ``publish_heartbeat(watermark_s, at_time)`` sends the
+node's data clock to the nodes its reports may reach, in order with its reports, and
+``take_heartbeats()`` returns those received (latest per source) since the last call; a
+heartbeat is kept by ``receive`` when it comes out of the inbox, never handed over as a
+delivery.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from kizuna.errors import PolicyError
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.envelope import Envelope
 from kizuna.sharing.policy import Decision, Routing, decide, route
+from kizuna.sharing.watermark import heartbeat_nations, keep_latest
 
 EventKind = Literal["released", "refused", "received", "dropped", "duplicate"]
 
@@ -136,7 +142,7 @@ class InProcessHub:
     ) -> None:
         self.agreement = agreement
         self.observer = observer
-        self._inboxes: dict[str, asyncio.Queue[Delivery]] = {
+        self._inboxes: dict[str, asyncio.Queue[Delivery | _Beat]] = {
             node_id: asyncio.Queue() for node_id in agreement.node_ids
         }
         self._seen = _SeenIds(dedup_window)
@@ -170,6 +176,13 @@ class InProcessHub:
             self._deliver(target, envelope, path)
         return routing
 
+    def _heartbeat(self, node_id: str, watermark_s: float | None, at_time: float) -> None:
+        # Queued behind the reports already delivered, like a JetStream copy.
+        nations = heartbeat_nations(self.agreement, node_id, at_time)
+        for target in self.agreement.node_ids:
+            if target != node_id and self.agreement.node(target).nation in nations:
+                self._inboxes[target].put_nowait(_Beat(node_id, watermark_s))
+
     def _deliver(self, target: str, envelope: Envelope, path: tuple[str, ...]) -> None:
         # The receiving node checks again: routing computed the decision, but the inbox is
         # the egress into the node, and a leak is the worst bug this project can have.
@@ -190,6 +203,14 @@ class InProcessHub:
         self._inboxes[target].put_nowait(Delivery(envelope, decision, path))
 
 
+@dataclass(frozen=True)
+class _Beat:
+    """A heartbeat in an in-process inbox."""
+
+    node: str
+    watermark_s: float | None
+
+
 class InProcessBus:
     """One node's endpoint on an :class:`InProcessHub`; implements :class:`Bus`."""
 
@@ -197,6 +218,7 @@ class InProcessBus:
         self._hub = hub
         self._node_id = node_id
         self._closed = False
+        self.heartbeats: dict[str, float | None] = {}
 
     @property
     def node_id(self) -> str:
@@ -211,16 +233,31 @@ class InProcessBus:
             raise PolicyError(f"bus of node {self._node_id} is closed")
         return self._hub._publish(self._node_id, envelope)
 
+    async def publish_heartbeat(self, watermark_s: float | None, at_time: float) -> None:
+        if self._closed:
+            raise PolicyError(f"bus of node {self._node_id} is closed")
+        self._hub._heartbeat(self._node_id, watermark_s, at_time)
+
+    def take_heartbeats(self) -> dict[str, float | None]:
+        out, self.heartbeats = self.heartbeats, {}
+        return out
+
+    def _keep(self, item: Delivery | _Beat, out: list[Delivery]) -> None:
+        if isinstance(item, _Beat):
+            keep_latest(self.heartbeats, item.node, item.watermark_s)
+        else:
+            out.append(item)
+
     async def receive(self, max_messages: int = 256, timeout_s: float = 1.0) -> list[Delivery]:
         inbox = self._hub._inboxes[self._node_id]
         out: list[Delivery] = []
         if inbox.empty():
             try:
-                out.append(await asyncio.wait_for(inbox.get(), timeout=timeout_s))
+                self._keep(await asyncio.wait_for(inbox.get(), timeout=timeout_s), out)
             except TimeoutError:
                 return out
         while len(out) < max_messages and not inbox.empty():
-            out.append(inbox.get_nowait())
+            self._keep(inbox.get_nowait(), out)
         return out
 
     async def close(self) -> None:

@@ -30,6 +30,7 @@ from kizuna.errors import ConfigError, InputError
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.bus import BusEvent, InProcessHub
 from kizuna.sharing.node import AnyReport, AuditSink, Node, NodeStore, sensor_owner
+from kizuna.sharing.watermark import HEARTBEAT_KEEPALIVE_S
 from kizuna.warning.pipeline import Pipeline
 
 FeedItem = tuple[float, AnyReport]
@@ -235,6 +236,7 @@ async def serve_node(
     poll_s: float = 0.25,
     stop: asyncio.Event | None = None,
     finish_on_stop: bool = False,
+    feed_end_s: float | None = None,
 ) -> bool:
     """Run one federated node until ``stop`` is set (or it has been idle long enough).
 
@@ -245,6 +247,15 @@ async def serve_node(
     duplicates, which change nothing). Meanwhile the node takes in what the bus delivers and
     re-publishes what the transport could not take.
 
+    Sources clock (a node built with ``clock="sources"``, :mod:`kizuna.sharing.watermark`):
+    the feed's watermark is its scenario clock, ``feed_t0_s + (now - start_at_s) * speed``,
+    kept below the next report not yet due and capped at ``feed_end_s`` (default the last own
+    report; give every node the end of the whole feed so that all stop at the same data time).
+    A node without a feed has no watermark (it never holds its partners back). After each
+    batch the node advances its clock (:meth:`~Node.advance`) and it publishes a heartbeat
+    whenever the watermark enters a new step of data time, or :data:`HEARTBEAT_KEEPALIVE_S`
+    after the last one, once its outbox is empty.
+
     End of run. ``exit_after_idle_s``: once the feed is done, nothing waits to be published
     and nothing arrived for that long while the bus was connected, the run is over: the node
     runs :meth:`Node.finish` (the steps still within its lag, the closing of open alerts) and
@@ -254,7 +265,8 @@ async def serve_node(
     ``stop`` after the feed is done also finishes (publishing for at most
     :data:`FINISH_PUBLISH_WAIT_S`). By default a stop does not: a node stopped for maintenance
     and restarted must not have closed alerts that are still in force (a restart re-derives
-    from its store, it cannot take back what it published). Returns whether it finished.
+    from its store, it cannot take back what it published). With the sources clock a node is
+    not idle while it waits for a partner's heartbeat. Returns whether it finished.
     """
     if speed < 0 or not math.isfinite(speed):
         raise ConfigError(f"speed must be >= 0; got {speed}", field="--speed")
@@ -262,8 +274,10 @@ async def serve_node(
     t0 = feed_t0_s if feed_t0_s is not None else (reports[0].t if reports else 0.0)
     start = start_at_s if start_at_s is not None else time.time()
     stop = stop if stop is not None else asyncio.Event()
+    end = feed_end_s if feed_end_s is not None else (reports[-1].t if reports else None)
     last_activity = time.monotonic()
     finished = False
+    beat = _Beat()
     i = 0
     while not stop.is_set():
         # Own reports due now and whatever the bus has, entered together (Node.ingest).
@@ -283,6 +297,12 @@ async def serve_node(
             last_activity = time.monotonic()
             i = j
         left = await node.flush_outbox() if node.has_outbox else 0
+        if node.sources is not None:
+            mark = feed_watermark(reports, j, t0, start, speed, now, end)
+            await node.advance(mark)
+            await beat.send(node, mark)
+            if node.waiting_for:
+                last_activity = time.monotonic()  # waiting for a partner is not idle
         if not getattr(node.bus, "connected", True):
             last_activity = time.monotonic()  # cut off is not idle: wait for the link
         if (
@@ -308,6 +328,48 @@ async def serve_node(
     return finished
 
 
+def feed_watermark(
+    reports: Sequence[AnyReport],
+    due: int,
+    t0: float,
+    start: float,
+    speed: float,
+    now: float,
+    end: float | None,
+) -> float | None:
+    """The own feed's watermark at wall time ``now`` (POSIX s): every report with ``time <=``
+    it is among the first ``due`` of ``reports`` (sorted by time), which the runner entered.
+
+    The scenario clock ``t0 + (now - start) * speed`` (``speed`` 0: the end), kept strictly
+    below the first report not yet due (rounding must not vouch for it) and at most ``end``
+    (the end of the whole feed: past it the watermark stops, so a node's last steps do not
+    depend on when it is stopped). None without a feed (``end`` None).
+    """
+    if end is None:
+        return None
+    mark = end if speed == 0 else min(end, t0 + (now - start) * speed)
+    if due < len(reports):
+        mark = min(mark, math.nextafter(reports[due].t, -math.inf))
+    return mark
+
+
+@dataclass
+class _Beat:
+    """When :func:`serve_node` sends the next heartbeat: on entering a new step of data time,
+    or :data:`HEARTBEAT_KEEPALIVE_S` after the last one."""
+
+    step: float = -math.inf
+    sent_at: float = -math.inf
+
+    async def send(self, node: Node, mark: float | None) -> None:
+        step = math.floor(mark / node.step_s) if mark is not None else math.inf
+        now = time.monotonic()
+        if step == self.step and now - self.sent_at < HEARTBEAT_KEEPALIVE_S:
+            return
+        if await node.publish_heartbeat(mark):
+            self.step, self.sent_at = step, now
+
+
 async def close_laptop(run: LaptopRun) -> None:
     for node in run.nodes.values():
         await node.close()
@@ -321,6 +383,7 @@ __all__ = [
     "build_laptop",
     "close_laptop",
     "drive",
+    "feed_watermark",
     "read_feed",
     "restart_node",
     "run_tick",

@@ -14,6 +14,13 @@ subject ``kz.*.<nation>.>``. Every message is checked again on arrival (subject 
 with the envelope, and :func:`decide` for this node); anything refused is acknowledged, not
 handed over, and recorded in :attr:`NatsBus.dropped` for the audit log. The server, configured
 by :mod:`kizuna.sharing.natsconfig`, enforces the same agreement on subjects independently.
+
+Heartbeats (:mod:`kizuna.sharing.watermark`): :meth:`NatsBus.publish_heartbeat` sends the
+node's data clock on ``kz.<nation>.<dest>.heartbeat.<node>`` to every nation its reports may
+reach, through the same streams as its reports (so each arrives after the reports it vouches
+for); :meth:`NatsBus.receive` keeps those of the node's sources in :attr:`NatsBus.heartbeats`
+instead of handing them over as deliveries, and acknowledges them at once (a lost heartbeat is
+replaced by the next one).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,13 +45,21 @@ from kizuna.sharing.bus import BusEvent, Delivery, Observer, check_publishable
 from kizuna.sharing.envelope import Envelope
 from kizuna.sharing.policy import Decision, Routing, decide, route
 from kizuna.sharing.subjects import (
+    HEARTBEAT,
     STREAM,
     consumer_filter,
     consumer_name,
+    heartbeat_subject,
     inbox_prefix,
     parse_subject,
     product_subject,
     stream_subjects,
+)
+from kizuna.sharing.watermark import (
+    Heartbeat,
+    heartbeat_nations,
+    keep_latest,
+    report_sources,
 )
 
 # JetStream's default duplicate window is 2 minutes; a node restarted within it and
@@ -101,6 +117,10 @@ class NatsBus:
         self._ack_waiting: dict[str, tuple[_AckBatch, int]] = {}
         self.errors: list[str] = []
         self.dropped: list[BusEvent] = []
+        self.heartbeats: dict[str, float | None] = {}
+        """Latest heartbeat per source node not yet taken (:meth:`take_heartbeats`)."""
+        self._sources: frozenset[str] | None = None
+        self._beat_nations: tuple[str, ...] | None = None
 
     # --- setup -----------------------------------------------------------------------------
 
@@ -326,6 +346,36 @@ class NatsBus:
                     error = nats.js.errors.APIError.from_error(response["error"])
         batch.settle(k, error)
 
+    async def publish_heartbeat(self, watermark_s: float | None, at_time: float) -> None:
+        """Send this node's heartbeat to every nation its reports may reach (as in force at
+        ``at_time``). Call it only once every report it vouches for was stored by the streams
+        (the node's outbox is empty); raises :class:`TransportError` if a stream did not take it.
+        """
+        if self._beat_nations is None:
+            self._beat_nations = tuple(
+                sorted(heartbeat_nations(self._agreement, self._node_id, at_time))
+            )
+        payload = Heartbeat(node=self._node_id, time=watermark_s).model_dump_json().encode()
+        results = await asyncio.gather(
+            *(
+                self._js.publish(
+                    heartbeat_subject(self._nation, dest, self._node_id), payload, stream=STREAM
+                )
+                for dest in self._beat_nations
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                raise TransportError(f"node {self._node_id}: heartbeat not stored: {result}")
+
+    def take_heartbeats(self) -> dict[str, float | None]:
+        """The heartbeats received since the last call (latest per source node)."""
+        out, self.heartbeats = self.heartbeats, {}
+        return out
+
     async def receive(self, max_messages: int = 256, timeout_s: float = 1.0) -> list[Delivery]:
         try:
             msgs = await self._sub.fetch(max_messages, timeout=timeout_s)
@@ -340,10 +390,37 @@ class NatsBus:
             return []
         out: list[Delivery] = []
         for msg in msgs:
+            if msg.subject.split(".")[3:4] == [HEARTBEAT]:
+                await self._heartbeat(msg)
+                continue
             delivery = await self._admit(msg)
             if delivery is not None:
                 out.append(delivery)
         return out
+
+    async def _heartbeat(self, msg: Msg) -> None:
+        # Kept after the reports of the same fetch (the node enters those before it reads the
+        # heartbeats): a heartbeat never overtakes a report it vouches for.
+        await msg.ack()
+        try:
+            beat = Heartbeat.model_validate_json(msg.data)
+            origin, dest, _, node = parse_subject(msg.subject)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            self.errors.append(f"malformed heartbeat on {msg.subject}: {exc}")
+            return
+        if node == self._node_id:
+            return  # our own, for our nation's other nodes
+        if self._sources is None:
+            self._sources = frozenset(report_sources(self._agreement, self._node_id, time.time()))
+        if (
+            beat.node != node
+            or dest != self._nation
+            or node not in self._sources
+            or self._agreement.node(node).nation != origin
+        ):
+            self.errors.append(f"heartbeat on {msg.subject} refused (not from a source)")
+            return
+        keep_latest(self.heartbeats, node, beat.time)
 
     async def _admit(self, msg: Msg) -> Delivery | None:
         try:

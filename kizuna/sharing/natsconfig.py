@@ -11,6 +11,11 @@ One account per nation, one user per node, JetStream enabled per account, and:
   ``kz.O.D.<kind>.n`` for exactly the ``D`` and kinds above (and ``D == O``), plus the
   JetStream API calls for its nation's stream and its own durable consumer. A forged
   originator, a foreign node name or an unreleased kind is a publish violation.
+* **heartbeats follow the reports**: node ``n`` may publish its heartbeat
+  ``kz.O.D.heartbeat.n`` (:mod:`kizuna.sharing.watermark`: its id and data clock, nothing
+  else) for exactly the nations ``D`` its reports may reach, and ``kz.O.D.heartbeat.>`` is
+  exported to ``D`` exactly where ``O``'s reports are: a node receives the heartbeats of the
+  partners whose reports it may receive (the ones its clock waits for) and no others.
 * **users may subscribe only to what their nation receives** (``kz.*.<O>.>``) and to their own
   reply inbox (``_INBOX_<node>.>``); anything else is a subscription violation.
 * **one administrator per nation** (user ``<nation>-admin``, :func:`admin_user`) may create its
@@ -39,14 +44,17 @@ from kizuna.errors import ConfigError
 from kizuna.sharing.agreement import PRODUCT_KINDS, Agreement, Instant
 from kizuna.sharing.policy import reachable_nations
 from kizuna.sharing.subjects import (
+    HEARTBEAT,
     JS_API,
     STREAM,
     consumer_filter,
     consumer_name,
+    heartbeat_subject,
     inbox_prefix,
     product_subject,
     release_subject,
 )
+from kizuna.sharing.watermark import heartbeat_nations
 
 
 @dataclass(frozen=True)
@@ -110,12 +118,15 @@ def admin_permissions(agreement: Agreement, nation: str) -> tuple[list[str], lis
 
 
 def release_table(agreement: Agreement, at_time: Instant) -> dict[tuple[str, str], list[str]]:
-    """``{(originator, dest): [kinds]}`` the server lets cross from account to account."""
+    """``{(originator, dest): [kinds]}`` the server lets cross from account to account; the
+    heartbeat subjects cross wherever reports do (the heartbeats vouch for those reports)."""
     table: dict[tuple[str, str], list[str]] = {}
     for origin in agreement.nation_codes:
         for kind in PRODUCT_KINDS:
             for dest in sorted(reachable_nations(kind, origin, agreement, at_time)):
                 table.setdefault((origin, dest), []).append(kind)
+                if kind == "report":
+                    table[(origin, dest)].append(HEARTBEAT)
     return table
 
 
@@ -129,7 +140,13 @@ def node_permissions(
     publish = [product_subject(nation, nation, kind, node_id) for kind in PRODUCT_KINDS]
     for (origin, dest), kinds in sorted(table.items()):
         if origin == nation:
-            publish += [product_subject(nation, dest, kind, node_id) for kind in kinds]
+            publish += [
+                product_subject(nation, dest, kind, node_id) for kind in kinds if kind != HEARTBEAT
+            ]
+    publish += [
+        heartbeat_subject(nation, dest, node_id)
+        for dest in sorted(heartbeat_nations(agreement, node_id, at_time))
+    ]
     publish += [
         f"{JS_API}.INFO",
         f"{JS_API}.STREAM.INFO.{STREAM}",

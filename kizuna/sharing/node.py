@@ -43,10 +43,17 @@ Determinism (why the clock is a grid)
     ``auto_clock=True``). A report older than a step already run is *late*: kept, recorded and
     shared, but the tracker drops it (it cannot go back in time).
 
-    The two clocks are the node's ``clock`` mode: ``"external"`` (laptop: only :meth:`tick`
-    moves it) or ``"data"`` (federation: every report entered moves it). Calls that change the
-    node's state (accept, take, tick, finish, recover) are serialised by a lock, so a feeder
-    and a bus receiver may run as two tasks of one node.
+    The clocks are the node's ``clock`` mode: ``"external"`` (laptop: only :meth:`tick`
+    moves it), ``"data"`` (every report entered moves it) or ``"sources"`` (``kizuna node``:
+    per-source watermarks, :mod:`kizuna.sharing.watermark`). The data clock runs ahead of a
+    partner whose reports are delayed (a link cut longer than ``lag_s``): their reports are then
+    late. With ``"sources"`` the clock is the minimum of the own feed's watermark (given by the
+    runner, :meth:`Node.advance`) and the heartbeats of every partner whose reports may reach
+    the node, so the node waits for a silent partner and runs each step over exactly the
+    reports it would have had without the fault; a partner silent for ``partner_timeout_s``
+    while holding the clock back is dropped from it, which the node logs and audits. Calls
+    that change the node's state (accept, take, tick, advance, finish, recover) are serialised
+    by a lock, so a feeder and a bus receiver may run as two tasks of one node.
 
 Restart (:meth:`Node.recover`)
     A node killed and restarted rebuilds its pipeline by replaying its store in the order the
@@ -55,7 +62,10 @@ Restart (:meth:`Node.recover`)
     the replay's clock advances exactly as the live one did. With the external clock the stamp
     *is* the clock: ``received_at_s`` is the node's watermark when the batch entered (plus
     microseconds to keep it increasing), so the replay ticks to each stamp before entering its
-    batch, and ``recover(clock_s=...)`` ticks to the runner's clock at the restart. It
+    batch, and ``recover(clock_s=...)`` ticks to the runner's clock at the restart. With the
+    sources clock the stamp is half a step below the threshold of the next step still to run,
+    so the replay runs exactly the steps that had run before each batch; the heartbeats and the
+    feed move the clock on after the restart. It
     republishes its products and
     its own reports (the bus de-duplicates by id: JetStream ``Nats-Msg-Id``), and its durable
     consumer redelivers whatever it had not acknowledged. The record and the receivers drop
@@ -68,6 +78,7 @@ import asyncio
 import concurrent.futures
 import heapq
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -89,7 +100,11 @@ from kizuna.sharing.agreement import Agreement, Instant
 from kizuna.sharing.bus import Bus, BusEvent, Delivery
 from kizuna.sharing.envelope import Envelope
 from kizuna.sharing.policy import decide, remark_product
+from kizuna.sharing.watermark import PARTNER_TIMEOUT_S, SourceClock, report_sources
+from kizuna.timefmt import format_time
 from kizuna.warning.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
 
 AuditRecord = tuple[str, str, str, str | None, str | None]
 """``(action, kind, key, rule, peer)``: one audit entry (``action``: received/released/refused)."""
@@ -267,6 +282,9 @@ class NodeStats:
     )
     late: int = 0
     duplicates: int = 0
+    partners_dropped: int = 0
+    """Times a silent partner was dropped from the sources clock (the run is then not equal
+    to a fault-free one)."""
     steps: int = 0
     publish_failures: int = 0
     ack_failures: int = 0
@@ -282,8 +300,10 @@ class Node:
     their node; sensors missing from it are assigned by :func:`sensor_owner`.
     ``on_received(envelope, delivery_time_s, path)`` is called for every partner product
     handed to the node (``path``: the nodes it crossed, origin first; the benchmark's probe).
-    ``clock``: ``"external"`` (the caller ticks, laptop mode) or ``"data"`` (the latest report
-    time entered is the clock, the federation).
+    ``clock``: ``"external"`` (the caller ticks, laptop mode), ``"data"`` (the latest report
+    time entered is the clock) or ``"sources"`` (the minimum over the own feed and the
+    partners' heartbeats, :meth:`advance`; ``partner_timeout_s``: wall seconds after which a
+    silent partner holding the clock back is dropped, None never).
     """
 
     def __init__(
@@ -302,6 +322,7 @@ class Node:
         lag_s: float = 3.0,
         on_received: Any | None = None,
         clock: str = "external",
+        partner_timeout_s: float | None = PARTNER_TIMEOUT_S,
     ) -> None:
         self.node_id = node_id
         self.agreement = agreement
@@ -316,9 +337,18 @@ class Node:
         self.step_s = float(step_s)
         self.lag_s = float(lag_s)
         self.on_received = on_received
-        if clock not in ("external", "data"):
-            raise InputError(f"clock must be 'external' or 'data'; got {clock!r}", field="clock")
+        if clock not in ("external", "data", "sources"):
+            raise InputError(
+                f"clock must be 'external', 'data' or 'sources'; got {clock!r}", field="clock"
+            )
         self.auto_clock = clock == "data"
+        self.sources: SourceClock | None = None
+        if clock == "sources":
+            self.sources = SourceClock(
+                report_sources(agreement, node_id, time.time()),
+                timeout_s=partner_timeout_s,
+                now_s=time.monotonic(),
+            )
         self.stats = NodeStats()
         self._lock = asyncio.Lock()
         self._pending: list[tuple[float, str, AnyReport]] = []
@@ -374,6 +404,10 @@ class Node:
         # of 0.25 s, so ticking to the stamp on replay runs exactly the steps that had run).
         if self.auto_clock:
             base = time.time()
+        elif self.sources is not None and self._next_step is not None:
+            # Between the threshold of the last step run and the next one's: ticking to it on
+            # replay runs exactly the steps that had run (up to step_s / 2 of 1 us increments).
+            base = self._next_step + self.lag_s - self.step_s / 2
         elif math.isfinite(self._watermark):
             base = self._watermark
         else:  # before the first tick: below every step boundary of these reports
@@ -622,6 +656,74 @@ class Node:
                 self._next_step = math.floor(report.t / self.step_s) * self.step_s
             if auto_clock and report.t > self._watermark:
                 await self._tick(report.t)
+
+    async def advance(self, own_watermark_s: float | None) -> list[AnyProduct]:
+        """Sources clock: take the own feed's watermark (every own report with ``time <=`` it
+        has been entered; None: no feed) and the heartbeats the bus received, drop the
+        partners silent for too long, and run the steps the clock now allows.
+
+        Call it after entering what the bus delivered with those heartbeats
+        (:meth:`ingest`): a heartbeat vouches for the reports before it.
+        """
+        clock = self.sources
+        if clock is None:
+            raise InputError("advance() needs clock='sources'", field="clock")
+        async with self._lock:
+            now = time.monotonic()
+            clock.feed(own_watermark_s)
+            take = getattr(self.bus, "take_heartbeats", None)
+            for partner, mark in (take() if take is not None else {}).items():
+                if clock.heard(partner, mark, now) == "rejoined":
+                    self._partner_event("rejoined", partner)
+            for partner in clock.expire(now):
+                self.stats.partners_dropped += 1
+                self._partner_event("proceeded", partner)
+            self._flush_audit()
+            effective = clock.effective()
+            return await self._tick(effective) if effective is not None else []
+
+    def _partner_event(self, action: str, partner: str) -> None:
+        # The log says it in words, the audit log keeps it in the node's hash chain.
+        at = format_time(self._watermark) if math.isfinite(self._watermark) else "start"
+        if action == "proceeded":
+            log.warning(
+                "%s: no heartbeat from %s for %.0f s while waiting for it at %s: proceeding "
+                "without it; its reports for steps already run will be late (this run is no "
+                "longer equal to a fault-free run)",
+                self.node_id,
+                partner,
+                self.sources.timeout_s if self.sources is not None else 0.0,
+                at,
+            )
+        else:
+            log.warning(
+                "%s: heartbeat from %s again at %s: waiting for it", self.node_id, partner, at
+            )
+        self._audit_buffer.append((action, "heartbeat", f"heartbeat:{partner}:{at}", None, partner))
+
+    @property
+    def waiting_for(self) -> list[str]:
+        """Sources clock: the live partners behind the own feed (what the clock waits for)."""
+        return self.sources.holding_back() if self.sources is not None else []
+
+    async def publish_heartbeat(self, watermark_s: float | None) -> bool:
+        """Send the own feed's watermark to the partners (:mod:`kizuna.sharing.watermark`).
+
+        Only when every report it vouches for is stored by the transport: not while the outbox
+        holds anything or the bus is down (returns False; the next one will do). A heartbeat
+        the transport refuses is dropped the same way.
+        """
+        send = getattr(self.bus, "publish_heartbeat", None)
+        if send is None:
+            return False
+        async with self._lock:
+            if self._outbox or not getattr(self.bus, "connected", True):
+                return False
+            try:
+                await send(watermark_s, time.time())
+            except KizunaError:
+                return False
+            return True
 
     async def tick(self, watermark_s: float) -> list[AnyProduct]:
         """Run every step ``B`` with ``B + lag_s <= watermark_s``; publish what they derive."""

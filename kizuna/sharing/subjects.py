@@ -7,7 +7,12 @@ A product released by nation ``O`` to nation ``D`` travels on
 so that the server can enforce the agreement by subject alone: nation ``O``'s account exports
 ``kz.O.D.<kind>.>`` only to account ``D`` and only where a release rule allows it, and a node
 user may publish only ``kz.<its nation>.<D>.<kind>.<itself>`` for those same ``D`` and kinds.
-``D == O`` is the originating nation's own copy (delivery to its other nodes).
+``D == O`` is the originating nation's own copy (delivery to its other nodes). A node's
+heartbeat (:mod:`kizuna.sharing.watermark`) travels the same way as its reports, on
+
+    kz.<O>.<D>.heartbeat.<origin node>       e.g. kz.JPN.USA.heartbeat.JJOC
+
+to the nations its reports may reach, so it is ordered after them in each stream.
 
 Each nation's account holds one stream, :data:`STREAM`, capturing what the nation sends
 (``kz.O.>``) and what it receives (``kz.X.O.>`` for every other nation ``X``; the two sets must
@@ -27,6 +32,15 @@ JS_API = "$JS.API"
 def product_subject(originator: str, dest_nation: str, kind: str, origin_node: str) -> str:
     """Subject of one product released by ``originator`` to ``dest_nation``."""
     return f"{ROOT}.{originator}.{dest_nation}.{kind}.{origin_node}"
+
+
+HEARTBEAT = "heartbeat"
+"""The kind slot of heartbeat subjects (not a product kind: it carries a node id and a time)."""
+
+
+def heartbeat_subject(originator: str, dest_nation: str, origin_node: str) -> str:
+    """Subject of one heartbeat of ``origin_node`` (nation ``originator``) to ``dest_nation``."""
+    return product_subject(originator, dest_nation, HEARTBEAT, origin_node)
 
 
 def release_subject(originator: str, dest_nation: str, kind: str) -> str:
@@ -65,10 +79,12 @@ def consumer_name(node_id: str) -> str:
 
 
 __all__ = [
+    "HEARTBEAT",
     "ROOT",
     "STREAM",
     "consumer_filter",
     "consumer_name",
+    "heartbeat_subject",
     "inbox_prefix",
     "parse_subject",
     "product_subject",

@@ -11,7 +11,10 @@ Each line is one entry, written in *canonical* form (keys sorted, no spaces, UTF
 commits to ``prev`` and through it to every earlier entry. ``action`` is ``received``,
 ``released`` or ``refused``; ``kind`` and ``key`` name the product (see
 :func:`kizuna.store.base.product_key`); ``rule`` is the agreement rule that decided; ``peer`` is
-the node it came from or went to.
+the node it came from or went to. Two entries are about the node's clock, not a product (kind
+``heartbeat``, key ``heartbeat:<partner>:<data time>``, peer the partner): ``proceeded``, the
+node stopped waiting for a silent partner (:mod:`kizuna.sharing.watermark`), and ``rejoined``,
+that partner's heartbeat came back.
 
 :func:`verify` walks the chain and names the first entry that fails and why: bytes that are not
 the canonical form of their content, a hash that does not match, a ``seq`` out of order (an entry
@@ -42,8 +45,8 @@ from kizuna.errors import KizunaError
 from kizuna.store.base import AnyProduct, AnyReport, product_key, product_kind
 from kizuna.timefmt import format_time
 
-Action = Literal["received", "released", "refused"]
-ACTIONS: tuple[str, ...] = ("received", "released", "refused")
+Action = Literal["received", "released", "refused", "proceeded", "rejoined"]
+ACTIONS: tuple[str, ...] = ("received", "released", "refused", "proceeded", "rejoined")
 GENESIS = "0" * 64
 """``prev`` of the first entry of every log."""
 

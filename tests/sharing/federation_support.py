@@ -37,6 +37,7 @@ SPEED = 6.0  # scenario seconds per wall second
 LAG_S = 24.0  # data seconds a step waits: 4 s of wall time at SPEED for partners' reports
 ACK_WAIT_S = 2.0
 QUIET_S = 5.0  # a run is over when no record changed for this long after the feed ended
+PARTNER_TIMEOUT_S = 120.0  # longer than any outage injected: every node waits it out
 WINDOW = (55.0, 115.0)  # seconds of the srbm-salvo feed: the salvo's radar tracks
 
 
@@ -234,6 +235,8 @@ class Federation:
             str(ACK_WAIT_S),
             "--lag",
             str(LAG_S),
+            "--partner-timeout",
+            str(PARTNER_TIMEOUT_S),
         ]
         env = {**os.environ, "PYTHONWARNINGS": "error"}
         with (self.root / f"{node_id}.{n}.log").open("wb") as log:

@@ -4,13 +4,14 @@ Each test replays the same 60 s of the srbm-salvo feed (191 reports of three nat
 through the five nodes of the trilateral agreement, injects one fault, and checks that every
 node's record equals the fault-free run's: nothing lost, nothing duplicated.
 
-The faults hit INDOPACOM or the server. Why INDOPACOM for the node faults: a node's clock is
-its data (a step runs once a report --lag newer has arrived), and INDOPACOM's only own sensor
-(SBIRS) reports at launch, so its clock is driven by what partners send it, in stream order;
-after an outage it catches up over the same sequence and derives the same products. A node
-fed by its own radars during a long outage would run ahead of its partners and keep their
-delayed reports out of its tracks (they are kept and recorded, but late): its records would
-then differ from a fault-free run's, by design of the data clock (see the report).
+The faults hit INDOPACOM, USFK or the server. A node's clock is the slowest of its sources
+(kizuna.sharing.watermark): its own feed and the heartbeats of every partner whose reports may
+reach it, so through an outage it waits, and its partners wait for it, and after it everyone
+runs the same steps over the same reports. INDOPACOM's only own sensor (SBIRS) reports at
+launch; USFK is fed by its own TPY-2 radar all through its cut, which is the case a clock
+driven by the node's own data got wrong (it ran ahead and its partners' delayed reports came
+too late to be fused). Every node is started with a --partner-timeout longer than any outage
+here: a partner silent for longer is dropped and the run is then not equal to a fault-free one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from federation_support import Federation, assert_same_records, write_feed
+from federation_support import SPEED, Federation, assert_same_records, write_feed
 from node_support import canonical, record_keys
 from sharing_helpers import needs_nats
 
@@ -131,6 +132,41 @@ def test_cut_the_link_between_a_node_and_the_federation_for_30_s(
     proxy.restore()
     federation.wait()
     assert_same_records(federation.records(), reference)
+
+
+@pytest.mark.slow
+def test_cut_a_node_fed_by_its_own_radars_for_30_s(
+    federation: Federation, reference: dict[str, list[dict[str, Any]]]
+) -> None:
+    """USFK's link goes down 40 s of data into the run, before its TPY-2 tracks the salvo,
+    and stays down for 30 s of wall time (the rest of the feed): USFK keeps accepting its own
+    radar's reports and waits for its partners' heartbeats, its partners wait for its own."""
+
+    def counts() -> tuple[int, int]:
+        lines = federation.records()["USFK"]
+        own = sum(line.get("sensor", {}).get("id") == "USA-TPY2-SEONGJU" for line in lines)
+        return own, sum(line["origin_node"] != "USFK" for line in lines)
+
+    proxy = federation.proxy("USFK")
+    federation.start_all()
+    while time.time() < federation.start_at + 40.0 / SPEED:
+        time.sleep(0.05)
+    own_before, _ = counts()
+    proxy.cut()
+    time.sleep(2.0)  # what it had fetched before the cut is taken in
+    _, partners_held = counts()
+    time.sleep(28.0)
+    own_after, partners_after = counts()
+    # Fed by its own radar through the cut; nothing from its partners reached it.
+    assert own_after - own_before >= 40, (own_before, own_after)
+    assert partners_after == partners_held
+    proxy.restore()
+    federation.wait()
+    assert_same_records(federation.records(), reference)
+    # No node stopped waiting for a partner (it would have said so in its audit log).
+    for node_id in federation.agreement.node_ids:
+        audit = (federation.root / "data" / f"{node_id}.audit.jsonl").read_text()
+        assert '"action":"proceeded"' not in audit, node_id
 
 
 @pytest.mark.slow

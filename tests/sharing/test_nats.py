@@ -379,3 +379,58 @@ def test_nats_config_cli_writes_private_files_and_keeps_passwords(
     capsys.readouterr()
     assert main(["nats-config", "trilateral"]) == 0
     assert "accounts: {" in capsys.readouterr().out
+
+
+async def _heartbeats(bus: NatsBus) -> dict[str, float | None]:
+    """What ``bus`` has received of heartbeats (they are kept, never handed over)."""
+    while await bus.receive(100, 0.3):
+        raise AssertionError("a heartbeat was handed over as a delivery")
+    return bus.take_heartbeats()
+
+
+async def test_heartbeats_reach_exactly_the_nodes_that_wait_for_them(
+    trilateral: Agreement,
+) -> None:
+    """A heartbeat (node id and data clock, nothing else) travels where the node's reports
+    do: ROK-JCS's reach the US nodes, never JJOC, which does not receive Korean reports and so
+    never waits for ROK-JCS. The server refuses a heartbeat on any other subject, a read of
+    another nation's heartbeats, and the receiving node refuses one naming another node."""
+    publish, _ = node_permissions(trilateral, "JJOC", T_2026)
+    assert [s for s in publish if ".heartbeat." in s] == ["kz.JPN.USA.heartbeat.JJOC"]
+    with nats_server(trilateral) as server:
+        buses = {
+            n: await NatsBus.connect(trilateral, n, server.url, **server.creds(n))
+            for n in ("ROK-JCS", "USFK", "JJOC")
+        }
+        await buses["ROK-JCS"].publish_heartbeat(1795575630.5, time.time())
+        await buses["USFK"].publish_heartbeat(1795575631.0, time.time())
+        assert await _heartbeats(buses["USFK"]) == {"ROK-JCS": 1795575630.5}
+        assert await _heartbeats(buses["JJOC"]) == {"USFK": 1795575631.0}
+        assert await _heartbeats(buses["ROK-JCS"]) == {"USFK": 1795575631.0}
+
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        rok = await nats.connect(server.url, **server.creds("ROK-JCS"), error_cb=on_error)
+        await rok.publish("kz.KOR.JPN.heartbeat.ROK-JCS", b'{"node":"ROK-JCS","time":1.0}')
+        await rok.flush()
+        jjoc = await nats.connect(server.url, **server.creds("JJOC"), error_cb=on_error)
+        await jjoc.subscribe("kz.KOR.USA.heartbeat.>")
+        # On its own subject, a heartbeat that claims to be Korea's, and one that says more.
+        await jjoc.publish("kz.JPN.USA.heartbeat.JJOC", b'{"node":"ROK-JCS","time":9e9}')
+        await jjoc.publish("kz.JPN.USA.heartbeat.JJOC", b'{"node":"JJOC","time":1.0,"t":"T1"}')
+        await jjoc.flush()
+        await asyncio.sleep(0.3)
+        log = server.log_text()
+        assert 'Publish Violation - User "ROK-JCS", Subject "kz.KOR.JPN.heartbeat.ROK-JCS"' in log
+        assert 'Subscription Violation - User "JJOC", Subject "kz.KOR.USA.heartbeat.>"' in log
+        assert await _heartbeats(buses["JJOC"]) == {}
+        assert await _heartbeats(buses["USFK"]) == {}
+        assert any("refused (not from a source)" in e for e in buses["USFK"].errors)
+        assert any("malformed heartbeat" in e for e in buses["USFK"].errors)
+        for client in (rok, jjoc):
+            await client.close()
+        for bus in buses.values():
+            await bus.close()

@@ -237,6 +237,7 @@ async def run_node(
     ack_wait_s: float = 30.0,
     lag_s: float = 3.0,
     finish_on_stop: bool = False,
+    partner_timeout_s: float | None = None,
 ) -> Any:
     """One node over NATS JetStream until SIGINT/SIGTERM (or idle, see ``kizuna node``)."""
     import signal
@@ -245,6 +246,7 @@ async def run_node(
     from kizuna.sharing.federation import read_feed, serve_node
     from kizuna.sharing.nats_bus import NatsBus
     from kizuna.sharing.node import Node, sensor_owner
+    from kizuna.sharing.watermark import PARTNER_TIMEOUT_S
 
     agreement = load_agreement(agreement_name)
     agreement.node(node_id)  # an unknown id fails here, naming the agreement's nodes
@@ -274,8 +276,9 @@ async def run_node(
         pipeline=node_pipeline(predictor),
         audit=open_node_audit(data_dir, node_id, logs),
         record=record / f"{node_id}.jsonl" if record is not None else None,
-        clock="data",
+        clock="sources",
         lag_s=lag_s,
+        partner_timeout_s=PARTNER_TIMEOUT_S if partner_timeout_s is None else partner_timeout_s,
     )
     holder.append(node)
     stop = asyncio.Event()
@@ -295,6 +298,8 @@ async def run_node(
             exit_after_idle_s=exit_after_idle_s,
             stop=stop,
             finish_on_stop=finish_on_stop,
+            # Every node of the run stops its feed's watermark at the same data time.
+            feed_end_s=reports[-1].t if reports else None,
         )
     finally:
         await node.close()
@@ -400,10 +405,21 @@ def node_command(
         float,
         typer.Option(
             "--lag",
-            help="Seconds of data time a pipeline step waits for late reports (partners' "
-            "reports delayed by more than this, e.g. by an outage, are kept but not fused).",
+            help="Seconds of data time a pipeline step waits after its end before it runs "
+            "(on top of waiting for the partners' heartbeats).",
         ),
     ] = 3.0,
+    partner_timeout: Annotated[
+        float,
+        typer.Option(
+            "--partner-timeout",
+            help="Wall seconds without a heartbeat after which a partner the node is waiting "
+            "for is dropped from its clock: the node proceeds without it (log and audit "
+            "say so) and that partner's reports for steps already run are kept but not "
+            "fused. Outages shorter than this change nothing; each second of waiting delays "
+            "the node's warnings. inf: wait for ever.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Run one node of the agreement as its own process over NATS JetStream.
 
@@ -416,8 +432,14 @@ def node_command(
     then published) when the scenario clock reaches its time. Partner products arrive through
     the node's durable consumer; everything is stored before it is acknowledged. On start the
     node replays its store (a restart after a crash derives the same products again; the
-    server and the record drop the repeats) and its consumer resumes where it stopped. The
-    node's clock is its data: a step of the pipeline runs once a report 3 s newer has arrived.
+    server and the record drop the repeats) and its consumer resumes where it stopped.
+
+    The node's clock is the slowest of its sources: its own feed (the scenario clock) and every
+    partner whose reports it may receive, each of which publishes a heartbeat (its node id and
+    data clock, nothing else) at least once per second of data. A pipeline step runs once every
+    source has passed its end by --lag, so the node waits for a partner through an outage and
+    derives exactly what it would have without it, unless the partner stays silent longer than
+    --partner-timeout.
     """
     from rich.console import Console
 
@@ -456,10 +478,12 @@ def node_command(
             ack_wait_s=ack_wait,
             lag_s=lag,
             finish_on_stop=finish_on_stop,
+            partner_timeout_s=partner_timeout,
         )
     )
     s = node.stats
     Console(stderr=True).print(
         f"{node_id}: accepted {s.accepted}, received {s.received}, produced {s.produced}, "
-        f"late {s.late}, duplicates {s.duplicates}, publish failures {s.publish_failures}"
+        f"late {s.late}, duplicates {s.duplicates}, publish failures {s.publish_failures}, "
+        f"partners dropped {s.partners_dropped}"
     )

@@ -1,0 +1,180 @@
+"""Per-source watermarks: a federated node's clock is the slowest of the sources it waits for.
+
+A node's pipeline runs step ``B`` once its clock reaches ``B + lag_s`` (see
+:mod:`kizuna.sharing.node`). For the step's inputs to be the same whatever the network did,
+the clock must not pass ``B + lag_s`` before every report with ``time <= B`` that the node
+will ever get has arrived. The reports come from a fixed set of *sources*:
+
+* the node's own feed (its sensors), whose watermark its runner knows: every own report with
+  ``time <= W`` has been accepted (:func:`kizuna.sharing.federation.serve_node`: the feed's
+  scenario clock, capped at the end of the feed);
+* every partner node whose reports the agreement lets reach this node
+  (:func:`report_sources`). A partner says how far its own feed has gone in a **heartbeat**:
+  ``{"node": id, "time": W}`` and nothing else (no product, no marking, no sensor), published
+  at least once per step of data time and at least every :data:`HEARTBEAT_KEEPALIVE_S` of wall
+  time, *after* every report with ``time <= W`` was stored by the streams, on the same path as
+  those reports (``kz.<nation>.<dest>.heartbeat.<node>``, only to the nations its reports may
+  reach: :func:`heartbeat_nations`). So a heartbeat can only arrive after the reports it
+  vouches for, and a partner with nothing to share still moves its partners' clocks.
+
+The node's clock is the minimum over its own feed and its *live* partners
+(:meth:`SourceClock.effective`): through a link cut the node waits, and once the backlog
+arrives it runs the same steps over the same reports as a run without the cut.
+
+A partner gone for good (``timeout_s``, ``kizuna node --partner-timeout``): a partner that
+holds the clock back (its watermark below the node's own feed) and has sent no heartbeat for
+``timeout_s`` seconds of wall time is dropped from the minimum, whatever the cause (its
+process, its link or this node's own link): the node proceeds with what it has, writes so to
+its log and its audit log (action ``proceeded``), and the partner's reports that arrive later
+for steps already run are kept, recorded and shared but not fused (late). Its next heartbeat
+makes it live again (``rejoined``): the node then waits for it once more. A run in which a
+partner timed out is honestly *not* equal to a fault-free run; one whose outages were all
+shorter than the timeout is. Each second of waiting delays the node's warnings by a second,
+which is why the timeout is bounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kizuna.sharing.agreement import Agreement, Instant
+from kizuna.sharing.policy import permissive_marking, route
+
+HEARTBEAT_KEEPALIVE_S = 1.0
+"""Wall seconds between two heartbeats of a node whose watermark has not moved (its feed is
+done): a partner restarted later still learns where it stands."""
+
+PARTNER_TIMEOUT_S = 10.0
+"""Default wall seconds without a heartbeat after which a partner holding the clock back is
+dropped from it (``kizuna node --partner-timeout``)."""
+
+
+def _report_reach(agreement: Agreement, node_id: str, at_time: Instant) -> frozenset[str]:
+    """Nodes that some report published by ``node_id`` could reach (widest marking)."""
+    nation = agreement.node(node_id).nation
+    widest = permissive_marking(agreement)
+    return route("report", widest, nation, node_id, agreement, at_time).reached
+
+
+def heartbeat_nations(agreement: Agreement, node_id: str, at_time: Instant) -> frozenset[str]:
+    """Nations ``node_id`` sends heartbeats to: those its own reports may reach (over NATS a
+    copy goes to a nation's stream and every node of that nation reads it)."""
+    return frozenset(agreement.node(n).nation for n in _report_reach(agreement, node_id, at_time))
+
+
+def report_sources(agreement: Agreement, node_id: str, at_time: Instant) -> tuple[str, ...]:
+    """Partner nodes whose reports may reach ``node_id``: the heartbeats it waits for."""
+    nation = agreement.node(node_id).nation
+    return tuple(
+        sorted(
+            other
+            for other in agreement.node_ids
+            if other != node_id and nation in heartbeat_nations(agreement, other, at_time)
+        )
+    )
+
+
+class Heartbeat(BaseModel):
+    """The wire form of a heartbeat: a node id and its watermark (POSIX s; None: the node has
+    no feed of its own, so it will never send a report to wait for). Nothing else is allowed
+    in it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    node: str = Field(min_length=1, max_length=64)
+    time: float | None
+
+
+def keep_latest(heartbeats: dict[str, float | None], node: str, watermark_s: float | None) -> None:
+    """Record one received heartbeat in a bus's ``{node: watermark}`` (latest wins; None, no
+    feed, stands for ever)."""
+    previous = heartbeats.get(node, -math.inf)
+    if previous is None or watermark_s is None:
+        heartbeats[node] = None
+    else:
+        heartbeats[node] = max(previous, watermark_s)
+
+
+@dataclass
+class _Partner:
+    watermark_s: float = -math.inf
+    heard_s: float = 0.0  # wall clock (monotonic) of the last heartbeat, or of the start
+    live: bool = True
+
+
+class SourceClock:
+    """The watermarks of one node's sources and the clock they give (module docstring).
+
+    ``partners``: the nodes whose heartbeats count (:func:`report_sources`); ``timeout_s``:
+    None waits for ever. Wall times (``now_s``) are monotonic seconds, data times POSIX s.
+    """
+
+    def __init__(self, partners: Iterable[str], *, timeout_s: float | None, now_s: float) -> None:
+        if timeout_s is not None and not timeout_s > 0:
+            raise ValueError(f"partner timeout must be > 0 s; got {timeout_s}")
+        self.timeout_s = timeout_s
+        self.own_s: float | None = None
+        self.partners = {p: _Partner(heard_s=now_s) for p in partners}
+
+    def feed(self, watermark_s: float | None) -> None:
+        """The own feed's watermark (None: the node has no feed; it never holds back)."""
+        if watermark_s is None:
+            self.own_s = None
+        else:
+            self.own_s = max(watermark_s, self.own_s if self.own_s is not None else -math.inf)
+
+    def heard(self, partner: str, watermark_s: float | None, now_s: float) -> str | None:
+        """A heartbeat of ``partner``; returns ``"rejoined"`` when it had been dropped. A
+        heartbeat of a node that is no source is ignored (the bus has checked the subject)."""
+        state = self.partners.get(partner)
+        if state is None:
+            return None
+        state.heard_s = now_s
+        state.watermark_s = max(state.watermark_s, math.inf if watermark_s is None else watermark_s)
+        if not state.live:
+            state.live = True
+            return "rejoined"
+        return None
+
+    def holding_back(self) -> list[str]:
+        """Live partners behind the own feed: what the node is waiting for now."""
+        own = self.own_s if self.own_s is not None else math.inf
+        return sorted(p for p, s in self.partners.items() if s.live and s.watermark_s < own)
+
+    def expire(self, now_s: float) -> list[str]:
+        """Drop the partners that held the clock back without a heartbeat for ``timeout_s``;
+        returns them (the node logs and audits each)."""
+        if self.timeout_s is None:
+            return []
+        gone = [
+            p for p in self.holding_back() if now_s - self.partners[p].heard_s >= self.timeout_s
+        ]
+        for partner in gone:
+            self.partners[partner].live = False
+        return gone
+
+    def effective(self) -> float | None:
+        """The minimum over the own feed and the live partners; None while no source has a
+        finite watermark (no feed, no partner heard)."""
+        marks = [s.watermark_s for s in self.partners.values() if s.live]
+        if self.own_s is not None:
+            marks.append(self.own_s)
+        if not marks:
+            return None
+        low = min(marks)
+        return low if math.isfinite(low) else None
+
+
+__all__ = [
+    "HEARTBEAT_KEEPALIVE_S",
+    "PARTNER_TIMEOUT_S",
+    "Heartbeat",
+    "SourceClock",
+    "heartbeat_nations",
+    "keep_latest",
+    "report_sources",
+]
