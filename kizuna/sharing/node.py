@@ -347,7 +347,6 @@ class Node:
             self.sources = SourceClock(
                 report_sources(agreement, node_id, time.time()),
                 timeout_s=partner_timeout_s,
-                now_s=time.monotonic(),
             )
         self.stats = NodeStats()
         self._lock = asyncio.Lock()
@@ -408,7 +407,7 @@ class Node:
             # Between the threshold of the last step run and the next one's: ticking to it on
             # replay runs exactly the steps that had run (up to step_s / 2 of 1 us increments).
             base = self._next_step + self.lag_s - self.step_s / 2
-        elif math.isfinite(self._watermark):
+        elif self.sources is None and math.isfinite(self._watermark):
             base = self._watermark
         else:  # before the first tick: below every step boundary of these reports
             base = min((r.t for r in batch), default=0.0) - self.lag_s - self.step_s

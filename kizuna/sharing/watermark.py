@@ -102,7 +102,9 @@ def keep_latest(heartbeats: dict[str, float | None], node: str, watermark_s: flo
 @dataclass
 class _Partner:
     watermark_s: float = -math.inf
-    heard_s: float = 0.0  # wall clock (monotonic) of the last heartbeat, or of the start
+    heard_s: float | None = None  # wall clock (monotonic) of the last heartbeat, or of the
+    # first check that found it silent (the timeout counts from there: a node that waited for
+    # the go of a run before serving does not drop its partners at once)
     live: bool = True
 
 
@@ -110,15 +112,16 @@ class SourceClock:
     """The watermarks of one node's sources and the clock they give (module docstring).
 
     ``partners``: the nodes whose heartbeats count (:func:`report_sources`); ``timeout_s``:
-    None waits for ever. Wall times (``now_s``) are monotonic seconds, data times POSIX s.
+    None waits for ever. Wall times (``now_s``) are monotonic seconds, data times POSIX s; a
+    partner never heard is timed from the first :meth:`expire`.
     """
 
-    def __init__(self, partners: Iterable[str], *, timeout_s: float | None, now_s: float) -> None:
+    def __init__(self, partners: Iterable[str], *, timeout_s: float | None) -> None:
         if timeout_s is not None and not timeout_s > 0:
             raise ValueError(f"partner timeout must be > 0 s; got {timeout_s}")
         self.timeout_s = timeout_s
         self.own_s: float | None = None
-        self.partners = {p: _Partner(heard_s=now_s) for p in partners}
+        self.partners = {p: _Partner() for p in partners}
 
     def feed(self, watermark_s: float | None) -> None:
         """The own feed's watermark (None: the node has no feed; it never holds back)."""
@@ -150,9 +153,13 @@ class SourceClock:
         returns them (the node logs and audits each)."""
         if self.timeout_s is None:
             return []
-        gone = [
-            p for p in self.holding_back() if now_s - self.partners[p].heard_s >= self.timeout_s
-        ]
+        gone: list[str] = []
+        for partner in self.holding_back():
+            state = self.partners[partner]
+            if state.heard_s is None:
+                state.heard_s = now_s
+            elif now_s - state.heard_s >= self.timeout_s:
+                gone.append(partner)
         for partner in gone:
             self.partners[partner].live = False
         return gone

@@ -50,7 +50,7 @@ def test_a_heartbeat_carries_a_node_id_and_a_time_and_nothing_else() -> None:
 
 
 def test_the_clock_is_the_minimum_over_the_feed_and_the_live_partners() -> None:
-    clock = SourceClock(["A", "B"], timeout_s=5.0, now_s=0.0)
+    clock = SourceClock(["A", "B"], timeout_s=5.0)
     clock.feed(100.0)
     assert clock.effective() is None  # A and B not heard yet: wait
     assert clock.holding_back() == ["A", "B"]
@@ -68,14 +68,14 @@ def test_the_clock_is_the_minimum_over_the_feed_and_the_live_partners() -> None:
     clock.heard("A", None, now_s=0.4)
     assert clock.effective() == 120.0
     # A node without a feed of its own runs on its partners' clocks.
-    bare = SourceClock(["A"], timeout_s=None, now_s=0.0)
+    bare = SourceClock(["A"], timeout_s=None)
     bare.feed(None)
     bare.heard("A", 42.0, now_s=0.0)
     assert bare.effective() == 42.0
 
 
 def test_a_silent_partner_is_dropped_only_while_it_holds_the_clock_back() -> None:
-    clock = SourceClock(["A", "B"], timeout_s=5.0, now_s=0.0)
+    clock = SourceClock(["A", "B"], timeout_s=5.0)
     clock.feed(100.0)
     clock.heard("A", 100.0, now_s=0.0)
     clock.heard("B", 80.0, now_s=0.0)
@@ -87,11 +87,16 @@ def test_a_silent_partner_is_dropped_only_while_it_holds_the_clock_back() -> Non
     # B's next heartbeat brings it back: the node waits for it again.
     assert clock.heard("B", 85.0, now_s=51.0) == "rejoined"
     assert clock.effective() == 85.0 and clock.holding_back() == ["B"]
-    never = SourceClock(["A"], timeout_s=None, now_s=0.0)
+    # A partner never heard is timed from the first check (not from the node's construction).
+    mute = SourceClock(["A"], timeout_s=5.0)
+    mute.feed(10.0)
+    assert mute.expire(1000.0) == [] and mute.expire(1004.0) == []
+    assert mute.expire(1005.0) == ["A"] and mute.effective() == 10.0
+    never = SourceClock(["A"], timeout_s=None)
     never.feed(10.0)
     assert never.expire(1e9) == [] and never.effective() is None
     with pytest.raises(ValueError):
-        SourceClock(["A"], timeout_s=0.0, now_s=0.0)
+        SourceClock(["A"], timeout_s=0.0)
 
 
 def test_the_feed_watermark_never_vouches_for_a_report_not_yet_entered() -> None:
