@@ -111,8 +111,17 @@ class _ReportBase(_Model):
 
     @property
     def t(self) -> float:
-        """Report time as POSIX seconds."""
-        return parse_time(self.time)
+        """Report time as POSIX seconds.
+
+        Parsed once per report (a node reads it several times per report on its hot path):
+        kept beside the fields with the text it was parsed from, so a ``model_copy`` with a
+        new ``time`` parses again. Not a field: dumps, equality and hashing ignore it.
+        """
+        cached = self.__dict__.get("_t")
+        if cached is None or cached[0] is not self.time:
+            cached = (self.time, parse_time(self.time))
+            self.__dict__["_t"] = cached
+        return cached[1]  # type: ignore[no-any-return]
 
 
 class RadarReport(_ReportBase):

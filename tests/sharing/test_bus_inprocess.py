@@ -144,6 +144,19 @@ def test_wire_and_record_text_are_the_plain_json_dumps(trilateral: Agreement, ki
         assert json.loads(line)["product"] == kind and json.loads(line)["origin_node"] == "JJOC"
 
 
+def test_report_time_is_parsed_once_and_follows_a_copy() -> None:
+    from kizuna.contract import parse_report
+    from kizuna.timefmt import parse_time
+
+    original = parse_report(report("JPN-FPS5:9", "JPN", ["JPN", "USA"]))
+    assert original.t == parse_time(T_2026)
+    assert original.__dict__["_t"] == (original.time, original.t)
+    later = original.model_copy(update={"time": "2026-11-25T03:00:01.500Z"})
+    assert later.t == parse_time("2026-11-25T03:00:01.500Z") != original.t
+    assert original == parse_report(original.model_dump())
+    assert "_t" not in original.model_dump()
+
+
 def test_envelope_round_trip_and_tamper_detection(trilateral: Agreement) -> None:
     envelope = Envelope.of(
         report("JPN-FPS5:2", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
