@@ -30,7 +30,9 @@ FEED_S = 100.0
 LAG_S = 10_000.0  # longer than the feed: no step runs before the end of the run
 
 
-async def _node(agreement: Agreement, server: RunningServer, node_id: str, root: Path) -> Node:
+async def _node(
+    agreement: Agreement, server: RunningServer, node_id: str, root: Path, **options: Any
+) -> Node:
     holder: list[Node] = []
     bus = await NatsBus.connect(
         agreement,
@@ -46,8 +48,7 @@ async def _node(agreement: Agreement, server: RunningServer, node_id: str, root:
         open_store(root / "data", node_id),
         pipeline=cheap_pipeline(),
         record=root / "record" / f"{node_id}.jsonl",
-        clock="data",
-        lag_s=LAG_S,
+        **{"clock": "data", "lag_s": LAG_S, **options},
     )
     holder.append(node)
     return node
@@ -175,3 +176,69 @@ def test_a_stop_finishes_only_when_asked_and_the_last_products_are_stored_by_the
     assert out["finished"] is True and out["produced"]["track"] > 0
     assert out["kinds"]["report"] == out["reports"]
     assert out["kinds"]["track"] == out["produced"]["track"]
+
+
+def test_with_the_sources_clock_a_partner_that_never_comes_is_waited_for_then_dropped(
+    trilateral: Agreement, tmp_path: Path
+) -> None:
+    """USFJ-JFHQ and ROK-JCS never start. The US nodes wait for both (their reports could
+    reach them), JJOC for USFJ-JFHQ only (Korean reports never reach Japan), and none of them
+    counts the wait as idle; after --partner-timeout each proceeds without the missing ones,
+    says so in its audit log, and the run ends."""
+    nodes = ["JJOC", "INDOPACOM", "USFK"]
+
+    async def run(server: RunningServer) -> dict[str, Any]:
+        await _provision(trilateral, server)
+        mine, t0 = _feeds(trilateral, nodes)
+        audits: dict[str, list[Any]] = {n: [] for n in nodes}
+        running = {
+            n: await _node(
+                trilateral,
+                server,
+                n,
+                tmp_path,
+                clock="sources",
+                lag_s=3.0,
+                partner_timeout_s=2.0,
+                audit=audits[n].extend,
+            )
+            for n in nodes
+        }
+        end = max(r.t for n in nodes for r in mine[n])
+        started = asyncio.get_running_loop().time()
+        finished = await asyncio.gather(
+            *(
+                serve_node(
+                    running[n],
+                    feed=mine[n],
+                    feed_t0_s=t0,
+                    feed_end_s=end,
+                    speed=0.0,
+                    exit_after_idle_s=0.5,
+                )
+                for n in nodes
+            )
+        )
+        took = asyncio.get_running_loop().time() - started
+        stats = {n: running[n].stats for n in nodes}
+        for node in running.values():
+            await node.close()
+        return {"finished": finished, "stats": stats, "audits": audits, "took": took}
+
+    with nats_server(trilateral) as server:
+        out = asyncio.run(run(server))
+    assert out["finished"] == [True, True, True]
+    assert out["took"] >= 2.0  # the partners were waited for, not taken as idle
+    dropped = {
+        n: sorted(peer for action, _, _, _, peer in out["audits"][n] if action == "proceeded")
+        for n in nodes
+    }
+    assert dropped == {
+        "JJOC": ["USFJ-JFHQ"],
+        "INDOPACOM": ["ROK-JCS", "USFJ-JFHQ"],
+        "USFK": ["ROK-JCS", "USFJ-JFHQ"],
+    }
+    for node_id in nodes:
+        stats = out["stats"][node_id]
+        assert stats.partners_dropped == len(dropped[node_id])
+        assert stats.steps > 0 and stats.produced["track"] > 0, node_id

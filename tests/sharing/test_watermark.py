@@ -242,3 +242,12 @@ async def test_a_partner_silent_past_the_timeout_is_dropped_logged_and_audited(
     assert [a[0] for a in audit if a[2].startswith("heartbeat:")] == ["proceeded", "rejoined"]
     assert usfk.waiting_for == ["ROK-JCS"]
     await usfk.close()
+
+
+def test_kizuna_node_refuses_a_partner_timeout_that_is_not_positive(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kizuna.interfaces.cli.main import main
+
+    assert main(["node", "--id", "JJOC", "--partner-timeout", "0"]) == 2
+    assert "--partner-timeout" in capsys.readouterr().err

@@ -445,6 +445,11 @@ def node_command(
 
     from kizuna.timefmt import parse_time
 
+    if not partner_timeout > 0:
+        raise typer.BadParameter(
+            f"must be > 0 s (inf: wait for ever); got {partner_timeout}",
+            param_hint="--partner-timeout",
+        )
     if credentials is not None:
         from kizuna.sharing.natsconfig import load_credentials
 
