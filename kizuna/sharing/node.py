@@ -37,11 +37,12 @@ Determinism (why the clock is a grid)
     order, processes exactly those and ticks the alert engine at ``B``. A step runs once the
     node's data clock (the *watermark*) reaches ``B + lag_s``. So a node's products depend only
     on which reports it had when each step ran, never on how messages were batched or
-    interleaved. The watermark is either given by the caller (laptop mode: the scenario clock,
-    :meth:`Node.tick`) or, in the federation, the latest report time the node has accepted,
-    advanced after every single report (:meth:`Node.accept` / :meth:`Node.pump` with
-    ``auto_clock=True``). A report older than a step already run is *late*: kept, recorded and
-    shared, but the tracker drops it (it cannot go back in time).
+    interleaved. The watermark is given by the caller (laptop mode: the scenario clock,
+    :meth:`Node.tick`), or is the latest report time the node has accepted, advanced after
+    every single report (:meth:`Node.accept` / :meth:`Node.pump` with ``auto_clock=True``), or,
+    in the federation, the slowest of the node's sources (below). A report older than a step
+    already run is *late*: kept, recorded and shared, but the tracker drops it (it cannot go
+    back in time).
 
     The clocks are the node's ``clock`` mode: ``"external"`` (laptop: only :meth:`tick`
     moves it), ``"data"`` (every report entered moves it) or ``"sources"`` (``kizuna node``:
@@ -107,7 +108,8 @@ from kizuna.warning.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 AuditRecord = tuple[str, str, str, str | None, str | None]
-"""``(action, kind, key, rule, peer)``: one audit entry (``action``: received/released/refused)."""
+"""``(action, kind, key, rule, peer)``: one audit entry (``action``: received/released/refused,
+or proceeded/rejoined for a partner dropped from and back in the sources clock)."""
 AuditSink = Callable[[list[AuditRecord]], Any]
 """Appends a batch of entries durably (one fsync), e.g. over :class:`kizuna.store.AuditLog`;
 it may return a :class:`concurrent.futures.Future` when it writes on a thread of its own."""
