@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -110,6 +111,15 @@ class NatsBus:
         self._nc: Any = None
         self._js: Any = None
         self._sub: Any = None
+        # The lean pull path (_fetch): inbox, subscription, messages not yet handed over,
+        # what the open pull request still owes and until when it is open (monotonic s).
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer_name(node_id)}"
+        self._pull_inbox = ""
+        self._pull_sub: Any = None
+        self._pulled: deque[Msg] = deque()
+        self._arrived = asyncio.Event()
+        self._pull_left = 0
+        self._pull_until = 0.0
         self._publish_timeout_s = 2.0
         self._ack_sub: Any = None
         self._ack_prefix = ""
@@ -183,6 +193,8 @@ class NatsBus:
                 # nats-py appends the random part to this prefix without a dot.
                 inbox_prefix=f"{prefix}.".encode(),
             )
+            bus._pull_inbox = f"{prefix}.pull.{bus._nc._nuid.next().decode()}"
+            bus._pull_sub = await bus._nc.subscribe(bus._pull_inbox, cb=bus._on_pulled)
         except (nats.errors.Error, nats.js.errors.Error) as exc:
             await bus._nc.close()
             raise TransportError(f"node {node_id}: JetStream setup failed: {exc}") from None
@@ -378,10 +390,7 @@ class NatsBus:
 
     async def receive(self, max_messages: int = 256, timeout_s: float = 1.0) -> list[Delivery]:
         try:
-            msgs = await self._sub.fetch(max_messages, timeout=timeout_s)
-        except (nats.errors.TimeoutError, TimeoutError):
-            # nats-py raises either, depending on where in the pull the time ran out.
-            return []
+            msgs = await self._fetch(max_messages, timeout_s)
         except nats.errors.Error as exc:
             # The connection is down or reconnecting: nothing to hand over now; the durable
             # consumer keeps everything for when it is back.
@@ -397,6 +406,45 @@ class NatsBus:
             if delivery is not None:
                 out.append(delivery)
         return out
+
+    async def _fetch(self, batch: int, timeout_s: float) -> list[Msg]:
+        """Up to ``batch`` messages of the node's durable consumer, waiting at most
+        ``timeout_s`` for the first.
+
+        A pull request (``$JS.API.CONSUMER.MSG.NEXT``) asks for ``batch`` messages within
+        ``timeout_s`` and stays open on the server until it has them or expires; its messages
+        arrive on this bus's pull inbox and wait in :attr:`_pulled` until handed over, so a
+        new request goes out only when the last one is spent or expired. (nats-py's
+        ``fetch`` waits for every message of a batch with a timer of its own: three times the
+        CPU per message.) Messages not yet handed over are redelivered by the server after
+        ``ack_wait`` if the node dies, like any unacknowledged one.
+        """
+        if not self._pulled:
+            now = time.monotonic()
+            if self._pull_left <= 0 or now >= self._pull_until:
+                wait_s = max(timeout_s, 0.001)
+                request = {"batch": batch, "expires": int(wait_s * 1e9)}
+                await self._nc.publish(
+                    self._next_subject, json.dumps(request).encode(), reply=self._pull_inbox
+                )
+                self._pull_left, self._pull_until = batch, now + wait_s
+            if timeout_s > 0 and not self._pulled:  # (the publish may have let some in)
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), timeout=timeout_s)
+        out: list[Msg] = []
+        while self._pulled and len(out) < batch:
+            out.append(self._pulled.popleft())
+        return out
+
+    async def _on_pulled(self, msg: Msg) -> None:
+        if not msg.data and msg.headers and "Status" in msg.headers:
+            # 404/408/409: the pull request is over (expired, or the server dropped it).
+            self._pull_left = 0
+            return
+        self._pull_left -= 1
+        self._pulled.append(msg)
+        self._arrived.set()
 
     async def _heartbeat(self, msg: Msg) -> None:
         # Kept after the reports of the same fetch (the node enters those before it reads the
