@@ -318,7 +318,7 @@ async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -
     with nats_server(trilateral) as server:
         jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
         usfj = await NatsBus.connect(
-            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ")
+            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ"), ack_wait_s=1.0
         )
         first = Envelope.of(
             report("JPN-FPS5:10", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
@@ -341,6 +341,27 @@ async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -
         )
         caught_up = await _collect(usfj)  # ...and catches up, each product once, in order
         assert caught_up == later
+        # One pull request brings a burst; the node acknowledges the first delivery only and
+        # dies before it commits the rest (pulled, perhaps handed over, not acknowledged): after
+        # the ack wait its restart gets exactly the rest, nothing acknowledged comes again.
+        burst = [
+            Envelope.of(
+                report(f"JPN-FPS5:{i}", "JPN", ["JPN", "USA"]),
+                origin_node="JJOC",
+                agreement=trilateral,
+            )
+            for i in range(30, 36)
+        ]
+        assert all(not isinstance(r, BaseException) for r in await jjoc.publish_many(burst))
+        deliveries = await usfj.receive(max_messages=100, timeout_s=1.0)
+        assert deliveries and deliveries[0].envelope == burst[0]
+        await deliveries[0].ack()
+        await usfj.close()
+        usfj = await NatsBus.connect(
+            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ")
+        )
+        await asyncio.sleep(1.2)  # the ack wait of the deliveries never acknowledged
+        assert await _collect(usfj) == burst[1:]
         info = await usfj._js.consumer_info(STREAM, "USFJ-JFHQ")
         assert info.config.filter_subject == consumer_filter("USA")
         # A node joining late with deliver_from gets only what was stored after that instant
