@@ -314,6 +314,15 @@ async def test_jetstream_deduplicates_by_message_id(trilateral: Agreement) -> No
         await indo.close()
 
 
+def _jjoc_reports(agreement: Agreement, numbers: range) -> list[Envelope]:
+    return [
+        Envelope.of(
+            report(f"JPN-FPS5:{i}", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=agreement
+        )
+        for i in numbers
+    ]
+
+
 async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -> None:
     with nats_server(trilateral) as server:
         jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
@@ -326,14 +335,7 @@ async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -
         await jjoc.publish(first)
         assert await _collect(usfj) == [first]
         await usfj.close()  # the node goes away...
-        later = [
-            Envelope.of(
-                report(f"JPN-FPS5:{i}", "JPN", ["JPN", "USA"]),
-                origin_node="JJOC",
-                agreement=trilateral,
-            )
-            for i in range(11, 16)
-        ]
+        later = _jjoc_reports(trilateral, range(11, 16))
         for envelope in later:
             await jjoc.publish(envelope)
         usfj = await NatsBus.connect(
@@ -344,14 +346,7 @@ async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -
         # One pull request brings a burst; the node acknowledges the first delivery only and
         # dies before it commits the rest (pulled, perhaps handed over, not acknowledged): after
         # the ack wait its restart gets exactly the rest, nothing acknowledged comes again.
-        burst = [
-            Envelope.of(
-                report(f"JPN-FPS5:{i}", "JPN", ["JPN", "USA"]),
-                origin_node="JJOC",
-                agreement=trilateral,
-            )
-            for i in range(30, 36)
-        ]
+        burst = _jjoc_reports(trilateral, range(30, 36))
         assert all(not isinstance(r, BaseException) for r in await jjoc.publish_many(burst))
         deliveries = await usfj.receive(max_messages=100, timeout_s=1.0)
         assert deliveries and deliveries[0].envelope == burst[0]
