@@ -24,7 +24,12 @@ scan), or one group of partner position reports, or one launch detection. For a 
 6. track management: a tentative track is confirmed at ``confirm_hits`` associated inputs
    (M-of-N, with N bounded by the miss counter); a miss is a scan of a sensor that has seen
    the track without a plot for it; tracks die after too many consecutive misses, after too
-   long without an update, or when they are below ground (impact).
+   long without an update, or when they are below ground (impact);
+7. consistency: a ballistic track whose plot was in doubt (closely spaced objects) and whose
+   recent normalised innovations run high has its covariance faded (``_monitor``);
+8. duplicates: two tracks that estimate one object (chi-square on their state difference,
+   in consecutive evaluations for published tracks, never when both took a plot of the same
+   scan) are folded into the older one, which takes the other's inputs and partner numbers.
 
 Partner ``position`` reports go to the system track carrying their ``(nation, track_ref)``,
 else to the gated nearest track, else start a track; the state update is covariance
@@ -97,7 +102,18 @@ class TrackerConfig:
     # on one path make the wrong chain 0->1->2 kinematically consistent for three points).
     confirm_hits_ambiguous: int = 5
     pair_hypotheses: int = 3  # at most this many tentative starts per new plot
+    # Innovation consistency monitor (see Tracker._monitor): weight of one scan in the
+    # running mean of a track's normalised innovations, the margin over the honest mean (3)
+    # beyond which a ballistic track with a doubtful plot fades, and the JPDA association
+    # probability below which a plot is in doubt.
+    consistency_alpha: float = 0.05
+    consistency_margin: float = 1.0
+    ambiguous_beta: float = 0.9
     merge_distance: float = 4.0  # tracks closer than this (6-D Mahalanobis; chi2(6) 99 %) are one
+    merge_scans: int = 3  # ... in this many consecutive evaluations, when both are published
+    # Registration error between sensors, per axis (m): two radars' views of one object differ
+    # by their biases as well as by their noise (see Tracker._merge_duplicates).
+    registration_sigma_m: float = 100.0
     tentative_max_misses: int = 2  # N - M + 1 for a tentative track
     confirmed_max_misses: int = 6
     tentative_timeout_s: float = 20.0
@@ -263,6 +279,7 @@ class _Table:
         self.nat = np.zeros(cap, np.int64)
         self.number = np.zeros(cap, np.int64)
         self.seen = np.zeros((cap, sensors), bool)
+        self.nis = np.zeros(cap)
 
     def grow(self, need: int, sensors: int) -> None:
         cap, s_cap = self.alive.size, self.seen.shape[1]
@@ -313,6 +330,9 @@ class Tracker:
         self._refs: dict[int, dict[str, str]] = {}  # slot -> {nation: partner track_ref}
         self._ref_index: dict[tuple[str, str], int] = {}  # (nation, ref) -> slot
         self._launch: dict[int, tuple[float, float, float, float]] = {}
+        # Track pairs that passed the duplicate test: key = low number << 32 | high number.
+        self._pair_keys = np.zeros(0, np.int64)
+        self._pair_counts = np.zeros(0, np.int64)
         self._sensor_ids: list[str] = []
         # One-point pool of unused radar plots, for two-point initiation.
         self._pool_p = np.zeros((0, 3))
@@ -462,6 +482,8 @@ class Tracker:
         jpda_slots = np.zeros(0, np.intp)
         assigned_r = np.zeros(0, np.intp)
         assigned_c = np.zeros(0, np.intp)
+        nis_of = np.zeros(0)
+        shared_of = np.zeros(0, bool)
         updates: list[TrackUpdate] = []
         if live.size:
             pred = imm.predict(
@@ -504,8 +526,18 @@ class Tracker:
                 # The GNN assignment decides detections (hits, misses) and which plots are
                 # free to start tracks, under either association scheme.
                 assigned_r, assigned_c = assign(gated_r, gated_c, -2.0 * log_g, live.size, m)
+                # Consistency monitor: the normalised innovation of each detected track's plot.
+                key = gated_r * m + gated_c
+                order = np.argsort(key)
+                where = order[np.searchsorted(key[order], assigned_r * m + assigned_c)]
+                nis_of = d2[ok][where]
+                # Tracks that share a gated plot with another track (closely spaced objects).
+                shared_plot = np.bincount(gated_c, minlength=m) > 1
+                shared = np.zeros(live.size, bool)
+                shared[gated_r[shared_plot[gated_c]]] = True
+                shared_of = shared[assigned_r]
                 if cfg.association == "jpda":
-                    jpda_slots = self._jpda_update(
+                    jpda_slots, best_beta = self._jpda_update(
                         live,
                         gated_r,
                         gated_c,
@@ -517,6 +549,8 @@ class Tracker:
                         meta,
                         (pred, t_ref),
                     )
+                    # Under JPDA only tracks whose own plot is in doubt count as sharing.
+                    shared_of &= best_beta[assigned_r] < cfg.ambiguous_beta
             if assigned_r.size and cfg.association != "jpda":
                 slots = live[assigned_r]
                 exact = t_rep[assigned_c]
@@ -539,6 +573,8 @@ class Tracker:
                     cfg.filter, pred_a, tab.imm[slots], z[assigned_c], R[assigned_c], model
                 )
                 self._store(slots, post, exact, meta[assigned_c])
+            if assigned_r.size:
+                self._monitor(live[assigned_r], nis_of, shared_of)
             # Misses: scans of a sensor that has seen the track, without a plot for it.
             missed = np.ones(live.size, bool)
             missed[assigned_r] = False
@@ -552,8 +588,43 @@ class Tracker:
         touched = np.concatenate([live[assigned_r], new_slots]) if live.size else new_slots
         if jpda_slots.size:
             touched = np.union1d(touched, jpda_slots)
-        updates = self._manage(touched, t_ref)
+        # Tracks that took distinct plots of this one scan are distinct objects.
+        detected = np.concatenate([live[assigned_r], new_slots]) if live.size else new_slots
+        updates = self._manage(touched, t_ref, detected)
         return updates
+
+    def _monitor(self, slots: NDArray[np.intp], nis: Array, shared: NDArray[np.bool_]) -> None:
+        """Innovation consistency of detected tracks; fade the memory of inconsistent ones.
+
+        ``nis`` (K,): the normalised innovation squared of each track's plot this scan
+        (chi-square with 3 dof, mean 3, if the track's covariance is honest); an exponentially
+        weighted mean over ~1/``consistency_alpha`` scans is kept per track. ``shared`` (K,):
+        the track's plot was in doubt this scan (under JPDA its association probability was
+        below ``ambiguous_beta``; under GNN another track gated it too).
+
+        A ballistic track whose plot was in doubt and whose mean exceeds 3 x
+        ``consistency_margin`` has its (r, v) covariance scaled by mean / 3 (fading memory:
+        Fagin 1964, Xia et al. 1994): the data say it is further from its plots than it
+        claims. Why: two objects closer than a radar's cross-range noise (warhead and spent
+        stage in the minutes after separation) can each be explained, sensor by sensor, by a
+        point between them that takes one object's plots from some radars and the other's
+        from the rest, a ghost. Each radar decides its assignment alone, so two tracks
+        started while the objects were tens of metres apart settle on two such ghosts,
+        converge to 10 m sigmas hundreds of metres from either object (irbm-overflight: 6-D
+        NEES in the thousands) and never recover; only their slightly too large innovations
+        (mean 4-6 instead of 3) show it. Faded, they stay open to the data and sort
+        themselves onto the two objects as these draw apart. Tracks without a doubtful plot
+        (one object alone, or resolved neighbours) are left alone, so the monitor costs no
+        consistency where nothing is ambiguous.
+        """
+        cfg = self.config
+        tab = self.table
+        a = cfg.consistency_alpha
+        tab.nis[slots] = (1.0 - a) * tab.nis[slots] + a * nis
+        lam = tab.nis[slots] / 3.0
+        fade = (lam > cfg.consistency_margin) & ~tab.imm[slots] & shared
+        if fade.any():
+            _fade(tab.Pm, slots[fade], lam[fade])
 
     def _jpda_update(
         self,
@@ -567,9 +638,10 @@ class Tracker:
         R: Array,
         meta: NDArray[np.int64],
         gating: tuple[imm.Prediction, float] | None = None,
-    ) -> NDArray[np.intp]:
+    ) -> tuple[NDArray[np.intp], Array]:
         """IMM-JPDA update of every track with a gated plot (see :mod:`.jpda`); returns the
-        slots updated. ``gating``: the prediction of all ``live`` tracks made for gating and
+        slots updated and, per ``live`` track, the largest association probability of its
+        plots (0 without one). ``gating``: the prediction of all ``live`` tracks made for gating and
         its time, reused when every updated track's t* is that time (one scan time stamp).
 
         Each track's hypotheses (no plot, or one of its gated plots) are evaluated at one time,
@@ -590,10 +662,12 @@ class Tracker:
             cfg.clutter_density,
             fallback=assigned,
         )
+        top = np.zeros(live.size)
+        np.maximum.at(top, rows, beta)
         keep = beta > 1e-6  # negligible hypotheses change nothing but cost time
         rows, cols, beta = rows[keep], cols[keep], beta[keep]
         if rows.size == 0:
-            return np.zeros(0, np.intp)
+            return np.zeros(0, np.intp), top
         upd, local = np.unique(rows, return_inverse=True)
         order = np.lexsort((-beta, local))
         best = order[np.concatenate([[0], np.flatnonzero(np.diff(local[order])) + 1])]
@@ -650,7 +724,7 @@ class Tracker:
         hit = np.isin(upd, assigned[0])
         self._store(slots, imm.Posterior(x, P, mu, np.zeros(upd.size)), t_star, None, hit)
         self._absorb(live[rows], meta[cols])
-        return slots
+        return slots, top
 
     def _initiate(
         self,
@@ -888,6 +962,7 @@ class Tracker:
         tab.t[slots] = t
         tab.status[slots] = TENTATIVE
         tab.hits[slots] = hits
+        tab.nis[slots] = 3.0
         tab.need[slots] = self.config.confirm_hits
         tab.misses[slots] = 0
         tab.timeout[slots] = self.config.tentative_timeout_s
@@ -947,13 +1022,21 @@ class Tracker:
         if ready.any():
             imm.collapse(tab.xm, tab.Pm, tab.mu, tab.imm, slots[ready])
 
-    def _manage(self, touched: NDArray[np.intp], now_s: float) -> list[TrackUpdate]:
-        """Confirm, delete and emit updates for the tracks ``touched`` by this batch."""
+    def _manage(
+        self,
+        touched: NDArray[np.intp],
+        now_s: float,
+        detected: NDArray[np.intp] | None = None,
+    ) -> list[TrackUpdate]:
+        """Confirm, delete and emit updates for the tracks ``touched`` by this batch;
+        ``detected``: the tracks that took a plot of their own in this radar scan."""
         cfg = self.config
         tab = self.table
         n = tab.n
         alive = tab.alive[:n]
-        self._merge_duplicates(touched)
+        survivors = self._merge_duplicates(touched, detected)
+        if survivors.size:
+            touched = np.union1d(touched, survivors)  # they took over the others' updates
         alive = tab.alive[:n]
         promote = alive & (tab.status[:n] == TENTATIVE) & (tab.hits[:n] >= tab.need[:n])
         tab.status[:n][promote] = CONFIRMED
@@ -971,64 +1054,146 @@ class Tracker:
             idx = np.flatnonzero(dead)
             tab.alive[idx] = False
             self._free.extend(int(i) for i in idx)
-            for i in idx:
-                for nation, ref in self._refs.pop(int(i), {}).items():
-                    self._ref_index.pop((nation, ref), None)
+            self._forget(idx)
         emit = touched[tab.alive[touched] & (tab.status[touched] == CONFIRMED)]
         return self._updates_of(emit)
 
-    def _merge_duplicates(self, touched: NDArray[np.intp]) -> None:
-        """Delete the younger of two live tracks that estimate the same object.
+    def _merge_duplicates(
+        self, touched: NDArray[np.intp], detected: NDArray[np.intp] | None = None
+    ) -> NDArray[np.intp]:
+        """Fold together live tracks that estimate the same object (one object, one track).
 
-        Two tracks whose (r, v) differ by less than ``merge_distance`` in the Mahalanobis
-        metric of their summed covariances (positions extrapolated to a common time) describe
-        one object: this happens when one object's plots started two tracks (e.g. plots of two
-        radars a fraction of a second apart). Objects of a salvo, kilometres apart with
-        hundred-metre sigmas, are never merged.
+        Test: for each pair of live tracks (one of them ``touched`` by this batch, same
+        exercise flag), the difference d of their (r, v) at a common time (straight-line
+        motion over the gap) against the sum of their covariances, d^T (P_a + P_b)^-1 d, is
+        chi-square with 6 dof if both estimate one object with independent errors (their
+        errors are positively correlated when they share data, which only makes d smaller);
+        the pair is "one object" below ``merge_distance`` squared (chi2(6) 99 % = 16.8).
+
+        A tentative track (nothing published yet, at least one update after its start) that
+        passes once is folded in at once: the second track of one object's plots started
+        twice (two radars a fraction of a second apart). Two published tracks are folded when
+        the pair passes in ``merge_scans`` consecutive evaluations: one coincidence (objects
+        crossing, or just separating) must not retire a track, a persisting one (a partner's
+        position report that started a track beside ours, two tracks that converged on one
+        object) must.
+
+        The survivor: confirmed before tentative, then the older track number (the id the
+        warning layer already knows); it keeps the better estimate (smaller position
+        covariance) of the two, and takes the other's inputs: sensors, nations, the combined
+        marking (highest classification, common releasability), partner track numbers (both
+        keep pointing at it) and launch report. Returns the survivors' slots.
+
+        Two tracks that each took a plot of their own in one radar scan (``detected``) are
+        two objects whatever their estimates say: one object gives one plot per scan. Such a
+        pair is never folded and its count restarts (warhead and spent stage after
+        separation are statistically one object for minutes, and two plots every scan).
         """
+        cfg = self.config
         tab = self.table
-        # Duplicates are caught while one of them is still tentative and has been updated
-        # (three or more inputs): clutter starts rarely get there, so this is usually empty.
+        # A tentative track is compared once it has been updated (three or more inputs):
+        # clutter starts rarely get there.
         touched = touched[
-            tab.alive[touched] & (tab.status[touched] == TENTATIVE) & (tab.hits[touched] >= 3)
+            tab.alive[touched] & ((tab.status[touched] == CONFIRMED) | (tab.hits[touched] >= 3))
         ]
-        live = np.flatnonzero(tab.alive[: tab.n])
+        live = np.flatnonzero(
+            tab.alive[: tab.n] & ((tab.status[: tab.n] == CONFIRMED) | (tab.hits[: tab.n] >= 3))
+        )
+        none = np.zeros(0, np.intp)
         if touched.size == 0 or live.size < 2:
-            return
+            return none
         x = np.einsum("kj,kji->ki", tab.mu[live], tab.xm[live, :, :6])
         P = np.einsum("kj,kjab->kab", tab.mu[live], tab.Pm[live, :, :6, :6])
         t_ref = float(tab.t[touched].max())
-        pos = x[:, :3] + x[:, 3:6] * (t_ref - tab.t[live])[:, None]
+        xs, Ps = _shift(x[:, None], P[:, None], t_ref - tab.t[live])
+        x, P = xs[:, 0], Ps[:, 0]
         sigma = np.sqrt(np.trace(P[:, :3, :3], axis1=-2, axis2=-1))
         where = np.searchsorted(live, touched)
-        rows, cols = ball_candidates(pos[where], 3.0 * sigma[where] + 1.0, pos)
-        keep = (live[cols] != touched[rows]) & (
-            tab.exercise[live[cols]] == tab.exercise[touched[rows]]
+        rows, cols = ball_candidates(
+            x[where, :3], 3.0 * (sigma[where] + sigma.max()) + 1.0, x[:, :3]
         )
-        rows, cols = rows[keep], cols[keep]
-        if rows.size == 0:
-            return
         a, b = where[rows], cols
-        d = np.concatenate([pos[a] - pos[b], x[a, 3:6] - x[b, 3:6]], axis=-1)
-        L = cholesky(P[a] + P[b])
-        close = mahalanobis_sq(L, d) < self.config.merge_distance**2
-        if not close.any():
-            return
-        a, b = live[a[close]], live[b[close]]
-        # The survivor: confirmed before tentative, then more hits, then the older number.
-        a_wins = (tab.status[a] > tab.status[b]) | (
-            (tab.status[a] == tab.status[b])
-            & (
-                (tab.hits[a] > tab.hits[b])
-                | ((tab.hits[a] == tab.hits[b]) & (tab.number[a] < tab.number[b]))
-            )
-        )
-        loser = np.unique(np.where(a_wins, b, a))
-        tab.alive[loser] = False
-        self._free.extend(int(i) for i in loser)
-        for i in loser:
-            for nation, ref in self._refs.pop(int(i), {}).items():
-                self._ref_index.pop((nation, ref), None)
+        keep = (a < b) | ~np.isin(live[b], touched)  # each pair once
+        keep &= (a != b) & (tab.exercise[live[a]] == tab.exercise[live[b]])
+        a, b = a[keep], b[keep]
+        if a.size == 0:
+            return none
+        S = P[a] + P[b]
+        S[:, [0, 1, 2], [0, 1, 2]] += cfg.registration_sigma_m**2
+        d2 = mahalanobis_sq(cholesky(S), x[a] - x[b])
+        a, b = live[a], live[b]
+        na, nb = tab.number[a], tab.number[b]
+        key = np.minimum(na, nb) << 32 | np.maximum(na, nb)
+        close = d2 < cfg.merge_distance**2
+        if detected is not None and detected.size:
+            close &= ~(np.isin(a, detected) & np.isin(b, detected))
+        # Consecutive passes per pair (pairs not evaluated this time keep their count).
+        old_key, old_count = self._pair_keys, self._pair_counts
+        before = np.zeros(key.size, np.int64)
+        if old_key.size:
+            at = np.minimum(np.searchsorted(old_key, key), old_key.size - 1)
+            before = np.where(old_key[at] == key, old_count[at], 0)
+        count = np.where(close, before + 1, 0)
+        evaluated = np.isin(old_key, key)
+        merged_key = np.concatenate([old_key[~evaluated], key[close]])
+        merged_count = np.concatenate([old_count[~evaluated], count[close]])
+        order = np.argsort(merged_key)
+        self._pair_keys, self._pair_counts = merged_key[order], merged_count[order]
+        tentative = (tab.status[a] == TENTATIVE) | (tab.status[b] == TENTATIVE)
+        fold = close & (tentative | (count >= cfg.merge_scans))
+        if not fold.any():
+            return none
+        # Rare (a few pairs at most), closest first; a track already folded is skipped.
+        survivors = [
+            self._fold(int(a[i]), int(b[i])) for i in np.flatnonzero(fold)[np.argsort(d2[fold])]
+        ]
+        out = np.array([k for k in survivors if k >= 0], np.intp)
+        return out[tab.alive[out]]
+
+    def _forget(self, dead: NDArray[np.intp]) -> None:
+        """Drop the partner track numbers of dead slots (before the slots are reused)."""
+        gone = set(dead.tolist())
+        for slot in gone:
+            self._refs.pop(slot, None)
+        for key in [k for k, slot in self._ref_index.items() if slot in gone]:
+            del self._ref_index[key]
+
+    def _fold(self, a: int, b: int) -> int:
+        """Merge tracks in slots ``a`` and ``b`` into one (see :meth:`_merge_duplicates`);
+        returns the survivor's slot, -1 if either was already gone."""
+        tab = self.table
+        if not (tab.alive[a] and tab.alive[b]):
+            return -1
+        if (tab.status[b], -tab.number[b]) > (tab.status[a], -tab.number[a]):
+            a, b = b, a  # a survives
+        pa = np.einsum("j,jii->", tab.mu[a], tab.Pm[a, :, :3, :3])
+        pb = np.einsum("j,jii->", tab.mu[b], tab.Pm[b, :, :3, :3])
+        if pb < pa:
+            tab.xm[a], tab.Pm[a], tab.mu[a] = tab.xm[b], tab.Pm[b], tab.mu[b]
+            tab.imm[a], tab.t[a], tab.nis[a] = tab.imm[b], tab.t[b], tab.nis[b]
+        tab.hits[a] = max(tab.hits[a], tab.hits[b])
+        tab.misses[a] = min(tab.misses[a], tab.misses[b])
+        tab.timeout[a] = max(tab.timeout[a], tab.timeout[b])
+        tab.seen[a] |= tab.seen[b]
+        tab.cls[a] = max(tab.cls[a], tab.cls[b])
+        tab.rel[a] &= tab.rel[b]
+        tab.nat[a] |= tab.nat[b]
+        refs = self._refs.pop(b, {})
+        mine = self._refs.setdefault(a, {})
+        for nation, ref in refs.items():
+            mine.setdefault(nation, ref)  # one number per nation shown: the survivor's own
+            self._ref_index[(nation, ref)] = a  # both numbers keep reaching the survivor
+        for key, slot in self._ref_index.items():
+            if slot == b:  # numbers that earlier folds pointed at b
+                self._ref_index[key] = a
+        if not mine:
+            del self._refs[a]
+        if a not in self._launch and b in self._launch:
+            self._launch[a] = self._launch[b]
+        self._launch.pop(b, None)
+        tab.alive[b] = False
+        self._free.append(b)
+        return a
 
     def _updates_of(self, slots: NDArray[np.intp]) -> list[TrackUpdate]:
         """TrackUpdate objects for ``slots``; the numbers are computed for all at once."""
@@ -1216,6 +1381,15 @@ def _cap_log_beta(Pm: Array, slots: NDArray[np.intp], sigma_max: float) -> None:
     P[..., LOG_BETA, :] *= scale[..., None]
     P[..., :, LOG_BETA] *= scale[..., None]
     Pm[slots] = P
+
+
+def _fade(Pm: Array, slots: NDArray[np.intp], factor: Array) -> None:
+    """Scale the (r, v) block of the covariances of ``slots`` (in place in ``Pm`` (cap, M, n,
+    n)) by ``factor`` (K,), their cross terms with the other states by its square root (D P D
+    with D = sqrt(factor) on r, v and 1 elsewhere: stays positive definite)."""
+    d = np.ones((slots.size, Pm.shape[-1]))
+    d[:, :6] = np.sqrt(factor)[:, None]
+    Pm[slots] = Pm[slots] * d[:, None, :, None] * d[:, None, None, :]
 
 
 def _shift(x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
