@@ -1,0 +1,193 @@
+"""One object gives one system track; an object that splits in two gives two honest tracks.
+
+* Merge: one missile seen by three nations' radars, one of them with a range bias of three of
+  its sigmas (registration error), and a partner's track reported beside ours: one track,
+  carrying every sensor, nation and partner track number.
+* Split: irbm-overflight (the spent body separates from the warhead at burnout, 3 m/s apart):
+  two tracks, one on each object, with 6-D NEES of the coasting updates near the chi-square
+  mean (both used to settle between the objects at 10 m sigmas, NEES in the thousands).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from functools import cache
+
+import numpy as np
+import pytest
+from scipy.stats import chi2
+from tracking_helpers import plots
+
+from kizuna.contract import Marking, PositionReport, SensorRef, parse_report
+from kizuna.geo import ecef_to_lla, enu_rotation
+from kizuna.sensors.scenario import load_scenario
+from kizuna.sensors.simulate import simulate
+from kizuna.timefmt import format_time
+from kizuna.tracking import Tracker
+
+NEES_999 = float(chi2.ppf(0.999, 6))  # 22.46
+
+
+def _biased(reports, nation: str, range_bias_m: float):
+    return [
+        r.model_copy(update={"range_m": r.range_m + range_bias_m})
+        if r.sensor.nation == nation
+        else r
+        for r in reports
+    ]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_radars_of_three_nations_one_biased_give_one_track(mrbm_truth, seed):
+    """JPN's radar reads every range 150 m long (3 sigma): its plots fall outside the common
+    track's gate now and then and start a track of their own, which must fold back."""
+    updates = Tracker().process(_biased(plots(mrbm_truth, seed=seed), "JPN", 150.0))
+    ids = Counter(u.track_id for u in updates)
+    assert len(ids) == 1, ids
+    last = updates[-1]
+    assert last.nations == ("JPN", "KOR", "USA")
+    assert set(last.sensors) == {"JPN-FPS5-1", "KOR-GP-1", "USA-TPY2-1"}
+    # The marking of everything that fed it: the highest classification, releasable only
+    # where every input is (KOR's radar: KOR and USA).
+    assert last.marking.classification == "SECRET"
+    assert last.marking.releasable_to == ["KOR", "USA"]
+
+
+def _partner(truth, times, offset_m, sigma_m, seed=5):
+    """A partner's track of ``truth``, displaced by a constant ``offset_m`` (ENU east) and
+    claiming ``sigma_m``: its first point is out of our track's gate and starts a track."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, t in enumerate(times):
+        state = truth.state_at(t)
+        lat, lon, _ = ecef_to_lla(state[:3])
+        east = enu_rotation(float(lat), float(lon))[0]
+        lat, lon, alt = ecef_to_lla(state[:3] + offset_m * east + rng.normal(0.0, sigma_m, 3))
+        out.append(
+            PositionReport(
+                id=f"JPN-JADGE:{i:05d}",
+                time=format_time(t),
+                kind="position",
+                sensor=SensorRef(id="JPN-JADGE", nation="JPN", lat=35.7, lon=139.7, alt_m=0.0),
+                lat=float(lat),
+                lon=float(lon),
+                alt_m=float(alt),
+                sigma_m=sigma_m,
+                velocity_enu_mps=tuple(
+                    float(v) for v in enu_rotation(float(lat), float(lon)) @ state[3:6]
+                ),
+                velocity_sigma_mps=20.0,
+                track_ref="JADGE-1001",
+                marking=Marking(classification="SECRET", releasable_to=["JPN", "USA"]),
+            )
+        )
+    return out
+
+
+def test_partner_track_beside_ours_is_folded_and_keeps_its_number(mrbm_truth):
+    """A partner reports our missile 250 m off with a 40 m sigma: its first report starts a
+    second track. Published, the pair passes the duplicate test scan after scan and is
+    folded into the older track, which carries the partner's number and marking on."""
+    t0 = mrbm_truth.start_s
+    radar = [r for r in plots(mrbm_truth, seed=21) if 130.0 <= r.t - t0 < 300.0]
+    partner = _partner(mrbm_truth, np.arange(t0 + 150.5, t0 + 290.0, 5.0), 250.0, 40.0)
+    reports = sorted([*radar, *partner], key=lambda r: r.t)
+    updates = Tracker().process(reports)
+    first = updates[0].track_id
+    by_id = defaultdict(list)
+    for u in updates:
+        by_id[u.track_id].append(u)
+    # A second track may be published for a few scans before the test has held three times;
+    # from then on there is one, the older, and it has taken the partner's track over.
+    tail = [u for u in updates if u.time_s > t0 + 200.0]
+    assert {u.track_id for u in tail} == {first}, sorted(by_id)
+    last = tail[-1]
+    assert last.track_refs == {"JPN": "JADGE-1001"}
+    assert "JPN-JADGE" in last.sensors
+    assert last.marking.releasable_to == ["USA"]  # radars: KOR, USA; partner: JPN, USA
+    # Still an honest estimate of the missile (the partner's 250 m are fused in by
+    # covariance intersection, not taken at face value).
+    e = last.x[:3] - mrbm_truth.state_at(last.time_s)[:3]
+    assert e @ np.linalg.solve(last.P[:3, :3], e) < float(chi2.ppf(0.999, 3))
+
+
+@cache
+def _irbm(seed: int):
+    """irbm-overflight with noise ``seed``: reports and the true objects' states (callables)."""
+    scenario = dataclasses.replace(load_scenario("irbm-overflight"), seed=seed)
+    sim = simulate(scenario)
+    reports = [parse_report(r) for r in sim.reports]
+    truth = {o.object_id: o.trajectory for o in sim.objects}
+    return reports, truth
+
+
+def _owners_and_nees(updates, truth, settle_s=30.0):
+    """Each track's majority object (nearest within 20 km) and the 6-D NEES of its coasting
+    updates (``settle_s`` after its start and after the object's burnout)."""
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for u in updates:
+        d = {
+            oid: np.linalg.norm(traj.state_at(u.time_s)[:3] - u.x[:3])
+            for oid, traj in truth.items()
+            if traj.start_s <= u.time_s <= traj.end_s
+        }
+        if d and min(d.values()) < 20_000.0:
+            votes[u.track_id][min(d, key=d.get)] += 1
+    owner = {tid: v.most_common(1)[0][0] for tid, v in votes.items()}
+    burnout = {}
+    for oid, traj in truth.items():
+        powered = getattr(traj, "powered", None)
+        burnout[oid] = (
+            float(traj.time_s[np.flatnonzero(powered)[-1]])
+            if powered is not None and np.any(powered)
+            else traj.start_s
+        )
+    first: dict[str, float] = {}
+    nees: dict[str, list[float]] = defaultdict(list)
+    for u in updates:
+        first.setdefault(u.track_id, u.time_s)
+        oid = owner.get(u.track_id)
+        if oid is None or u.phase == "boost":
+            continue
+        traj = truth[oid]
+        if not max(first[u.track_id], burnout[oid]) + settle_s <= u.time_s <= traj.end_s:
+            continue
+        e = u.x[:6] - traj.state_at(u.time_s)
+        nees[u.track_id].append(float(e @ np.linalg.solve(u.P[:6, :6], e)))
+    return owner, {tid: np.array(v) for tid, v in nees.items()}
+
+
+def _check_split(seed):
+    reports, truth = _irbm(seed)
+    updates = Tracker().process(reports)
+    owner, nees = _owners_and_nees(updates, truth)
+    assert len(owner) == 2, owner
+    assert sorted(owner.values()) == sorted(truth), owner  # one track on each object
+    return nees
+
+
+def test_stage_separation_gives_two_honest_tracks():
+    """Seed 100 (before: four tracks, the first two between the objects, NEES ~3,600 and
+    ~5,600): two tracks, warhead and spent body, each with a coasting NEES near 6. The first
+    ~90 s after separation, while the objects are under 300 m apart, still run ~3x
+    overconfident (mean ~20): 5.5 % of the warhead track's updates lie above chi2(6) 99.9 %
+    (before: nearly all), hence a 10 % (not 0.1 %) allowance."""
+    nees = _check_split(100)
+    for tid, values in nees.items():
+        assert values.size > 500, tid
+        assert 2.0 < values.mean() < 12.0, (tid, values.mean())
+        assert np.mean(values > NEES_999) < 0.10, (tid, np.mean(values > NEES_999))
+
+
+@pytest.mark.slow
+def test_stage_separation_over_seeds():
+    """Seeds 100-107: always two tracks, one per object; the run-mean NEES is near 6 on most
+    seeds (measured 4.0-6.6; seed 102 23: its tracks sit between the objects for ~100 s)."""
+    means = {}
+    for seed in range(100, 108):
+        nees = _check_split(seed)
+        means[seed] = float(np.concatenate(list(nees.values())).mean())
+    honest = [m for m in means.values() if 2.0 < m < 12.0]
+    assert len(honest) >= 7, means
+    assert np.median(list(means.values())) < 8.0, means
