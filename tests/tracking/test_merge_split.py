@@ -17,13 +17,11 @@ from functools import cache
 import numpy as np
 import pytest
 from scipy.stats import chi2
-from tracking_helpers import plots
+from tracking_helpers import partner_points, plots
 
-from kizuna.contract import Marking, PositionReport, SensorRef, parse_report
-from kizuna.geo import ecef_to_lla, enu_rotation
+from kizuna.contract import SensorRef, parse_report
 from kizuna.sensors.scenario import load_scenario
 from kizuna.sensors.simulate import simulate
-from kizuna.timefmt import format_time
 from kizuna.tracking import Tracker
 
 NEES_999 = float(chi2.ppf(0.999, 6))  # 22.46
@@ -54,44 +52,24 @@ def test_radars_of_three_nations_one_biased_give_one_track(mrbm_truth, seed):
     assert last.marking.releasable_to == ["KOR", "USA"]
 
 
-def _partner(truth, times, offset_m, sigma_m, seed=5):
-    """A partner's track of ``truth``, displaced by a constant ``offset_m`` (ENU east) and
-    claiming ``sigma_m``: its first point is out of our track's gate and starts a track."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i, t in enumerate(times):
-        state = truth.state_at(t)
-        lat, lon, _ = ecef_to_lla(state[:3])
-        east = enu_rotation(float(lat), float(lon))[0]
-        lat, lon, alt = ecef_to_lla(state[:3] + offset_m * east + rng.normal(0.0, sigma_m, 3))
-        out.append(
-            PositionReport(
-                id=f"JPN-JADGE:{i:05d}",
-                time=format_time(t),
-                kind="position",
-                sensor=SensorRef(id="JPN-JADGE", nation="JPN", lat=35.7, lon=139.7, alt_m=0.0),
-                lat=float(lat),
-                lon=float(lon),
-                alt_m=float(alt),
-                sigma_m=sigma_m,
-                velocity_enu_mps=tuple(
-                    float(v) for v in enu_rotation(float(lat), float(lon)) @ state[3:6]
-                ),
-                velocity_sigma_mps=20.0,
-                track_ref="JADGE-1001",
-                marking=Marking(classification="SECRET", releasable_to=["JPN", "USA"]),
-            )
-        )
-    return out
-
-
 def test_partner_track_beside_ours_is_folded_and_keeps_its_number(mrbm_truth):
     """A partner reports our missile 250 m off with a 40 m sigma: its first report starts a
     second track. Published, the pair passes the duplicate test scan after scan and is
     folded into the older track, which carries the partner's number and marking on."""
     t0 = mrbm_truth.start_s
     radar = [r for r in plots(mrbm_truth, seed=21) if 130.0 <= r.t - t0 < 300.0]
-    partner = _partner(mrbm_truth, np.arange(t0 + 150.5, t0 + 290.0, 5.0), 250.0, 40.0)
+    jadge = SensorRef(id="JPN-JADGE", nation="JPN", lat=35.7, lon=139.7, alt_m=0.0)
+    partner = partner_points(
+        mrbm_truth,
+        5,
+        np.arange(t0 + 150.5, t0 + 290.0, 5.0),
+        "JADGE-1001",
+        40.0,
+        sensor=jadge,
+        releasable_to=("JPN", "USA"),
+        offset_east_m=250.0,
+        velocity_sigma_mps=20.0,
+    )
     reports = sorted([*radar, *partner], key=lambda r: r.t)
     updates = Tracker().process(reports)
     first = updates[0].track_id

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from tracking_helpers import RADARS, SCAN_OFFSETS_S, SCAN_PERIODS_S, plots
+from tracking_helpers import RADARS, SCAN_OFFSETS_S, SCAN_PERIODS_S, partner_points, plots
 
-from kizuna.contract import LaunchReport, Marking, PositionReport, SensorRef
-from kizuna.geo import ecef_to_lla, enu_rotation
+from kizuna.contract import LaunchReport, Marking, SensorRef
+from kizuna.geo import ecef_to_lla
 from kizuna.timefmt import format_time
 from kizuna.tracking import Tracker
 from kizuna.tracking.synthetic import RadarSpec, merge_by_time, radar_reports
@@ -142,36 +142,10 @@ def test_launch_report_seeds_the_track(mrbm_truth):
     assert "USA" in updates[-1].nations
 
 
-def _partner_points(truth, seed, times, track_ref="K-17", sigma_m=150.0, exercise=False):
-    rng = np.random.default_rng(seed)
-    out = []
-    for i, t in enumerate(times):
-        state = truth.state_at(t)
-        lat, lon, alt = ecef_to_lla(state[:3] + rng.normal(0.0, sigma_m, 3))
-        vel_enu = enu_rotation(float(lat), float(lon)) @ state[3:6]
-        out.append(
-            PositionReport(
-                id=f"KOR-KAMD:{i:05d}",
-                time=format_time(t),
-                kind="position",
-                sensor=SensorRef(id="KOR-KAMD", nation="KOR", lat=37.5, lon=127.0, alt_m=0.0),
-                lat=float(lat),
-                lon=float(lon),
-                alt_m=float(alt),
-                sigma_m=sigma_m,
-                velocity_enu_mps=tuple(float(v) for v in vel_enu),
-                track_ref=track_ref,
-                marking=Marking(classification="SECRET", releasable_to=["KOR", "USA"]),
-                exercise=exercise,
-            )
-        )
-    return out
-
-
 def test_partner_track_is_fused_and_keeps_its_number(mrbm_truth):
     t0 = mrbm_truth.start_s
     radar = _window(plots(mrbm_truth, seed=16, radars=RADARS[:1]), mrbm_truth, *MIDCOURSE)
-    partner = _partner_points(mrbm_truth, 5, np.arange(t0 + 140.5, t0 + 255.0, 4.0), sigma_m=40.0)
+    partner = partner_points(mrbm_truth, 5, np.arange(t0 + 140.5, t0 + 255.0, 4.0), sigma_m=40.0)
     alone = _final(Tracker().process(radar))
     fused_updates = Tracker().process(merge_by_time(radar, partner))
     fused = _final(fused_updates)
