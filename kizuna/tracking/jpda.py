@@ -164,6 +164,7 @@ def reduce_mixture(
     mu: Array,
     n_tracks: int,
     centre: IntArray | None = None,
+    floor: float = 0.0,
 ) -> tuple[Array, Array, Array]:
     """Moment-match each track's association hypotheses, mode by mode (IMM-JPDA).
 
@@ -184,8 +185,64 @@ def reduce_mixture(
     the mixture mean. Unlike the mixture mean it does not pull two tracks of unresolved
     objects towards their centroid (JPDA's coalescence), which kept the bias but not the
     spread in the covariance.
+    ``floor``: hypotheses of weight <= floor are dropped and the rest renormalised (a
+    track's ``centre`` is always kept). Dropping weight w moves the mean by at most w times the
+    hypotheses' spread and the covariance by ~w (P_h + d_h d_h^T): at w = 1e-6 that is far
+    below round-off of the filter's own figures. Its use: a mature track whose plot sits inside
+    its gate has a no-plot weight of ~1e-10 (pd g / lambda ~ 1e11 for a 50 m by 0.02 deg
+    plot), and a track left with one hypothesis is that hypothesis' estimate, exactly, with no
+    (H, M, n, n) sums to form; most tracks of a scan are in that case.
     Returns (xm (K, M, n), Pm (K, M, n, n), mu (K, M)).
     """
+    if floor > 0.0:
+        keep = weight > floor
+        if centre is not None:
+            keep[centre] = True
+        if not keep.all():
+            index = np.cumsum(keep) - 1
+            owner, weight, xm, Pm, mu = owner[keep], weight[keep], xm[keep], Pm[keep], mu[keep]
+            weight = weight / np.bincount(owner, weights=weight, minlength=n_tracks)[owner]
+            centre = index[centre] if centre is not None else None
+    counts = np.bincount(owner, minlength=n_tracks)
+    lone = counts[owner] == 1  # hypotheses that are their track's only one
+    if not lone.any():
+        return _moment_match(owner, weight, xm, Pm, mu, n_tracks, centre)
+    x = np.empty((n_tracks,) + xm.shape[1:])
+    P = np.empty((n_tracks,) + Pm.shape[1:])
+    mode = np.empty((n_tracks,) + mu.shape[1:])
+    t = owner[lone]
+    x[t], P[t] = xm[lone], Pm[lone]
+    total = mu[lone].sum(axis=1, keepdims=True)
+    mode[t] = mu[lone] / np.where(total > 0, total, 1.0)
+    if lone.all():
+        return x, P, mode
+    many = counts > 1
+    rest = ~lone
+    track_index = np.cumsum(many) - 1
+    hyp_index = np.cumsum(rest) - 1
+    sub_centre = hyp_index[centre[many]] if centre is not None else None
+    x[many], P[many], mode[many] = _moment_match(
+        track_index[owner[rest]],
+        weight[rest],
+        xm[rest],
+        Pm[rest],
+        mu[rest],
+        int(many.sum()),
+        sub_centre,
+    )
+    return x, P, mode
+
+
+def _moment_match(
+    owner: IntArray,
+    weight: Array,
+    xm: Array,
+    Pm: Array,
+    mu: Array,
+    n_tracks: int,
+    centre: IntArray | None,
+) -> tuple[Array, Array, Array]:
+    """The moments of :func:`reduce_mixture` (every track has >= 1 hypothesis)."""
     centre_x = xm[centre] if centre is not None else None
     order = np.argsort(owner, kind="stable")
     owner, weight, xm, Pm, mu = owner[order], weight[order], xm[order], Pm[order], mu[order]

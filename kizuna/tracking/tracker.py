@@ -781,6 +781,7 @@ class Tracker:
             np.concatenate([pred.c, post.mu]),
             upd.size,
             centre,
+            floor=1e-6,  # as for beta above: the no-plot term of a track inside its gate
         )
         mu[~is_imm] = (0.0, 1.0)
         hit = np.isin(upd, assigned[0])
@@ -1462,7 +1463,10 @@ def _fade(Pm: Array, slots: NDArray[np.intp], factor: Array) -> None:
 
 def _shift(x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
     """States (H, M, n) and covariances moved along straight lines by dt_s (H,): F x, F P F^T
-    with F = [[I, dt I], [0, I]] on (r, v) (the rest unchanged)."""
+    with F = [[I, dt I], [0, I]] on (r, v) (the rest unchanged). All dt zero: the inputs
+    themselves, not copies."""
+    if not np.any(dt_s):
+        return x, P  # one time stamp (the usual radar scan): nothing to move
     d = dt_s[:, None, None]
     x = x.copy()
     x[..., 0:3] += d * x[..., 3:6]

@@ -153,6 +153,33 @@ def test_reduce_mixture_is_the_moment_match():
     np.testing.assert_allclose(mu_out, 1.0)
 
 
+def test_reduce_mixture_lone_and_negligible_hypotheses():
+    """A track with one hypothesis gets that hypothesis' estimate unchanged; the floor drops
+    weights at or below it (renormalising the rest) and keeps a track's centre; mixed batches
+    of lone and shared tracks, with and without centres, equal the plain moment match."""
+    rng = np.random.default_rng(3)
+    owner = np.array([0, 1, 1, 2, 2, 2, 3])
+    weight = np.array([1.0, 1e-9, 1.0 - 1e-9, 0.25, 0.5, 0.25, 1.0])
+    xm = rng.normal(size=(7, 2, 4))
+    A = rng.normal(size=(7, 2, 4, 4))
+    Pm = A @ np.swapaxes(A, -1, -2)
+    mu = rng.uniform(0.1, 1.0, size=(7, 2))
+    mu /= mu.sum(axis=1, keepdims=True)
+    for centre in (None, np.array([0, 2, 4, 6]), np.array([0, 1, 4, 6])):
+        ref = reduce_mixture(owner, weight, xm, Pm, mu, 4, centre)
+        got = reduce_mixture(owner, weight, xm, Pm, mu, 4, centre, floor=1e-6)
+        for a, b in zip(ref, got, strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(got[0][0], xm[0])
+        np.testing.assert_array_equal(got[1][3], Pm[6])
+    # Track 1's negligible hypothesis is dropped (exactly its other one) unless it is the centre.
+    got = reduce_mixture(owner, weight, xm, Pm, mu, 4, floor=1e-6)
+    np.testing.assert_array_equal(got[0][1], xm[2])
+    kept = reduce_mixture(owner, weight, xm, Pm, mu, 4, np.array([0, 1, 4, 6]), floor=1e-6)
+    np.testing.assert_array_equal(kept[0][1], xm[1])
+    assert not np.array_equal(kept[1][1], Pm[1])  # the other hypothesis' spread is counted
+
+
 # --- the tracker on closely spaced objects ----------------------------------------------------
 
 
