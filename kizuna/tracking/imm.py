@@ -49,7 +49,23 @@ def transition_matrix(dt_s: Array, tau_burn_s: float) -> Array:
 
 
 def combine(xm: Array, Pm: Array, mu: Array) -> tuple[Array, Array]:
-    """Moment-matched mixture: x = sum mu_j x_j, P = sum mu_j (P_j + d_j d_j^T)."""
+    """Moment-matched mixture: x = sum mu_j x_j, P = sum mu_j (P_j + d_j d_j^T).
+
+    A track whose mode probabilities are exactly (0, 1) (collapsed to ballistic, most tracks
+    in midcourse) is its ballistic mode: the sums are formed only for the others.
+    """
+    lone = (mu[:, BOOST_MODE] == 0.0) & (mu[:, BALLISTIC_MODE] == 1.0)
+    if not lone.any():
+        return _mix(xm, Pm, mu)
+    x = xm[:, BALLISTIC_MODE].copy()
+    P = symmetrize(Pm[:, BALLISTIC_MODE])
+    mixed = ~lone
+    if mixed.any():
+        x[mixed], P[mixed] = _mix(xm[mixed], Pm[mixed], mu[mixed])
+    return x, P
+
+
+def _mix(xm: Array, Pm: Array, mu: Array) -> tuple[Array, Array]:
     x = np.einsum("kj,kji->ki", mu, xm)
     d = xm - x[:, None, :]
     P = np.einsum("kj,kjab->kab", mu, Pm + d[..., :, None] * d[..., None, :])
