@@ -24,20 +24,38 @@ the arrival times by report id). Targets (issue 5): p99 < 25 ms in-process, < 50
 Reports are real: the shipped srbm-salvo scenario's first JJOC-owned radar report, copied with
 fresh ids and times. Prints one table row per transport and rate, with the rate achieved.
 
-Measured 2026-11-26 (``--duration 10``), 2 shared cores at load average ~5.7 (four sessions
-working at once), nats-server 2.9 from Debian, SQLite WAL synchronous=FULL:
+Measured 2026-11-26 (``--duration 10``, nats-server 2.9 from Debian, SQLite WAL
+synchronous=FULL) on 2 cores shared with three other sessions, load average 5-6: the figures
+move by 2x from run to run, so this bench was run alternately on the code before issue 5's
+work (209ec4a) and after it, two runs each (run 1/run 2). CPU is per report, user + system,
+all threads (over NATS sender+receiver; the server not counted):
 
-    transport  rate/s  achieved/s  p50 ms  p99 ms  target p99
-    inprocess    1000         992     7.5    24.3          25
-    inprocess    5000        3678    24.6   320.7          25
-         nats    1000         865    23.8   106.5          50
-         nats    5000        1277   115.0   718.7          50
+    before    rate/s  achieved/s     p50 ms      p99 ms  CPU us/report
+    inprocess   1000     990/996   10.9/9.6   35.4/34.3  484/508
+    inprocess   5000   2012/2378  56.3/40.8     274/406  298/315
+         nats   1000    999/1000   9.2/12.5     239/88   359+435/394+481
+         nats   5000   1544/1703  52.3/48.1     471/840  247+204/238+196
 
-Only in-process at 1,000/s meets its target. At 5,000/s the sender does not keep up (CPU: per
-report, the envelope, policy routing to three US nodes, the record line and the audit entry
-on both sides, pydantic validation at the receiver), so latency is queueing. Over NATS both
-nodes share this one process and each batch waits for the JetStream acknowledgements of its
-copies before the next. Not yet measured on an idle machine.
+    after     rate/s  achieved/s     p50 ms      p99 ms  CPU us/report
+    inprocess   1000    1001/999   8.9/11.3   27.4/43.3  378/378
+    inprocess   5000   4794/3333  19.0/35.4      91/140  162/172
+         nats   1000   1000/1001    6.3/9.3   63.3/57.5  279+314/281+303
+         nats   5000   3655/3211   111/209      448/712  117+136/122+140
+
+No target is met at these loads; NATS at 1,000/s comes closest. CPU per report at 5,000/s fell
+by 45% in-process and by 50% (sender) and 30% (receiver) over NATS, and the nodes now take
+3,200-4,800 reports/s where they took 1,500-2,400. Over NATS at 5,000/s the p50 rose because
+the sender no longer throttles itself to what the receiver can follow: the receiver (~140 us per
+report, most of it nats-py's message handling and pydantic validation on its event loop) is now
+the queue. What is left is queueing for a CPU the other sessions share (a run's latencies follow
+the load average of its minute).
+
+Where the CPU went, and what changed: the audit entry (7 JSON encodings per entry, 28 -> 10
+us); nats-py's publish request per copy (a future, a timer and a random inbox token each; now
+one pipelined batch per accept) and its fetch (a timer per message; 36 -> 12 us per message
+fetched and acknowledged); the product encoded twice (wire, record) and validated twice
+in-process; a report's time parsed 6-7 times. A full garbage collection over the pre-made
+reports paused the receiver 100-150 ms (gc.callbacks); runs now freeze that heap first.
 """
 
 from __future__ import annotations
