@@ -123,6 +123,7 @@ class _TrackMemory:
     last_time_s: float = -math.inf
     last_impact_s: float = math.nan  # predicted impact time at the last prediction
     last_phase: str = ""
+    last_bypass_s: float = -math.inf  # last prediction at a phase change
     launch: tuple[float, float, float, float, float] | None = None  # t, lat, lon, sigma, t_sig
     launch_from_coast: bool = False
     launch_estimated_s: float = -math.inf
@@ -151,8 +152,11 @@ def _osculating_apogee_m(state: Array) -> Array:
 class Predictor:
     """Turns track updates into :class:`Prediction` objects, rate-limited per track.
 
-    ``min_interval_s``: a track is re-predicted at most this often unless its phase changed
-    (0 predicts every update). ``relative_interval``: and at most once per this fraction of
+    ``min_interval_s``: a track is re-predicted at most this often (0 predicts every update),
+    except that a change of its phase is predicted at once; such an early prediction at most
+    once per ``min_interval_s``, so a track whose phase flickers cannot bypass the limit more
+    than once per interval (the tracker declares phases with hysteresis, so this is a bound,
+    not the usual case). ``relative_interval``: and at most once per this fraction of
     its remaining flight time (as last predicted): an impact point 20 minutes away moves
     little in 2 s of data, while each prediction propagates every sigma point to the ground;
     0.02 re-predicts every 24 s at 20 minutes out and every 2 s in the last 100 s, where
@@ -195,7 +199,12 @@ class Predictor:
         self._memory.pop(track_id, None)
 
     def due(self, update: TrackUpdate) -> bool:
-        """Whether this update would produce a prediction (rate limit and phase change)."""
+        """Whether this update would produce a prediction (rate limit and phase change).
+
+        Due when the interval since the last prediction has passed, or when the phase changed
+        and no other early (phase-change) prediction of this track happened within the last
+        ``min_interval_s``.
+        """
         memory = self._memory.get(update.track_id)
         if memory is None:
             return True
@@ -203,7 +212,12 @@ class Predictor:
         remaining = memory.last_impact_s - memory.last_time_s
         if remaining > 0.0:  # False for NaN (no impact predicted)
             interval = max(interval, self.relative_interval * remaining)
-        return update.phase != memory.last_phase or update.time_s - memory.last_time_s >= interval
+        if update.time_s - memory.last_time_s >= interval:
+            return True
+        return (
+            update.phase != memory.last_phase
+            and update.time_s - memory.last_bypass_s >= self.min_interval_s
+        )
 
     def predict_one(self, update: TrackUpdate, *, force: bool = False) -> Prediction | None:
         """Single-track convenience around :meth:`update`."""
@@ -345,6 +359,8 @@ class Predictor:
         results = []
         for i, u in enumerate(batch):
             memory = self._memory.setdefault(u.track_id, _TrackMemory())
+            if memory.last_phase and u.phase != memory.last_phase:
+                memory.last_bypass_s = u.time_s  # a phase change: the next may not bypass soon
             memory.last_time_s, memory.last_phase = u.time_s, u.phase
             # Launch: keep the best estimate, and any coast-based one over a boost-based one.
             if np.isfinite(launch.lat_deg[i]):

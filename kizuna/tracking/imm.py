@@ -9,8 +9,15 @@ and zero thrust variance, and the boost estimate enters the ballistic model by i
 
 Mode transitions per step of length dt (Markov, time-continuous):
 
-    P(boost -> ballistic) = 1 - exp(-dt / tau_burn)   (burnout; tau_burn a prior burn time)
-    P(ballistic -> boost) = min(1e-4 dt, 0.01)         (a later stage lighting; rare)
+    P(boost -> ballistic) = 1 - exp(-h dt)     (burnout, hazard h from :func:`burnout_rate_per_s`)
+    P(ballistic -> boost) = min(1e-4 dt, 0.01)  (a later stage lighting; rare)
+
+The burnout hazard is not a constant: a rocket does not burn out at any moment with equal
+probability. It is conditioned on the speed the powered object has reached, through a prior on
+burnout speeds (see :func:`burnout_rate_per_s`): below the slowest burnout speed of the
+missiles of concern it is nearly zero, so that seconds of uninformative plots (a lone radar at
+long range low in the boost, a staging's thrust drop) no longer drain the boost probability
+into the ballistic mode by the Markov prior alone.
 
 Once a track's ballistic probability exceeds a threshold for good it is *collapsed* to the
 ballistic model alone (``imm`` False): a missile does not relight after burnout (spent stages
@@ -37,10 +44,54 @@ BALLISTIC_MODE = 1
 MODELS: tuple[MotionModel, MotionModel] = (BOOST, BALLISTIC)
 
 
-def transition_matrix(dt_s: Array, tau_burn_s: float) -> Array:
-    """Mode transition probabilities Pi[i, j] = P(mode j at t + dt | mode i at t), (K, 2, 2)."""
+# Prior on burnout speed (Earth-relative, m/s), from published flights: the slowest burnout
+# of a ballistic missile of concern is a Scud-B's at 300 km (~1.5 km/s; KN-23 and Nodong-class
+# burn out at 2-3.5 km/s, IRBMs at 4-5, ICBMs lofted or not at 6-7); the fastest powered
+# objects are space launchers' upper stages at orbital speed (7.5 km/s relative to the Earth
+# on a southward launch).
+BURNOUT_SPEED_MIN_MPS = 1500.0
+BURNOUT_SPEED_MAX_MPS = 7500.0
+# Below the slowest burnout speed the hazard keeps this floor (1/h): a track started on a
+# slow unpowered object with a boost prior still leaves the boost mode by its likelihood.
+BURNOUT_RATE_FLOOR_PER_S = 1.0 / 3600.0
+
+
+def burnout_rate_per_s(x_boost: Array, tau_burn_s: float) -> Array:
+    """Hazard (1/s) of burnout for boost-mode states ``x_boost`` (K, 10).
+
+    With burnout speeds uniform on [BURNOUT_SPEED_MIN_MPS, BURNOUT_SPEED_MAX_MPS] and a powered
+    object gaining speed at its thrust acceleration a (m/s^2, the state's thrust estimate), the
+    hazard in time is the hazard in speed times dv/dt:
+
+        h = a f(v) / S(v) = a / (v_max - v)      for v_min <= v < v_max,
+
+    bounded above by 1 / ``tau_burn_s`` (the shortest mean remaining burn the tracker assumes),
+    equal to that bound at or beyond v_max, and BURNOUT_RATE_FLOOR_PER_S below v_min. v is the
+    ECEF speed (m/s); the thrust estimate's own sign noise does not matter (its norm is used).
+    """
+    x = np.asarray(x_boost, float)
+    speed = np.linalg.norm(x[..., 3:6], axis=-1)
+    accel = np.linalg.norm(x[..., 7:10], axis=-1)
+    cap = 1.0 / tau_burn_s
+    with np.errstate(divide="ignore"):
+        rate = np.where(
+            speed < BURNOUT_SPEED_MAX_MPS,
+            accel / np.maximum(BURNOUT_SPEED_MAX_MPS - speed, 1e-9),
+            cap,
+        )
+    rate = np.minimum(rate, cap)
+    return np.where(speed < BURNOUT_SPEED_MIN_MPS, BURNOUT_RATE_FLOOR_PER_S, rate)
+
+
+def transition_matrix(dt_s: Array, tau_burn_s: float, burnout_rate_s: Array | None = None) -> Array:
+    """Mode transition probabilities Pi[i, j] = P(mode j at t + dt | mode i at t), (K, 2, 2).
+
+    ``burnout_rate_s`` (K,), 1/s: the boost -> ballistic hazard per track (default the constant
+    1 / ``tau_burn_s``).
+    """
     dt = np.abs(np.asarray(dt_s, float))
-    stay_boost = np.exp(-dt / tau_burn_s)
+    rate = 1.0 / tau_burn_s if burnout_rate_s is None else np.asarray(burnout_rate_s, float)
+    stay_boost = np.exp(-dt * rate)
     relight = np.minimum(1e-4 * dt, 0.01)
     out = np.empty(dt.shape + (2, 2))
     out[..., 0, 0], out[..., 0, 1] = stay_boost, 1.0 - stay_boost
@@ -124,7 +175,8 @@ def predict(
     c = np.array(mu, float)
     sel = np.flatnonzero(imm)
     if sel.size:
-        pi = transition_matrix(dt[sel], tau_burn_s)
+        rate = burnout_rate_per_s(xm[sel, BOOST_MODE], tau_burn_s)
+        pi = transition_matrix(dt[sel], tau_burn_s, rate)
         c_sel = np.einsum("kij,ki->kj", pi, mu[sel])
         weights = pi * mu[sel][:, :, None] / np.maximum(c_sel[:, None, :], 1e-300)  # w[i|j]
         xs = np.einsum("kij,kia->kja", weights, xm[sel])
@@ -214,11 +266,14 @@ def collapse(xm: Array, Pm: Array, mu: Array, imm: BoolArray, which: BoolArray) 
 
 __all__ = [
     "BALLISTIC_MODE",
+    "BURNOUT_SPEED_MAX_MPS",
+    "BURNOUT_SPEED_MIN_MPS",
     "BOOST_DIM",
     "BOOST_MODE",
     "MODELS",
     "Posterior",
     "Prediction",
+    "burnout_rate_per_s",
     "collapse",
     "combine",
     "predict",

@@ -86,6 +86,7 @@ Array = NDArray[np.float64]
 _CLASSIFICATIONS = {rank: name for name, rank in CLASSIFICATION_RANK.items()}
 
 TENTATIVE, CONFIRMED = 0, 1
+UNDECIDED, POWERED, COASTING = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,19 @@ class TrackerConfig:
     max_speed_mps: float = 8000.0  # two-point initiation: faster pairs are not one object
     pair_min_dt_s: float = 0.5  # shorter chords give useless velocities
     pair_max_dt_s: float = 30.0
-    tau_burn_s: float = 90.0  # IMM prior on remaining burn time
+    tau_burn_s: float = 90.0  # shortest mean remaining burn (s): bound of the burnout hazard
     collapse_probability: float = 0.999  # ballistic probability that ends the IMM for a track
     collapse_min_hits: int = 5
+    # Declared powered phase (see _declare_phases): a change between boost and coast is declared
+    # only once the IMM's boost probability has been past the far threshold (above
+    # phase_boost_above, or below phase_coast_below) for phase_dwell_s and phase_dwell_updates
+    # updates in a row. A staging's thrust drop (satellite-sohae's first stage: 60 -> 13 m/s^2
+    # at 1.8 km/s) sends it below 0.2 for ~0.5 s and below 0.6 for ~5 s; a burnout keeps it
+    # below 0.2 for good within a second of the data showing it.
+    phase_boost_above: float = 0.6
+    phase_coast_below: float = 0.2
+    phase_dwell_s: float = 2.0
+    phase_dwell_updates: int = 3
     boost_prior_low: float = 0.5  # initial boost probability below 150 km and 5 km/s
     boost_prior_high: float = 0.02  # ... and above (midcourse first detection)
     terminal_altitude_m: float = 100_000.0
@@ -283,6 +294,12 @@ class _Table:
         self.number = np.zeros(cap, np.int64)
         self.seen = np.zeros((cap, sensors), bool)
         self.nis = np.zeros(cap)
+        # Declared powered phase: POWERED, COASTING or UNDECIDED; the pending opposite
+        # declaration (same codes, UNDECIDED for none), since when (s) and over how many updates.
+        self.declared = np.zeros(cap, np.int8)
+        self.pending = np.zeros(cap, np.int8)
+        self.pending_since = np.zeros(cap)
+        self.pending_n = np.zeros(cap, np.int32)
 
     def grow(self, need: int, sensors: int) -> None:
         cap, s_cap = self.alive.size, self.seen.shape[1]
@@ -1027,6 +1044,15 @@ class Tracker:
         tab.hits[slots] = hits
         tab.nis[slots] = 3.0
         tab.need[slots] = self.config.confirm_hits
+        # A new track's declared phase is its prior's, when the prior is decided.
+        p = mu[:, imm.BOOST_MODE]
+        tab.declared[slots] = np.where(
+            p > self.config.phase_boost_above,
+            POWERED,
+            np.where(p < self.config.phase_coast_below, COASTING, UNDECIDED),
+        )
+        tab.pending[slots] = UNDECIDED
+        tab.pending_n[slots] = 0
         tab.misses[slots] = 0
         tab.timeout[slots] = self.config.tentative_timeout_s
         tab.exercise[slots] = ex
@@ -1077,6 +1103,7 @@ class Tracker:
         if meta is not None:
             self._absorb(slots, meta)
         _cap_log_beta(tab.Pm, slots, cfg.log_beta_sigma_max)
+        self._declare_phases(slots, np.broadcast_to(np.asarray(t, float), slots.shape))
         ready = (
             tab.imm[slots]
             & (post.mu[:, imm.BALLISTIC_MODE] > cfg.collapse_probability)
@@ -1084,6 +1111,45 @@ class Tracker:
         )
         if ready.any():
             imm.collapse(tab.xm, tab.Pm, tab.mu, tab.imm, slots[ready])
+
+    def _declare_phases(self, slots: NDArray[np.intp], t: Array) -> None:
+        """Advance the declared powered phase of ``slots`` (updated at times ``t`` (s)).
+
+        Hysteresis on the IMM boost probability p: a track declared POWERED is declared
+        COASTING once p < ``phase_coast_below`` has held for ``phase_dwell_s`` seconds and
+        ``phase_dwell_updates`` updates in a row; a COASTING one POWERED again (a later stage
+        lighting) once p > ``phase_boost_above`` has held as long; an UNDECIDED one (a new track
+        whose prior is between the thresholds) at the first update past either. Why: a phase change is a decision
+        others act on (the predictor re-predicts at once and only then computes an impact
+        point), so one must not follow each dip of p at a staging or through a few seconds
+        of uninformative plots. The cost is phase_dwell_s of delay on a real burnout.
+        """
+        cfg = self.config
+        tab = self.table
+        p = tab.mu[slots, imm.BOOST_MODE]
+        want = np.where(
+            p > cfg.phase_boost_above,
+            POWERED,
+            np.where(p < cfg.phase_coast_below, COASTING, UNDECIDED),
+        ).astype(np.int8)
+        towards = (want != UNDECIDED) & (want != tab.declared[slots])
+        fresh = towards & (tab.pending[slots] != want)
+        tab.pending_since[slots[fresh]] = t[fresh]
+        tab.pending_n[slots[fresh]] = 0
+        tab.pending[slots] = np.where(towards, want, UNDECIDED)
+        tab.pending_n[slots] = np.where(towards, tab.pending_n[slots] + 1, 0)
+        # An undecided track has no declaration to protect: it decides at once.
+        done = towards & (
+            (tab.declared[slots] == UNDECIDED)
+            | (
+                (t - tab.pending_since[slots] >= cfg.phase_dwell_s)
+                & (tab.pending_n[slots] >= cfg.phase_dwell_updates)
+            )
+        )
+        if done.any():
+            tab.declared[slots[done]] = want[done]
+            tab.pending[slots[done]] = UNDECIDED
+            tab.pending_n[slots[done]] = 0
 
     def _manage(
         self,
@@ -1273,7 +1339,7 @@ class Tracker:
         x, P = imm.combine(tab.xm[slots], tab.Pm[slots], mu)
         beta = np.exp(x[:, LOG_BETA])
         boost_p = mu[:, imm.BOOST_MODE]
-        phases = _phases(x, boost_p, self.config.terminal_altitude_m)
+        phases = _phases(x, tab.declared[slots], self.config.terminal_altitude_m)
         seen = tab.seen[slots]
         xl7 = x[:, :BALLISTIC_DIM]
         Pl7 = P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
@@ -1370,19 +1436,20 @@ class Tracker:
         return self._updates_of(live)
 
 
-def _phases(x: Array, boost_probability: Array, terminal_altitude_m: float) -> list[str]:
-    """boost | midcourse | terminal | unknown per track, from the IMM and the geometry.
+def _phases(x: Array, declared: NDArray[np.int8], terminal_altitude_m: float) -> list[str]:
+    """boost | midcourse | terminal | unknown per track, from the declared powered phase
+    (:meth:`Tracker._declare_phases`) and the geometry.
 
-    boost: powered-flight probability above 0.6; unknown: between 0.2 and 0.6 (the data do not
-    yet tell); otherwise terminal when descending below ``terminal_altitude_m``, else midcourse.
+    boost: declared POWERED; unknown: UNDECIDED (a new track whose data do not yet tell);
+    otherwise terminal when descending below ``terminal_altitude_m``, else midcourse.
     """
     altitude = approx_altitude_m(x[:, :3])
     descending = np.einsum("ki,ki->k", x[:, :3], x[:, 3:6]) < 0.0
     code = np.where(
-        boost_probability > 0.6,
+        declared == POWERED,
         0,
         np.where(
-            boost_probability > 0.2,
+            declared == UNDECIDED,
             3,
             np.where(descending & (altitude < terminal_altitude_m), 2, 1),
         ),
