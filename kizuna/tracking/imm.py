@@ -266,10 +266,10 @@ def collapse(xm: Array, Pm: Array, mu: Array, imm: BoolArray, which: BoolArray) 
 
 __all__ = [
     "BALLISTIC_MODE",
-    "BURNOUT_SPEED_MAX_MPS",
-    "BURNOUT_SPEED_MIN_MPS",
     "BOOST_DIM",
     "BOOST_MODE",
+    "BURNOUT_SPEED_MAX_MPS",
+    "BURNOUT_SPEED_MIN_MPS",
     "MODELS",
     "Posterior",
     "Prediction",

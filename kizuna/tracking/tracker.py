@@ -1118,11 +1118,12 @@ class Tracker:
         Hysteresis on the IMM boost probability p: a track declared POWERED is declared
         COASTING once p < ``phase_coast_below`` has held for ``phase_dwell_s`` seconds and
         ``phase_dwell_updates`` updates in a row; a COASTING one POWERED again (a later stage
-        lighting) once p > ``phase_boost_above`` has held as long; an UNDECIDED one (a new track
-        whose prior is between the thresholds) at the first update past either. Why: a phase change is a decision
-        others act on (the predictor re-predicts at once and only then computes an impact
-        point), so one must not follow each dip of p at a staging or through a few seconds
-        of uninformative plots. The cost is phase_dwell_s of delay on a real burnout.
+        lighting) once p > ``phase_boost_above`` has held as long; an UNDECIDED one (a new
+        track whose prior is between the thresholds) at the first update past either. Why: a
+        phase change is a decision others act on (the predictor re-predicts at once and only
+        then computes an impact point), so one must not follow each dip of p at a staging or
+        through a few seconds of uninformative plots. The cost is phase_dwell_s of delay on a
+        real burnout.
         """
         cfg = self.config
         tab = self.table

@@ -195,3 +195,24 @@ def test_orbital_and_powered_tracks_get_a_bounded_ground_track(srbm):
     # Off: no paths at all.
     plain = Predictor(with_ground_track=False).update(updates)
     assert all(p.ground_track is None for p in plain)
+
+
+def test_a_flickering_phase_bypasses_the_rate_limit_at_most_once_per_interval(srbm):
+    """Updates every 0.5 s whose phase alternates on every update: the predictor may let a
+    phase change through early, but two predictions of the track closer than min_interval_s
+    happen at most once per interval (each such pair at a phase change)."""
+    predictor = Predictor(min_interval_s=5.0, relative_interval=0.0)
+    phases = ("midcourse", "terminal")
+    done = []
+    for i in range(40):  # 20 s of updates
+        u = _update(srbm, 20.0 + 0.5 * i, phase=phases[i % 2])
+        for p in predictor.update([u]):
+            done.append((parse_time(p.product.time), u.phase))
+    times = np.array([t for t, _ in done])
+    gaps = np.diff(times)
+    early = np.flatnonzero(gaps < 5.0 - 1e-9)
+    # Each early prediction is a phase change, and no two early ones within 5 s.
+    assert all(done[i + 1][1] != done[i][1] for i in early)
+    assert np.all(np.diff(times[early + 1]) >= 5.0 - 1e-9)
+    # Without the bound every one of the 40 updates (each a phase change) would be predicted.
+    assert len(done) <= 2 * 20.0 / 5.0 + 1, len(done)
