@@ -62,7 +62,9 @@ class TrackUpdate:
     (m^2/kg) last, as :class:`kizuna.tracking.tracker.TrackUpdate` carries it;
     ``P`` its covariance (6, 6) or (7, 7); ``time_s`` POSIX seconds of the state;
     ``ballistic_coefficient_kg_m2`` for 6-state tracks (inf = no drag); ``phase`` one of
-    ``boost|midcourse|terminal|unknown``. ``x_log``/``P_log`` (7,)/(7, 7), optional: the
+    ``boost|midcourse|terminal|unknown`` (``unknown``: the tracker cannot yet tell powered
+    from coasting flight, e.g. a new track low and slow; predicted as ``boost``, see
+    :meth:`Predictor.update`). ``x_log``/``P_log`` (7,)/(7, 7), optional: the
     tracker's own Gaussian on (r, v, ln beta); when every update of a batch has it, sigma
     points are placed there (every point a physical drag), not on the 1/beta moments, whose
     sigma in midcourse exceeds the mean and would send the track to Monte Carlo.
@@ -264,7 +266,12 @@ class Predictor:
         t = np.array([u.time_s for u in batch])
         beta = np.array([u.ballistic_coefficient_kg_m2 for u in batch], float)
         phase = np.array([u.phase for u in batch])
-        boosting = phase == "boost"
+        # Powered, or possibly powered: an impact point computed from a state that may still
+        # be under thrust is where the object would fall if the thrust stopped now, and it
+        # moves with every second of burn (tens of seconds and hundreds of km per update near
+        # the end of a burn); it is withheld until the tracker declares the coast.
+        boosting = (phase == "boost") | (phase == "unknown")
+        phase = np.where(boosting, "boost", phase)
 
         category = classify(x, P, phase)
         # An orbital track has no impact to find, and back-propagating an orbit finds no pad:
