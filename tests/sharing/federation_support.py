@@ -38,7 +38,9 @@ LAG_S = 24.0  # data seconds a step waits: 4 s of wall time at SPEED for partner
 ACK_WAIT_S = 2.0
 QUIET_S = 5.0  # a run is over when no record changed for this long after the feed ended
 PARTNER_TIMEOUT_S = 120.0  # longer than any outage injected: every node waits it out
-WINDOW = (55.0, 115.0)  # seconds of the srbm-salvo feed: the salvo's radar tracks
+# Seconds of the srbm-salvo feed: its radar tracks, to the first missile's burnout (~140 s)
+# and the first impact notice that follows.
+WINDOW = (55.0, 170.0)
 
 
 def write_feed(path: Path, window: tuple[float, float] = WINDOW) -> int:

@@ -1,8 +1,10 @@
 """Faults on loopback with real processes: ``kizuna node`` x 5 over our own nats-server.
 
-Each test replays the same 60 s of the srbm-salvo feed (191 reports of three nations) at 6x
-through the five nodes of the trilateral agreement, injects one fault, and checks that every
-node's record equals the fault-free run's: nothing lost, nothing duplicated.
+Each test replays the same 115 s of the srbm-salvo feed (706 reports of three nations, to the
+first missile's burnout and its impact notice) at 6x through the five nodes of the trilateral
+agreement, injects one fault, and checks that every node's record equals the fault-free
+run's: nothing lost, nothing duplicated. (The first 60 s held alerts only while the tracker
+took the boost of a missile for a coast.)
 
 The faults hit INDOPACOM, USFK or the server. A node's clock is the slowest of its sources
 (kizuna.sharing.watermark): its own feed and the heartbeats of every partner whose reports may
