@@ -112,7 +112,8 @@ class Prediction:
     # Predicted path of the mean (for overflight warnings): to impact for a ballistic track;
     # for an orbital, powered or not-coming-down track the unpowered path of the mean for at
     # most ``Predictor.path_horizon_s`` (for a powered track: the instantaneous impact point's
-    # path, where it would go if the thrust stopped now). None when ground tracks are off.
+    # path, where it would go if the thrust stopped now). None when ground tracks are off or
+    # the track's phase is ``unknown``.
     ground_track: GroundTrack | None
     hit_probability: float  # fraction of the state distribution that comes down
     impact_time_sigma_s: float | None
@@ -270,7 +271,8 @@ class Predictor:
         # be under thrust is where the object would fall if the thrust stopped now, and it
         # moves with every second of burn (tens of seconds and hundreds of km per update near
         # the end of a burn); it is withheld until the tracker declares the coast.
-        boosting = (phase == "boost") | (phase == "unknown")
+        undecided = phase == "unknown"
+        boosting = (phase == "boost") | undecided
         phase = np.where(boosting, "boost", phase)
 
         category = classify(x, P, phase)
@@ -347,7 +349,10 @@ class Predictor:
             # of its mean. Powered and coasting tracks are propagated apart: a low powered
             # track forces the shared recording step down to 0.25 s, which would make a
             # 15-minute orbital path cost 3,600 steps instead of 180.
-            rest = ~np.isin(np.arange(len(batch)), list(tracks))
+            # An undecided track gets none: its path would be neither a coast (its state may be
+            # under thrust) nor a declared boost's instantaneous-impact path (the spent first
+            # stage's fresh track on satellite-sohae warned South Chungcheong for 2 s with it).
+            rest = ~np.isin(np.arange(len(batch)), list(tracks)) & ~undecided
             for group in (rest & boosting, rest & ~boosting):
                 if group.any():
                     idx = np.flatnonzero(group)

@@ -216,3 +216,18 @@ def test_a_flickering_phase_bypasses_the_rate_limit_at_most_once_per_interval(sr
     assert np.all(np.diff(times[early + 1]) >= 5.0 - 1e-9)
     # Without the bound every one of the 40 updates (each a phase change) would be predicted.
     assert len(done) <= 2 * 20.0 / 5.0 + 1, len(done)
+
+
+def test_an_undecided_phase_gets_no_impact_and_no_ground_track(srbm):
+    """A track the tracker cannot yet call powered or coasting ("unknown") is predicted as in
+    boost: no impact point, no apogee, category unknown, and no ground track at all (neither a
+    coast nor a declared boost's instantaneous-impact path). The same state as midcourse has
+    all of them."""
+    predictor = Predictor(min_interval_s=0.0)
+    (undecided,) = predictor.update([_update(srbm, 20.0, track_id="U", phase="unknown")])
+    assert undecided.product.impact is None and undecided.product.apogee_km is None
+    assert undecided.product.category == "unknown"
+    assert undecided.ground_track is None
+    (coasting,) = predictor.update([_update(srbm, 20.0, track_id="C", phase="midcourse")])
+    assert coasting.product.impact is not None and coasting.product.category == "ballistic"
+    assert coasting.ground_track is not None and coasting.ground_track.impacts
