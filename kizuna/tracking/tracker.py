@@ -72,7 +72,12 @@ from kizuna.tracking import imm, jpda
 from kizuna.tracking.association import assign, ball_candidates
 from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likelihood, mahalanobis_sq
 from kizuna.tracking.fusion import ci_omega
-from kizuna.tracking.initiation import LOG_BETA_SIGMA, launch_seed, two_point
+from kizuna.tracking.initiation import (
+    LOG_BETA_SIGMA,
+    THRUST_SIGMA_MPS2,
+    launch_seed,
+    two_point,
+)
 from kizuna.tracking.measurement import (
     PositionModel,
     RadarModel,
@@ -80,7 +85,7 @@ from kizuna.tracking.measurement import (
     aer_point_covariance,
     aer_to_point,
 )
-from kizuna.tracking.motion import BALLISTIC_DIM, LOG_BETA, to_inverse_beta
+from kizuna.tracking.motion import BALLISTIC_DIM, LOG_BETA, THRUST, to_inverse_beta
 
 Array = NDArray[np.float64]
 _CLASSIFICATIONS = {rank: name for name, rank in CLASSIFICATION_RANK.items()}
@@ -661,6 +666,13 @@ class Tracker:
         r, c = r[first], c[first]
         xs, Ps = _shift(pred.xm[r], pred.Pm[r], t_rep[c] - t_ref)
         Ps[..., 3:6, 3:6] += cfg.split_dv_mps**2 * np.eye(3)
+        # A separation is a thrust discontinuity: the piece that goes on under thrust does so
+        # with the next stage's thrust (satellite-sohae's second stage: 13 m/s^2 after the
+        # first's 60), the spent one with none. The child's boost model starts from the
+        # parent's thrust with the initiation's thrust uncertainty, so its likelihood can tell
+        # which piece it is on; with the parent's converged thrust covariance it fitted
+        # neither and the child's phase went boost, midcourse, boost.
+        Ps[:, imm.BOOST_MODE, THRUST, THRUST] += THRUST_SIGMA_MPS2**2 * np.eye(3)
         sensor = self._batch_sensor
         model = RadarModel(self.frames.origins[sensor], self.frames.rotations[sensor])
         parent_imm = tab.imm[live[r]]
@@ -1119,11 +1131,11 @@ class Tracker:
         COASTING once p < ``phase_coast_below`` has held for ``phase_dwell_s`` seconds and
         ``phase_dwell_updates`` updates in a row; a COASTING one POWERED again (a later stage
         lighting) once p > ``phase_boost_above`` has held as long; an UNDECIDED one (a new
-        track whose prior is between the thresholds) at the first update past either. Why: a
-        phase change is a decision others act on (the predictor re-predicts at once and only
-        then computes an impact point), so one must not follow each dip of p at a staging or
-        through a few seconds of uninformative plots. The cost is phase_dwell_s of delay on a
-        real burnout.
+        track whose prior is between the thresholds) POWERED at the first update above, and
+        COASTING after the dwell below. Why: a phase change is a decision others act on (the
+        predictor re-predicts at once and computes impact points only for a coast), so one
+        must not follow each dip of p at a staging or through a few seconds of uninformative
+        plots. The cost is phase_dwell_s of delay on a real burnout.
         """
         cfg = self.config
         tab = self.table
@@ -1139,9 +1151,10 @@ class Tracker:
         tab.pending_n[slots[fresh]] = 0
         tab.pending[slots] = np.where(towards, want, UNDECIDED)
         tab.pending_n[slots] = np.where(towards, tab.pending_n[slots] + 1, 0)
-        # An undecided track has no declaration to protect: it decides at once.
+        # An undecided track is declared powered at once (that withholds its impact points:
+        # the cautious side), coasting only after the dwell like any other.
         done = towards & (
-            (tab.declared[slots] == UNDECIDED)
+            ((tab.declared[slots] == UNDECIDED) & (want == POWERED))
             | (
                 (t - tab.pending_since[slots] >= cfg.phase_dwell_s)
                 & (tab.pending_n[slots] >= cfg.phase_dwell_updates)
