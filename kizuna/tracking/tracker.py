@@ -296,7 +296,8 @@ class _Table:
         self.cls = np.zeros(cap, np.int8)
         self.rel = np.zeros(cap, np.int64)
         self.nat = np.zeros(cap, np.int64)
-        self.number = np.zeros(cap, np.int64)
+        self.number = np.zeros(cap, np.int64)  # public track number, given at confirmation
+        self.uid = np.zeros(cap, np.int64)  # creation order, for every track
         self.seen = np.zeros((cap, sensors), bool)
         self.nis = np.zeros(cap)
         # Declared powered phase: POWERED, COASTING or UNDECIDED; the pending opposite
@@ -348,14 +349,15 @@ class Tracker:
         self._seen_ids: set[str] = set()
         self._heap: list[tuple[float, int, AnyReport | _Radar]] = []
         self._seq = itertools.count()
-        self._numbers = itertools.count(1)
+        self._numbers = itertools.count(1)  # public numbers (confirmed tracks)
+        self._uids = itertools.count(1)
         self._processed_until = -math.inf
         self._latest_input = -math.inf
         self._free: list[int] = []
         self._refs: dict[int, dict[str, str]] = {}  # slot -> {nation: partner track_ref}
         self._ref_index: dict[tuple[str, str], int] = {}  # (nation, ref) -> slot
         self._launch: dict[int, tuple[float, float, float, float]] = {}
-        # Track pairs that passed the duplicate test: key = low number << 32 | high number.
+        # Track pairs that passed the duplicate test: key = low uid << 32 | high uid.
         self._pair_keys = np.zeros(0, np.int64)
         self._pair_counts = np.zeros(0, np.int64)
         self._sensor_ids: list[str] = []
@@ -1072,7 +1074,8 @@ class Tracker:
         tab.rel[slots] = -1  # all bits: the identity of AND
         tab.nat[slots] = 0
         tab.seen[slots] = False
-        tab.number[slots] = [next(self._numbers) for _ in range(k)]
+        tab.uid[slots] = [next(self._uids) for _ in range(k)]
+        tab.number[slots] = 0
         for slot in slots:
             self._refs.pop(int(slot), None)
             self._launch.pop(int(slot), None)
@@ -1183,6 +1186,12 @@ class Tracker:
         alive = tab.alive[:n]
         promote = alive & (tab.status[:n] == TENTATIVE) & (tab.hits[:n] >= tab.need[:n])
         tab.status[:n][promote] = CONFIRMED
+        if promote.any():
+            # Public numbers go to confirmed tracks only, in creation order: tentative starts
+            # (clutter, split children folded back into their parent) use none up.
+            born = np.flatnonzero(promote)
+            born = born[np.argsort(tab.uid[born])]
+            tab.number[born] = [next(self._numbers) for _ in range(born.size)]
         tab.timeout[:n][promote] = np.maximum(tab.timeout[:n][promote], cfg.confirmed_timeout_s)
         x = np.einsum("kj,kji->ki", tab.mu[:n], tab.xm[:n, :, :3])
         below = approx_altitude_m(x) < -1000.0
@@ -1271,7 +1280,7 @@ class Tracker:
         S[:, [0, 1, 2], [0, 1, 2]] += cfg.registration_sigma_m**2
         d2 = mahalanobis_sq(cholesky(S), x[a] - x[b])
         a, b = live[a], live[b]
-        na, nb = tab.number[a], tab.number[b]
+        na, nb = tab.uid[a], tab.uid[b]
         key = np.minimum(na, nb) << 32 | np.maximum(na, nb)
         close = d2 < cfg.merge_distance**2
         tentative = (tab.status[a] == TENTATIVE) | (tab.status[b] == TENTATIVE)
@@ -1313,7 +1322,7 @@ class Tracker:
         tab = self.table
         if not (tab.alive[a] and tab.alive[b]):
             return -1
-        if (tab.status[b], -tab.number[b]) > (tab.status[a], -tab.number[a]):
+        if (tab.status[b], -tab.uid[b]) > (tab.status[a], -tab.uid[a]):
             a, b = b, a  # a survives
         pa = np.einsum("j,jii->", tab.mu[a], tab.Pm[a, :, :3, :3])
         pb = np.einsum("j,jii->", tab.mu[b], tab.Pm[b, :, :3, :3])
