@@ -213,8 +213,12 @@ def test_batch_append_equals_sequential_appends(tmp_path: Path) -> None:
         assert log.append_many([]) == []
         assert log.append_many(events[2:]) == one_by_one[2:]
         assert log.head == (6, one_by_one[-1].hash)
-    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "batch.jsonl").read_bytes()
-    assert verify(tmp_path / "batch.jsonl").entries == 6
+    with AuditLog(tmp_path / "extend.jsonl", "INDOPACOM") as log:
+        assert log.extend(events[:3]) == (3, one_by_one[2].hash)  # the head, no entries
+        assert log.extend(events[3:]) == log.head == (6, one_by_one[-1].hash)
+    for name in ("batch.jsonl", "extend.jsonl"):
+        assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / name).read_bytes()
+        assert verify(tmp_path / name).entries == 6
 
 
 @given(

@@ -35,7 +35,7 @@ class _AuditWriter:
         from kizuna.store import AuditEvent
 
         events = [AuditEvent(a, k, key, rule, peer) for a, k, key, rule, peer in batch]  # type: ignore[arg-type]
-        return self._executor.submit(self.log.append_many, events)
+        return self._executor.submit(self.log.extend, events)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
