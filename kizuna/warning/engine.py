@@ -278,6 +278,21 @@ def predicted_impact_time_s(pred: PredictionProduct) -> float | None:
     return parse_time(pred.impact.time)
 
 
+def made_in_powered_flight(pred: PredictionProduct) -> bool:
+    """Whether ``pred`` was made while its track was (possibly) under thrust: kizuna's
+    predictor then states no impact, no apogee (the thrust is still building it) and category
+    ``unknown``, and its ground track is the instantaneous-impact path, where the object
+    would go if the thrust stopped now.
+
+    The times along such a path are not a forecast: in the last 20 s of irbm-overflight's
+    burn its first overflight of Aomori moved by ~40 s per prediction (4 s apart), and each
+    move restated the warning ("updated" 4 times in 17 s). So a powered prediction updates an
+    overflight warning only when its regions change; its times are restated by the first
+    prediction of the coast (if they moved by ``impact_time_tolerance_s`` or more by then).
+    """
+    return pred.category == "unknown" and pred.impact is None and pred.apogee_km is None
+
+
 def alert_id_for(track_id: str, kind: str, exercise: bool) -> str:
     """One id per threat and kind; exercise alerts can never share a real alert's id."""
     return f"ALERT-{track_id}-{kind.upper()}" + ("-EXERCISE" if exercise else "")
@@ -531,8 +546,8 @@ class _OverflightLifecycle:
             lines.extend(
                 self._close(impact_time_s, cancelled=() if self.passed else before_regions)
             )
-        elif (after != before and (after - before or dropped)) or self._times_moved(
-            rules, impact_time_s
+        elif (after != before and (after - before or dropped)) or (
+            not made_in_powered_flight(pred) and self._times_moved(rules, impact_time_s)
         ):
             lines.append(self._line("updated", impact_time_s))
         return lines

@@ -179,3 +179,28 @@ def test_a_live_clock_and_the_end_of_input_close_a_lost_impact_alike():
             outcomes.append((end.status, end.alert_id, end.impact_time))
         assert outcomes[0] == outcomes[1], lost_before_s
         assert outcomes[0][0] == status
+
+
+def test_powered_predictions_restate_an_overflight_only_when_its_regions_change():
+    """In the last seconds of a burn the instantaneous-impact path's time over the same
+    prefecture moves by ~40 s per prediction (irbm-overflight: "updated" 4 times in 17 s).
+    Powered predictions (no impact, no apogee, category unknown) do not restate the times;
+    the first prediction of the coast does, once."""
+    engine = AlertEngine()
+    powered = prediction(0, 0, impact=False, category="unknown")
+    assert powered.apogee_km is None
+    track = great_circle_track(*LAUNCH, *FAR_PACIFIC, NOW, NOW + 1320.0, 1000e3)
+    (over,) = engine.update(powered, track, NOW)
+    t0 = stated_overflight_time(over)
+    for k in range(1, 5):  # 4 s apart, each 40 s later over the same regions
+        later = great_circle_track(*LAUNCH, *FAR_PACIFIC, NOW + 40.0 * k, NOW + 1320.0, 1000e3)
+        step = prediction(0, 0, impact=False, category="unknown", now=NOW + 4.0 * k)
+        assert engine.update(step, later, NOW + 4.0 * k) == [], k
+    # The coast's first prediction: the times moved 160 s since the issued line said them.
+    coast = great_circle_track(*LAUNCH, *FAR_PACIFIC, NOW + 160.0, NOW + 1320.0, 1000e3)
+    first = prediction(*FAR_PACIFIC, 1300.0, now=NOW + 20.0)
+    (upd,) = [a for a in engine.update(first, coast, NOW + 20.0) if a.kind == "overflight"]
+    assert upd.status == "updated"
+    # It states what the coast's path says (as an alert raised from it alone would).
+    (fresh,) = [a for a in AlertEngine().update(first, coast, NOW + 20.0) if a.kind == "overflight"]
+    assert stated_overflight_time(upd) == stated_overflight_time(fresh) > t0 + 30.0
