@@ -194,39 +194,43 @@ def reduce_mixture(
     (H, M, n, n) sums to form; most tracks of a scan are in that case.
     Returns (xm (K, M, n), Pm (K, M, n, n), mu (K, M)).
     """
+    src = np.arange(owner.size)  # hypotheses in play, as indices into the inputs
     if floor > 0.0:
         keep = weight > floor
         if centre is not None:
             keep[centre] = True
         if not keep.all():
             index = np.cumsum(keep) - 1
-            owner, weight, xm, Pm, mu = owner[keep], weight[keep], xm[keep], Pm[keep], mu[keep]
+            src = src[keep]
+            owner, weight = owner[keep], weight[keep]
             weight = weight / np.bincount(owner, weights=weight, minlength=n_tracks)[owner]
             centre = index[centre] if centre is not None else None
     counts = np.bincount(owner, minlength=n_tracks)
     lone = counts[owner] == 1  # hypotheses that are their track's only one
     if not lone.any():
-        return _moment_match(owner, weight, xm, Pm, mu, n_tracks, centre)
+        return _moment_match(owner, weight, xm[src], Pm[src], mu[src], n_tracks, centre)
+    # The inputs are gathered once (the (H, M, n, n) covariances are the bulk of the work).
     x = np.empty((n_tracks,) + xm.shape[1:])
     P = np.empty((n_tracks,) + Pm.shape[1:])
     mode = np.empty((n_tracks,) + mu.shape[1:])
-    t = owner[lone]
-    x[t], P[t] = xm[lone], Pm[lone]
-    total = mu[lone].sum(axis=1, keepdims=True)
-    mode[t] = mu[lone] / np.where(total > 0, total, 1.0)
+    t, h = owner[lone], src[lone]
+    x[t], P[t] = xm[h], Pm[h]
+    total = mu[h].sum(axis=1, keepdims=True)
+    mode[t] = mu[h] / np.where(total > 0, total, 1.0)
     if lone.all():
         return x, P, mode
     many = counts > 1
     rest = ~lone
+    h = src[rest]
     track_index = np.cumsum(many) - 1
     hyp_index = np.cumsum(rest) - 1
     sub_centre = hyp_index[centre[many]] if centre is not None else None
     x[many], P[many], mode[many] = _moment_match(
         track_index[owner[rest]],
         weight[rest],
-        xm[rest],
-        Pm[rest],
-        mu[rest],
+        xm[h],
+        Pm[h],
+        mu[h],
         int(many.sum()),
         sub_centre,
     )
