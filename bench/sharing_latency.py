@@ -65,7 +65,6 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import gc
 import json
 import resource
 import shutil
@@ -82,7 +81,7 @@ from typing import Any
 import numpy as np
 
 from kizuna.contract import parse_report
-from kizuna.interfaces.cli.run import open_node_audit, open_node_store
+from kizuna.interfaces.cli.run import frozen_heap, open_node_audit, open_node_store
 from kizuna.sensors.scenario import load_scenario
 from kizuna.sensors.simulate import simulate
 from kizuna.sharing.agreement import Agreement, load_agreement
@@ -154,20 +153,6 @@ def open_node(agreement: Agreement, root: Path, node_id: str, bus: Any, logs: li
     )
 
 
-@contextlib.contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Move what exists before a run (the pre-made reports, the simulation's leftovers, the
-    nodes) out of the garbage collector's reach for the run, as a long-running node does after
-    its start: otherwise a full collection walks every pre-made report, a pause of 100-150 ms
-    (measured with gc.callbacks) that no node serving its feed would see from them."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 async def feed(sender: Node, reports: list[Any], rate: float, batch_s: float) -> tuple[list, float]:
     """Accept ``reports`` at ``rate``/s in batches every ``batch_s``; returns
     ``[(first index, count, wall time accept was called)]`` per batch and the seconds it took."""
@@ -184,10 +169,10 @@ async def feed(sender: Node, reports: list[Any], rate: float, batch_s: float) ->
     return sent, time.time() - wall0
 
 
-def cpu_s() -> float:
-    """CPU seconds (user + system) of this process so far, all its threads."""
+def cpu_s() -> np.ndarray:
+    """CPU seconds of this process so far, all its threads: ``[user + system, system]``."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return np.array([usage.ru_utime + usage.ru_stime, usage.ru_stime])
 
 
 @contextlib.contextmanager
@@ -210,13 +195,14 @@ def profiled(path: Path | None) -> Iterator[None]:
 
 @dataclass
 class Result:
-    """One run: latencies (s), the accept rate achieved, and CPU per report (us) of the
-    process(es): in-process one figure, over NATS the sender's and the receiver's."""
+    """One run: latencies (s), the accept rate achieved, and CPU per report (us, ``[total,
+    system]``) of the process(es): in-process one figure, over NATS the sender's and the
+    receiver's."""
 
     latencies: np.ndarray
     achieved: float
     count: int
-    cpu_us: dict[str, float]
+    cpu_us: dict[str, np.ndarray]
 
 
 class Probe:
@@ -233,9 +219,9 @@ class Probe:
             self.done.set()
 
 
-async def pump_until(receiver: Node, probe: Probe) -> None:
+async def pump_until(node: Node, probe: Probe) -> None:
     while not probe.done.is_set():
-        await receiver.pump(max_messages=1024, timeout_s=0.05)
+        await node.pump(max_messages=1024, timeout_s=0.05)
 
 
 def latencies(reports: list[Any], sent: list[tuple[int, int, float]], probe: Probe) -> np.ndarray:
@@ -256,7 +242,9 @@ async def run_inprocess(
     batch_s: float,
     profile: Path | None = None,
 ) -> Result:
-    """Laptop mode: both nodes on one hub in this process, audited through the hub observer."""
+    """Laptop mode: every node of the agreement on one hub in this process, as ``kizuna run``
+    builds them, audited through the hub observer; every node the reports reach (the four US
+    nodes) takes them in as they come, and the latency is the receiver's."""
     reports = make_reports(template, int(rate * duration_s), f"B{int(rate)}")
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-") as tmp:
         root = Path(tmp)
@@ -269,12 +257,16 @@ async def run_inprocess(
 
         hub = InProcessHub(agreement, observer=observe)
         logs: list[Any] = []
-        for node_id in (SENDER, RECEIVER):
+        for node_id in agreement.node_ids:
             nodes[node_id] = open_node(agreement, root, node_id, hub.connect(node_id), logs)
         probe = Probe(len(reports))
         nodes[RECEIVER].on_received = probe
         cpu0 = cpu_s()
-        receiving = asyncio.ensure_future(pump_until(nodes[RECEIVER], probe))
+        receiving = [
+            asyncio.ensure_future(pump_until(node, probe))
+            for node_id, node in nodes.items()
+            if node_id != SENDER
+        ]
         try:
             with frozen_heap(), profiled(profile and profile / f"inprocess-{rate:.0f}.pstats"):
                 sent, fed_s = await feed(nodes[SENDER], reports, rate, batch_s)
@@ -283,7 +275,7 @@ async def run_inprocess(
             cpu = cpu_s() - cpu0
         finally:
             probe.done.set()
-            await receiving
+            await asyncio.gather(*receiving)
             for node in nodes.values():
                 await node.close()
             for log in logs:
@@ -329,7 +321,7 @@ async def run_sender(job_path: Path) -> None:
         await node.close()
         for log in logs:
             log.close()
-    result = {"sent": sent, "fed_s": fed_s, "cpu_s": cpu}
+    result = {"sent": sent, "fed_s": fed_s, "cpu_s": cpu.tolist()}
     (job_path.parent / "sent.json").write_text(json.dumps(result))
 
 
@@ -400,7 +392,10 @@ async def run_nats(
                     log.close()
             result = json.loads((root / "sent.json").read_text())
     sent = [tuple(s) for s in result["sent"]]
-    per_report = {"sender": result["cpu_s"] / count * 1e6, "receiver": cpu / count * 1e6}
+    per_report = {
+        "sender": np.array(result["cpu_s"]) / count * 1e6,
+        "receiver": cpu / count * 1e6,
+    }
     return Result(latencies(reports, sent, probe), count / result["fed_s"], count, per_report)
 
 
@@ -442,7 +437,7 @@ def main() -> None:
                     f"{np.percentile(ms, 99):.1f}" if len(ms) else "-",
                     f"{ms.max():.1f}" if len(ms) else "-",
                     f"{targets[transport]:.0f}",
-                    "+".join(f"{v:.0f}" for v in run.cpu_us.values()),
+                    "+".join(f"{v[0]:.0f}({v[1]:.0f})" for v in run.cpu_us.values()),
                 )
             )
             print("  ".join(rows[-1]), flush=True)
@@ -462,7 +457,10 @@ def main() -> None:
     print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    print("CPU us/report: in-process the one process; over NATS sender+receiver (not the server)")
+    print(
+        "CPU us/report (of which system): in-process the one process; over NATS"
+        " sender+receiver (not the server)"
+    )
 
 
 if __name__ == "__main__":
