@@ -824,6 +824,7 @@ class Tracker:
             floor=1e-6,  # as for beta above: the no-plot term of a track inside its gate
         )
         mu[~is_imm] = (0.0, 1.0)
+        _group_floor(x, P, local, beta, z[cols, 0], self.frames.origins[meta[0, 0]])
         hit = np.isin(upd, assigned[0])
         self._store(slots, imm.Posterior(x, P, mu, np.zeros(upd.size)), t_star, None, hit)
         self._absorb(live[rows], meta[cols])
@@ -1554,6 +1555,37 @@ def _cap_log_beta(Pm: Array, slots: NDArray[np.intp], sigma_max: float) -> None:
     P[..., LOG_BETA, :] *= scale[..., None]
     P[..., :, LOG_BETA] *= scale[..., None]
     Pm[slots] = P
+
+
+def _group_floor(
+    xm: Array, Pm: Array, owner: NDArray[np.intp], beta: Array, range_m: Array, origin: Array
+) -> None:
+    """Bound each track's range variance (seen from the scan's radar) below by the spread of
+    the plots it could not tell apart, in place in ``xm`` (K, M, n), ``Pm`` (K, M, n, n).
+
+    ``owner`` (H,), ``beta`` (H,), ``range_m`` (H,): the JPDA pairs' track (row of ``xm``),
+    association probability and plot range. Two plots of one scan that both fit a track are
+    two objects (one object gives one plot per scan) the track cannot yet separate (a
+    warhead and its spent stage in the first minutes after separation): the track's object
+    is one of them, its range from this radar known no better than the beta-weighted spread
+    of their ranges. JPDA's spread term scales that doubt by the gain, which is small once
+    many radars have shrunk the covariance, so the track of an unresolved pair otherwise
+    claims metres while its object is a hundred metres from the pair's centre. A rank-one
+    term along the line of sight is added where the variance is below the spread.
+    """
+    w = np.bincount(owner, weights=beta, minlength=xm.shape[0])
+    mean = np.bincount(owner, weights=beta * range_m, minlength=xm.shape[0]) / np.maximum(w, 1e-300)
+    spread = np.bincount(
+        owner, weights=beta * (range_m - mean[owner]) ** 2, minlength=xm.shape[0]
+    ) / np.maximum(w, 1e-300)
+    k = np.flatnonzero((np.bincount(owner, minlength=xm.shape[0]) > 1) & (spread > 0.0))
+    if k.size == 0:
+        return
+    los = xm[k, :, :3] - origin
+    u = los / np.linalg.norm(los, axis=-1, keepdims=True)  # (k, M, 3)
+    var = np.einsum("kmi,kmij,kmj->km", u, Pm[k, :, :3, :3], u)
+    add = np.maximum(spread[k, None] - var, 0.0)
+    Pm[k, :, :3, :3] += add[..., None, None] * u[..., :, None] * u[..., None, :]
 
 
 def _fade(Pm: Array, slots: NDArray[np.intp], factor: Array) -> None:

@@ -160,12 +160,10 @@ def test_stage_separation_gives_two_honest_tracks():
 
 @pytest.mark.slow
 def test_stage_separation_over_seeds():
-    """Seeds 100-107: always two tracks, one per object; the run-mean NEES is near 6 on most
-    seeds (measured 4.0-6.6; seed 102 23: its tracks sit between the objects for ~100 s)."""
+    """Seeds 100-107: always two tracks, one per object, and a run-mean NEES near 6 on every
+    seed (measured 4.5-8.3; main before this work: 1,498, 4.8, 1,659, 2,903 on 100-103)."""
     means = {}
     for seed in range(100, 108):
         nees = _check_split(seed)
         means[seed] = float(np.concatenate(list(nees.values())).mean())
-    honest = [m for m in means.values() if 2.0 < m < 12.0]
-    assert len(honest) >= 7, means
-    assert np.median(list(means.values())) < 8.0, means
+    assert all(2.0 < m < 12.0 for m in means.values()), means
