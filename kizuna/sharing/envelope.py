@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kizuna.contract import Marking
+from kizuna.contract import AnyReport, Marking, Report, parse_report
 from kizuna.errors import InputError
 from kizuna.sharing.agreement import Agreement, ProductKind
 from kizuna.timefmt import parse_time
@@ -126,6 +126,34 @@ class Envelope:
             envelope.__dict__["_model"] = product  # body is exactly its dump
         return envelope
 
+    @classmethod
+    def _of_report(cls, wire: _Wire, report: AnyReport, source: str) -> Envelope:
+        """A decoded report envelope, once it agrees with its report as Envelope.of writes
+        them: same marking, the sensor's nation as originator, the report's own id."""
+        if report.marking != wire.marking:
+            raise InputError("product marking differs from envelope marking", source=source)
+        if report.sensor.nation != wire.originator:
+            raise InputError(
+                f"{wire.originator} is not the sensor's nation {report.sensor.nation}",
+                field="originator",
+                source=source,
+            )
+        if wire.id != f"report:{report.id}":
+            raise InputError(f"not report:{report.id}", field="id", source=source)
+        envelope = cls(
+            wire.id,
+            "report",
+            wire.originator,
+            wire.origin_node,
+            wire.time,
+            wire.marking,
+            # The canonical form, as Envelope.of gives it for a report model (unknown fields
+            # of a newer node are dropped, as the store drops them).
+            report.model_dump(mode="json"),
+        )
+        envelope.__dict__["_model"] = report
+        return envelope
+
     def with_marking(self, marking: Marking) -> Envelope:
         """The same envelope with a new marking, written into the product too."""
         body = dict(self.product)
@@ -136,10 +164,10 @@ class Envelope:
 
     @property
     def model(self) -> BaseModel | None:
-        """The (frozen, validated) contract model this envelope was made from by :meth:`of`;
-        None for an envelope decoded from bytes or re-marked. An in-process receiver reuses it
-        instead of validating the product's dump again; anything that crossed a wire is
-        validated."""
+        """The (frozen, validated) contract model of the product: the one :meth:`of` was given,
+        or the report :meth:`from_bytes` validated with its envelope; None for a derived
+        product decoded from bytes and for a re-marked envelope. A receiver uses it instead of
+        validating the product again."""
         return self.__dict__.get("_model")
 
     @property
@@ -170,13 +198,36 @@ class Envelope:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = "bus") -> Envelope:
-        """Decode and validate a wire envelope; :class:`InputError` names the field."""
+        """Decode and validate a wire envelope; :class:`InputError` names the field.
+
+        A report envelope is validated in one pass from the bytes, its report included (the
+        envelope then carries the report's model, :attr:`model`, so the receiver does not
+        validate it again); anything else, and an envelope that fails that pass, goes through
+        the general decoder, which names the first offending field. Either way a report
+        envelope is returned only if its report is valid, carries the envelope's marking, is
+        the sensor nation's (``originator``) and keeps its own id (``report:<id>``).
+        """
+        try:
+            fast = _ReportWire.model_validate_json(data)
+        except ValidationError:
+            fast = None  # the general decoder below says what is wrong, if anything is
+        if fast is not None:
+            return cls._of_report(fast, fast.product, source)
         try:
             wire = _Wire.model_validate_json(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "(envelope)"
             raise InputError(first["msg"], field=field, source=source) from None
+        if wire.kind == "report":
+            # Not valid as a whole but valid as an envelope: the report itself is wrong.
+            try:
+                report = parse_report(wire.product)
+            except InputError as exc:
+                inner = exc.field if exc.field not in (None, "(report)") else None
+                field = f"product.{inner}" if inner else "product"
+                raise InputError(exc.reason, field=field, source=source) from None
+            return cls._of_report(wire, report, source)
         inner_raw = wire.product.get("marking")
         # Usually the product carries the canonical dump of the envelope's marking (what
         # Envelope.of writes): equal dicts need no second validation.
@@ -210,6 +261,13 @@ class _Wire(BaseModel):
     time: float
     marking: Marking
     product: dict[str, Any]
+
+
+class _ReportWire(_Wire):
+    """A report envelope, its report validated in the same pass (:meth:`Envelope.from_bytes`)."""
+
+    kind: Literal["report"]  # type: ignore[assignment]
+    product: Report  # type: ignore[assignment]
 
 
 __all__ = ["Envelope", "product_key", "product_kind_of"]

@@ -590,7 +590,8 @@ class Node:
         envelopes: list[Envelope] = []
         for delivery in deliveries:
             envelope = delivery.envelope
-            # In-process the envelope still holds the validated model it was made from.
+            # In-process the envelope still holds the validated model it was made from; a
+            # report decoded from the wire holds the one validated with its envelope.
             model = envelope.model
             try:
                 if envelope.kind == "report":

@@ -136,10 +136,16 @@ def test_wire_and_record_text_are_the_plain_json_dumps(trilateral: Agreement, ki
         assert Envelope.from_bytes(dump) == envelope
         line = json.dumps(record_line(envelope), separators=(",", ":"), ensure_ascii=False)
         assert record_text(envelope) == line
-        # Only an envelope made from a model carries it (for in-process receivers); one that
-        # crossed a wire, or was re-marked, is validated again by its receiver.
+        # An envelope made from a model carries it (for in-process receivers), and so does a
+        # report envelope decoded from the wire (its report validated with it, once); a
+        # derived product that crossed a wire, or anything re-marked, is validated by its
+        # receiver.
         assert envelope.model is (source if source is not product else None)
-        assert Envelope.from_bytes(dump).model is None
+        decoded = Envelope.from_bytes(dump).model
+        if kind == "report":
+            assert decoded == parse_report(product)
+        else:
+            assert decoded is None
         assert envelope.with_marking(envelope.marking).model is None
         assert json.loads(line)["product"] == kind and json.loads(line)["origin_node"] == "JJOC"
 
@@ -172,3 +178,96 @@ def test_envelope_round_trip_and_tamper_detection(trilateral: Agreement) -> None
     assert envelope.with_marking(Marking(classification="SECRET", releasable_to=["JPN"])).product[
         "marking"
     ]["releasable_to"] == ["JPN"]
+
+
+def _wire(envelope: Envelope, **changes: object) -> bytes:
+    """``envelope``'s wire JSON with top-level fields or product fields (``product__x``)
+    replaced, as a hostile or broken publisher could send it."""
+    import json
+
+    whole = json.loads(envelope.to_bytes())
+    for key, value in changes.items():
+        if key.startswith("product__"):
+            whole["product"][key.removeprefix("product__")] = value
+        else:
+            whole[key] = value
+    return json.dumps(whole).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        # The envelope claims more than the report's own marking releases (and the reverse).
+        (
+            {"marking": {"classification": "SECRET", "releasable_to": ["JPN", "KOR", "USA"]}},
+            None,
+            "differs from envelope marking",
+        ),
+        (
+            {"product__marking": {"classification": "SECRET", "releasable_to": ["JPN", "KOR"]}},
+            None,
+            "differs from envelope marking",
+        ),
+        (
+            {"marking": {"classification": "UNCLASSIFIED", "releasable_to": ["JPN", "USA"]}},
+            None,
+            "differs from envelope marking",
+        ),
+        # A report published under another nation's rules than its sensor's.
+        ({"originator": "USA"}, "originator", "not the sensor's nation JPN"),
+        # An envelope id that is not the report's: de-duplication would be fooled.
+        ({"id": "report:someone-else"}, "id", "not report:K-9"),
+        # A broken report: named inside the product, with pydantic's reason.
+        ({"product__sigma_m": -5.0}, "product.launch.sigma_m", "greater than 0"),
+        (
+            {"product__marking": {"classification": "TOP", "releasable_to": ["JPN"]}},
+            "product.launch.marking.classification",
+            "Input should be",
+        ),
+        ({"product__kind": "sonar"}, "product", "does not match any of the expected tags"),
+        ({"product__time": "yesterday"}, "product.launch.time", "time"),
+        # The envelope itself: unchanged messages.
+        ({"kind": "gossip"}, "kind", "Input should be"),
+        ({"time": "soon"}, "time", "valid number"),
+        ({"extra": 1}, "extra", "Extra inputs"),
+    ],
+)
+def test_hostile_report_envelopes_are_rejected_naming_the_field(
+    trilateral: Agreement, changes: dict, field: str | None, reason: str
+) -> None:
+    from kizuna.errors import InputError
+
+    envelope = Envelope.of(
+        report("K-9", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+    )
+    assert Envelope.from_bytes(_wire(envelope)) == envelope  # the unchanged one passes
+    with pytest.raises(InputError, match=reason) as caught:
+        Envelope.from_bytes(_wire(envelope, **changes), source="kz.JPN.USA.report.JJOC")
+    assert caught.value.field == field
+    assert caught.value.source == "kz.JPN.USA.report.JJOC"
+
+
+def test_a_decoded_report_envelope_is_validated_once(
+    trilateral: Agreement, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver takes the report validated with its envelope (no second validation), and
+    a non-report envelope is not taken for a report."""
+    import kizuna.sharing.node as node_module
+    from kizuna.contract import LaunchReport
+
+    envelope = Envelope.of(
+        report("K-10", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+    )
+    decoded = Envelope.from_bytes(envelope.to_bytes())
+    assert isinstance(decoded.model, LaunchReport) and decoded.model.t == envelope.time
+    assert decoded.product == decoded.model.model_dump(mode="json")
+
+    def no_second_validation(*_: object, **__: object) -> None:
+        raise AssertionError("validated twice")
+
+    monkeypatch.setattr(node_module, "parse_report", no_second_validation)
+    marking = {"classification": "SECRET", "releasable_to": ["JPN", "USA"]}
+    product = Envelope.from_bytes(
+        Envelope.of(track("T1", marking), origin_node="JJOC", agreement=trilateral).to_bytes()
+    )
+    assert product.kind == "track" and product.model is None
