@@ -1,9 +1,10 @@
 """One threat, one alert id: a duplicate track of an object already alerted raises nothing.
 
-irbm-overflight (demo run): the tracker kept a second track of the missile, KZ-000021, within
-~3 km of KZ-000001 for 12 min; each raised its own notice and overflight warning, so the
-operator saw two alerts for one missile. Other co-located objects (a salvo's next missile, a
-stage falling short, a satellite and its spent stage) must keep alerts of their own.
+irbm-overflight (demo run): the spent missile body flies 1-2 km from the warhead to the same
+impact area and the tracker keeps a track on each (KZ-000021 beside KZ-000001 for 12 min at
+the time); each raised its own notice and overflight warning, so the operator saw two alerts
+for one missile. Other co-located objects (a salvo's next missile, a stage falling short, a
+satellite and its spent stage) must keep alerts of their own.
 """
 
 from __future__ import annotations
