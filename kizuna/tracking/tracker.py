@@ -110,12 +110,13 @@ class TrackerConfig:
     # on one path make the wrong chain 0->1->2 kinematically consistent for three points).
     confirm_hits_ambiguous: int = 5
     # A start from two plots of one radar at most confirm_short_dt_s apart (consecutive scans
-    # of a fast radar) with no competing partner is confirmed at once. A false pair needs a
-    # clutter plot within v_max dt + 4 sigma (~13 km) of another: at the bench's 10 uniform
-    # false plots per scan (~5e19 m^3 of coverage) that is ~1e-5 pairs per scan, while a third
-    # plot costs one scan of every new object (GOSPA over the first scans).
+    # of a fast radar, or one missed scan of a 1 s one) with no competing partner is confirmed
+    # at once. A false pair needs a clutter plot within v_max dt + 4 sigma (~21 km at 2.5 s)
+    # of another: at the bench's 10 uniform false plots per scan (~5e19 m^3 of coverage) that
+    # is ~1e-4 pairs per scan, while a third plot costs one scan of every new object (GOSPA
+    # over the first scans; see bench/tracking_vs_stonesoup.py).
     confirm_hits_short: int = 2
-    confirm_short_dt_s: float = 1.5
+    confirm_short_dt_s: float = 2.5
     pair_hypotheses: int = 3  # at most this many tentative starts per new plot
     # Innovation consistency monitor (see Tracker._monitor): weight of one scan in the
     # running mean of a track's normalised innovations, the margin over the honest mean (3)

@@ -207,3 +207,24 @@ def test_log_beta_sigma_stays_within_the_prior(mrbm_truth):
     sigma = [math.sqrt(u.P_log[6, 6]) for u in capped]
     assert max(sigma) <= 1.01 * LOG_BETA_SIGMA
     assert max(math.sqrt(u.P_log[6, 6]) for u in free) > 1.05 * LOG_BETA_SIGMA
+
+
+@pytest.mark.parametrize(("period_s", "confirmed_at"), [(1.0, 1), (2.0, 1), (5.0, 2)])
+def test_consecutive_plots_of_one_radar_confirm_at_once(mrbm_truth, period_s, confirmed_at):
+    """A lone object seen by one radar: a start from plots at most confirm_short_dt_s (2.5 s)
+    apart is published on its second plot; from plots 5 s apart, on its third."""
+    spec = RADARS[0]
+    times = mrbm_truth.start_s + MIDCOURSE[0] + period_s * np.arange(4)
+    reports = radar_reports(
+        spec, times, mrbm_truth.state_at(times)[:, None, :3], np.random.default_rng(5)
+    )
+    tracker = Tracker()
+    first = None
+    for i, report in enumerate(reports):
+        tracker.ingest(report)
+        if tracker.advance(report.t + tracker.config.reorder_window_s + 1e-3):
+            first = i
+            break
+    assert first == confirmed_at
+    (update,) = tracker.tracks()
+    assert np.linalg.norm(update.x[:3] - mrbm_truth.state_at(update.time_s)[:3]) < 2_000.0
