@@ -31,37 +31,37 @@ scan); ``--profile N`` prints cProfile's N costliest functions of kizuna's track
     .venv/bin/python bench/tracking_vs_stonesoup.py --objects 10,100,1000 --kizuna-only
     .venv/bin/python bench/tracking_vs_stonesoup.py --objects 100 --kizuna-only --profile 25
 
-Measured 2026-11-26 04:20-04:25 UTC on the shared 2-core build machine (load average 5-7:
-three other jobs), stonesoup 1.9.1, ``--objects 10,100 --steps 15 --kizuna-steps 60``, three
-runs alternating with the tracker before this round of work (baa4b1c), same inputs:
+Measured 2026-11-26 on the shared 2-core build machine (load average 4-7: three other jobs),
+stonesoup 1.9.1, ``--objects 10,100 --steps 15 --kizuna-steps 60``. Before this round of work
+(baa4b1c), three runs alternating with the JPDA/IMM changes below at 04:20-04:25 UTC; after it,
+with the confirmation rule too, three runs at 04:30-04:32 UTC:
 
     objects  kizuna rep/s  stonesoup rep/s  ratio  GOSPA kz  GOSPA ss  kz >=5  ss >=5  ms/scan
     before
         100   10102-17597      108.5-137.4  93-129     14109      9458    1567    2796  5.6-9.8
     after
-         10     6575-7711      204.7-245.2   30-32      3527      3673     467    1839  2.5-2.9
-        100   18731-21928      126.6-139.6 142-157      9990      9458    1567    2796  4.5-5.3
+         10     6490-7637      213.6-241.5   30-32      2755      3673     467    1839  2.5-2.9
+        100   19521-26182      131.5-137.7 147-190      8639      9458    1567    2796  3.8-5.1
 
-and ``--objects 10,100,1000 --kizuna-steps 60 --kizuna-only`` (04:21 UTC, load 4-5):
+and ``--objects 10,100,1000 --steps 15 --kizuna-steps 60 --kizuna-only`` (04:30 UTC, load 5):
 
-    objects  kizuna rep/s  ms/scan  GOSPA kz >=5  kz all
-         10          6192     3.08           467    1125
-        100         17636     5.63          1567    3139
-       1000         26649    34.14          6618   11532
+    objects  kizuna rep/s  ms/scan  GOSPA kz  kz >=5  kz all
+         10          7036     2.71      2755     467     932
+        100         20458     4.85      8639    1567    2801
+       1000         28964    31.42     35051    6618   10859
 
-The 300x target at 100 objects is NOT met: 142-157x in these runs (Stone Soup's own rate moves
-between 110 and 250 rep/s with the load, and the ratio with it). GOSPA is better from scan 5 on
-(1.6 km against 2.8 km) and within 6 % over the first 15 scans (10.0 km against 9.5 km; it was
-14.1 km when every start needed 3 plots, a whole scan of 100 missed objects); the gap left is the
-starts that need 5 plots because another start competes for their plots. Confirmation at 2
-plots for every start would put 8 false tracks a scan on the picture (pairs of clutter plots up
-to 30 s apart); the one-radar, consecutive-scan rule adds none at 100 objects over 60 scans and
-0.17 a scan (never more than one at a time) at 1,000 objects, where another object's plot is
-sometimes the only partner of a plot whose own partner was missed (misses fall from 0.36 to
-0.12 objects a scan there, GOSPA from scan 5 from 7.3 to 6.6 km).
+The 300x target at 100 objects is NOT met: 147-190x in these runs (Stone Soup's own rate moves
+between 110 and 250 rep/s with the load, and the ratio with it). GOSPA is now better over every
+range: the first 15 scans 8.6 km against 9.5 km (it was 14.1 km when every start needed 3
+plots, a whole scan of 100 missed objects), from scan 5 on 1.6 km against 2.8 km. Confirmation
+at 2 plots for every start would put 8 false tracks a scan on the picture (pairs of clutter
+plots up to 30 s apart); the one-radar, <= 2.5 s rule adds none at 100 objects over 60 scans and
+0.17 a scan (never more than one at a time) at 1,000 objects over 30, where another object's
+plot is sometimes the only partner of a plot whose own partner was missed (misses fall from
+0.36 to 0.12 objects a scan there, GOSPA from scan 5 from 7.3 to 6.6 km).
 
-Scale: 1,000 objects cost 34 ms of one core per 1 s scan (real time with a margin of ~30 on one
-of the two cores). Cost is linear in the objects: ~2.8 ms a scan fixed (numpy call overhead)
+Scale: 1,000 objects cost 31-34 ms of one core per 1 s scan (real time with a margin of ~30 on
+one of the two cores). Cost is linear in the objects: ~2.8 ms a scan fixed (numpy call overhead)
 plus ~30 us per object, the same per object from 100 to 1,000 (rep/s rises with N only because
 the fixed part is shared).
 
