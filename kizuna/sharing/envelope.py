@@ -112,7 +112,12 @@ class Envelope:
             body = {**body, "marking": marking.model_dump(mode="json")}
         if at_time is None and not isinstance(body.get("time"), str):
             raise InputError(f"{kind} without a time")
-        when = parse_time(body["time"]) if at_time is None else float(at_time)
+        if at_time is not None:
+            when = float(at_time)
+        elif isinstance(product, AnyReport):
+            when = product.t  # parsed once per report, kept with it
+        else:
+            when = parse_time(body["time"])
         envelope = cls(
             id=product_key(kind, body, origin_node),
             kind=kind,
