@@ -21,6 +21,17 @@ reach, through the same streams as its reports (so each arrives after the report
 for); :meth:`NatsBus.receive` keeps those of the node's sources in :attr:`NatsBus.heartbeats`
 instead of handing them over as deliveries, and acknowledges them at once (a lost heartbeat is
 replaced by the next one).
+
+A heartbeat is applied only once every delivery before it on the node's consumer has reached
+the node. Within one process that holds by order: the consumer delivers in stream order and
+the node enters a batch's reports before it reads the batch's heartbeats. It does not hold for
+deliveries this process never saw: those a previous process of the node pulled and died with
+(the consumer had acknowledgements pending when this one connected), or those lost in a
+reconnect (a gap in the consumer sequence). The server redelivers them only after ``ack_wait``,
+while new heartbeats come at once. So while such deliveries may be outstanding a heartbeat is
+*held* (its partner counts as alive, its clock is not applied) until the consumer's ack floor
+(``consumer_info``, asked only then) reaches the heartbeat's stream sequence, that is until
+everything before it was acknowledged, which the node does only after storing it.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -131,6 +143,13 @@ class NatsBus:
         """Latest heartbeat per source node not yet taken (:meth:`take_heartbeats`)."""
         self._sources: frozenset[str] | None = None
         self._beat_nations: tuple[str, ...] | None = None
+        # Deliveries this process may not have seen (module docstring): consumer sequence of
+        # the last one it saw, the highest one it did not see while not known to be
+        # acknowledged, and the heartbeats held until the ack floor reaches them (stream
+        # sequence, node, watermark).
+        self._last_cseq = 0
+        self._unseen_upto: int | None = None
+        self._held: list[tuple[int, str, float | None]] = []
 
     # --- setup -----------------------------------------------------------------------------
 
@@ -193,6 +212,10 @@ class NatsBus:
                 # nats-py appends the random part to this prefix without a dot.
                 inbox_prefix=f"{prefix}.".encode(),
             )
+            info = await bus._js.consumer_info(STREAM, consumer_name(node_id))
+            bus._last_cseq = info.delivered.consumer_seq
+            if info.num_ack_pending:  # pulled by a previous process, to be redelivered
+                bus._unseen_upto = info.delivered.consumer_seq
             bus._pull_inbox = f"{prefix}.pull.{bus._nc._nuid.next().decode()}"
             bus._pull_sub = await bus._nc.subscribe(bus._pull_inbox, cb=bus._on_pulled)
         except (nats.errors.Error, nats.js.errors.Error) as exc:
@@ -405,7 +428,26 @@ class NatsBus:
             delivery = await self._admit(msg)
             if delivery is not None:
                 out.append(delivery)
+        if self._held:
+            await self._release_held()
         return out
+
+    async def _release_held(self) -> None:
+        """Apply the held heartbeats that the consumer's ack floor has reached."""
+        try:
+            info = await self._js.consumer_info(STREAM, consumer_name(self._node_id))
+        except (nats.errors.Error, nats.js.errors.Error) as exc:
+            self.errors.append(f"consumer info: {type(exc).__name__}: {exc}")
+            return
+        floor = info.ack_floor
+        if self._unseen_upto is not None and floor.consumer_seq >= self._unseen_upto:
+            self._unseen_upto = None  # all acknowledged: order holds again
+        held, self._held = self._held, []
+        for sseq, node, mark in held:
+            if self._unseen_upto is None or sseq <= floor.stream_seq:
+                keep_latest(self.heartbeats, node, mark)
+            else:
+                self._held.append((sseq, node, mark))
 
     async def _fetch(self, batch: int, timeout_s: float) -> list[Msg]:
         """Up to ``batch`` messages of the node's durable consumer, waiting at most
@@ -442,6 +484,10 @@ class NatsBus:
             # 404/408/409: the pull request is over (expired, or the server dropped it).
             self._pull_left = 0
             return
+        cseq = _sequences(msg.reply)[1]
+        if cseq > self._last_cseq + 1:  # deliveries lost on the way (a reconnect)
+            self._unseen_upto = max(self._unseen_upto or 0, cseq - 1)
+        self._last_cseq = max(self._last_cseq, cseq)
         self._pull_left -= 1
         self._pulled.append(msg)
         self._arrived.set()
@@ -468,7 +514,13 @@ class NatsBus:
         ):
             self.errors.append(f"heartbeat on {msg.subject} refused (not from a source)")
             return
-        keep_latest(self.heartbeats, node, beat.time)
+        if self._unseen_upto is None:
+            keep_latest(self.heartbeats, node, beat.time)
+            return
+        # Deliveries before it may still come back (module docstring): the partner is alive
+        # (-inf moves no clock), its watermark waits for the ack floor.
+        keep_latest(self.heartbeats, node, -math.inf)
+        self._held.append((_sequences(msg.reply)[0], node, beat.time))
 
     async def _admit(self, msg: Msg) -> Delivery | None:
         try:
@@ -598,6 +650,18 @@ async def provision(
         finally:
             await nc.close()
     return done
+
+
+def _sequences(reply: str | None) -> tuple[int, int]:
+    """(stream, consumer) sequence of a JetStream delivery from its ack subject
+    (``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>``, or the
+    12-token form with domain and account hash); (0, 0) for anything else."""
+    tokens = reply.split(".") if reply else []
+    if len(tokens) == 9:
+        return int(tokens[5]), int(tokens[6])
+    if len(tokens) >= 11 and tokens[0] == "$JS":
+        return int(tokens[7]), int(tokens[8])
+    return 0, 0
 
 
 def _consumer_config(

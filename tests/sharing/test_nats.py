@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import stat
 import subprocess
@@ -450,3 +451,45 @@ async def test_heartbeats_reach_exactly_the_nodes_that_wait_for_them(
             await client.close()
         for bus in buses.values():
             await bus.close()
+
+
+async def test_a_heartbeat_waits_for_the_reports_a_dead_process_left_unacknowledged(
+    trilateral: Agreement,
+) -> None:
+    """USFJ-JFHQ pulls JJOC's report R and dies before it acknowledges it; JJOC's heartbeat
+    H (R's time + 5 s) follows. The restarted node gets H at once but R only after the ack
+    wait: H must not move its clock until R is back and acknowledged, or R comes late."""
+    with nats_server(trilateral) as server:
+        jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
+        usfj = await NatsBus.connect(
+            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ"), ack_wait_s=3.0
+        )
+        r = Envelope.of(
+            report("JPN-FPS5:1", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
+        )
+        await jjoc.publish(r)
+        [pulled] = await usfj.receive(100, 0.3)
+        assert pulled.envelope == r
+        await asyncio.sleep(0.35)  # its pull request has expired: nothing more goes to it
+        await usfj.close()  # dies before acknowledging R
+        beat = r.time + 5.0
+        await jjoc.publish_heartbeat(beat, time.time())
+        usfj = await NatsBus.connect(
+            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ")
+        )
+        assert await usfj.receive(100, 0.3) == []
+        # JJOC is alive (its heartbeat came), but its clock is not applied yet.
+        assert usfj.take_heartbeats() == {"JJOC": -math.inf}
+        seen: list[str] = []
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            for delivery in await usfj.receive(100, 0.2):
+                seen.append(delivery.envelope.id)
+                await delivery.ack()
+            if usfj.take_heartbeats().get("JJOC") == beat:
+                break
+        else:
+            raise AssertionError("the heartbeat was never applied")
+        assert seen == [r.id]  # R came back (after the ack wait) before H moved the clock
+        await jjoc.close()
+        await usfj.close()
