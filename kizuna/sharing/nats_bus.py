@@ -480,8 +480,11 @@ class NatsBus:
         return out
 
     async def _on_pulled(self, msg: Msg) -> None:
-        if not msg.data and msg.headers and "Status" in msg.headers:
-            # 404/408/409: the pull request is over (expired, or the server dropped it).
+        if not msg.reply and not msg.data and msg.headers and "Status" in msg.headers:
+            # 404/408/409: the pull request is over (expired, or the server dropped it). Only
+            # the server's own notice has no reply: a stored message (a partner may store an
+            # empty one with a Status header) carries its $JS.ACK subject, and goes on to
+            # receive(), which terminates and records what does not parse.
             self._pull_left = 0
             return
         cseq = _sequences(msg.reply)[1]

@@ -493,3 +493,28 @@ async def test_a_heartbeat_waits_for_the_reports_a_dead_process_left_unacknowled
         assert seen == [r.id]  # R came back (after the ack wait) before H moved the clock
         await jjoc.close()
         await usfj.close()
+
+
+async def test_a_partner_message_posing_as_a_status_notice_is_terminated_and_recorded(
+    trilateral: Agreement,
+) -> None:
+    """An empty message with a ``Status`` header on a partner's own subject is stored and
+    delivered like any other (with a $JS.ACK reply): it is no end-of-pull notice of the
+    server, so the node terminates it and records it instead of leaving it unacknowledged
+    (redelivered for ever)."""
+    with nats_server(trilateral) as server:
+        usfj = await NatsBus.connect(
+            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ"), ack_wait_s=1.0
+        )
+        jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
+        subject = product_subject("JPN", "USA", "report", "JJOC")
+        # A client of JJOC's (its credentials, its own subject) writes the plant directly.
+        await jjoc._js.publish(subject, b"", headers={"Status": "408", "Description": "Timeout"})
+        assert await usfj.receive(100, 0.5) == []
+        assert any(subject in e and "malformed" in e for e in usfj.errors), usfj.errors
+        await asyncio.sleep(1.3)  # past the ack wait: nothing is redelivered
+        assert await usfj.receive(100, 0.3) == []
+        info = await usfj._js.consumer_info(STREAM, "USFJ-JFHQ")
+        assert info.num_ack_pending == 0 and info.num_redelivered == 0
+        await jjoc.close()
+        await usfj.close()
