@@ -27,13 +27,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from kizuna.errors import PolicyError
+from kizuna.errors import KizunaError, PolicyError
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.envelope import Envelope
 from kizuna.sharing.policy import Decision, Routing, decide, route
 from kizuna.sharing.watermark import heartbeat_nations, keep_latest
 
 EventKind = Literal["released", "refused", "received", "dropped", "duplicate"]
+
+
+class PublishRefusedError(KizunaError):
+    """The transport refused an envelope for good (e.g. the NATS server's publish permissions):
+    publishing it again never succeeds, unlike a transient failure (a timeout, a link down)."""
 
 
 @dataclass(frozen=True)
@@ -271,5 +276,6 @@ __all__ = [
     "InProcessBus",
     "InProcessHub",
     "Observer",
+    "PublishRefusedError",
     "check_publishable",
 ]

@@ -54,7 +54,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
 from kizuna.errors import InputError, KizunaError, PolicyError
 from kizuna.sharing.agreement import Agreement
-from kizuna.sharing.bus import BusEvent, Delivery, Observer, check_publishable
+from kizuna.sharing.bus import BusEvent, Delivery, Observer, PublishRefusedError, check_publishable
 from kizuna.sharing.envelope import Envelope
 from kizuna.sharing.policy import Decision, Routing, decide, route
 from kizuna.sharing.subjects import (
@@ -82,6 +82,11 @@ DUPLICATE_WINDOW_S = 120.0
 
 class TransportError(KizunaError):
     """The NATS server could not be reached or refused the node's setup."""
+
+
+class PermissionRefusedError(TransportError, PublishRefusedError):
+    """The server refused every failed copy of an envelope on the node's publish permissions
+    (its configuration does not release it): publishing it again never succeeds."""
 
 
 def msg_id(dest_nation: str, envelope: Envelope) -> str:
@@ -139,6 +144,8 @@ class NatsBus:
         self._ack_waiting: dict[str, tuple[_AckBatch, int]] = {}
         self.errors: list[str] = []
         self.dropped: list[BusEvent] = []
+        self._refused_subjects: set[str] = set()
+        """Subjects (lower-cased) the server refused from this node (permissions violations)."""
         self.heartbeats: dict[str, float | None] = {}
         """Latest heartbeat per source node not yet taken (:meth:`take_heartbeats`)."""
         self._sources: frozenset[str] | None = None
@@ -183,7 +190,13 @@ class NatsBus:
         bus._publish_timeout_s = publish_timeout_s
 
         async def on_error(exc: Exception) -> None:
-            bus.errors.append(str(exc))
+            text = str(exc)
+            bus.errors.append(text)
+            # 'nats: permissions violation for publish to "<subject>"' (nats-py lower-cases
+            # the server's message, subject included): sent at once, so a refused copy is
+            # known as such before its acknowledgement times out.
+            if "permissions violation for publish" in text.lower() and '"' in text:
+                bus._refused_subjects.add(text.split('"')[1].lower())
 
         prefix = inbox_prefix(node_id)
         try:
@@ -309,8 +322,16 @@ class NatsBus:
             if not isinstance(error, Exception):
                 raise error  # cancellation and the like propagate unchanged
             names = ", ".join(d for d, _ in failed)
-            failure = TransportError(
-                f"node {self._node_id}: {envelopes[i].id} not stored for {names}: {error}"
+            envelope = envelopes[i]
+            refused = all(
+                product_subject(envelope.originator, d, envelope.kind, self._node_id).lower()
+                in self._refused_subjects
+                for d, _ in failed
+            )
+            failure = (PermissionRefusedError if refused else TransportError)(
+                f"node {self._node_id}: {envelope.id} not stored for {names}"
+                + (" (refused by the server's permissions)" if refused else "")
+                + f": {error}"
             )
             failure.__cause__ = error
             results[i] = failure
@@ -687,4 +708,11 @@ def _consumer_config(
     return config
 
 
-__all__ = ["DUPLICATE_WINDOW_S", "NatsBus", "TransportError", "msg_id", "provision"]
+__all__ = [
+    "DUPLICATE_WINDOW_S",
+    "NatsBus",
+    "PermissionRefusedError",
+    "TransportError",
+    "msg_id",
+    "provision",
+]

@@ -98,7 +98,7 @@ from kizuna.contract import (
 from kizuna.errors import InputError, KizunaError, PolicyError
 from kizuna.geo.geodesic import inverse
 from kizuna.sharing.agreement import Agreement, Instant
-from kizuna.sharing.bus import Bus, BusEvent, Delivery
+from kizuna.sharing.bus import Bus, BusEvent, Delivery, PublishRefusedError
 from kizuna.sharing.envelope import Envelope
 from kizuna.sharing.policy import decide, remark_product
 from kizuna.sharing.watermark import PARTNER_TIMEOUT_S, SourceClock, report_sources
@@ -129,9 +129,6 @@ class NodeStore(Protocol):
 
     async def close(self) -> None: ...
 
-
-PUBLISH_ATTEMPTS = 3
-"""Attempts to publish one envelope while the transport is up (:meth:`Node.flush_outbox`)."""
 
 SPACE_ALT_M = 100_000.0
 """A sensor above this altitude (m, WGS84) is in space: it belongs to its nation's head node."""
@@ -289,6 +286,8 @@ class NodeStats:
     to a fault-free one)."""
     steps: int = 0
     publish_failures: int = 0
+    abandoned: int = 0
+    """Own products given up because the transport refuses them for good (logged, audited)."""
     ack_failures: int = 0
 
 
@@ -358,7 +357,7 @@ class Node:
         self._last_received_at = 0.0
         self._audit_buffer: list[AuditRecord] = []
         self._behind: list[asyncio.Future[Any]] = []
-        self._outbox: list[tuple[Envelope, int]] = []
+        self._outbox: list[Envelope] = []
 
     # --- ownership ---------------------------------------------------------------------------
 
@@ -491,17 +490,16 @@ class Node:
 
     async def _publish(self, envelope: Envelope) -> None:
         # The product is durable (or derivable) before this; a transport that cannot take it
-        # now (NATS down, a link cut) gets it again from the outbox once it is back.
+        # now (NATS down, a link cut, a timeout) gets it again from the outbox until it does.
         if not getattr(self.bus, "connected", True):
-            self._outbox.append((envelope, 0))
+            self._outbox.append(envelope)
             return
         try:
             await self.bus.publish(envelope)
         except PolicyError:
             raise
-        except KizunaError:
-            self.stats.publish_failures += 1
-            self._outbox.append((envelope, 1))
+        except KizunaError as exc:
+            self._settle([envelope], [exc])
 
     @property
     def has_outbox(self) -> bool:
@@ -516,38 +514,61 @@ class Node:
             for envelope in envelopes:
                 await self._publish(envelope)
             return
-        results = await many(envelopes)
+        self._settle(envelopes, await many(envelopes))
+
+    def _settle(self, envelopes: Sequence[Envelope], results: Sequence[Any]) -> None:
+        """Per envelope of a publication: published, or kept in the outbox to be published
+        again (a transient failure: it is retried for as long as it takes, and the node's
+        heartbeats stay below its earliest own report still there), or given up because the
+        transport refuses it for good (:class:`PublishRefusedError`: logged and audited). Raises
+        the first :class:`PolicyError` after settling the others."""
+        refusal: PolicyError | None = None
         for envelope, result in zip(envelopes, results, strict=True):
             if isinstance(result, PolicyError):
-                raise result
-            if isinstance(result, KizunaError):
+                refusal = refusal or result
+            elif isinstance(result, PublishRefusedError):
                 self.stats.publish_failures += 1
-                self._outbox.append((envelope, 1))
+                self.stats.abandoned += 1
+                log.error(
+                    "%s: %s %s given up, never to be published: %s",
+                    self.node_id,
+                    envelope.kind,
+                    envelope.id,
+                    result,
+                )
+                self._audit_buffer.append(
+                    ("abandoned", envelope.kind, envelope.id, None, self.node_id)
+                )
+            elif isinstance(result, KizunaError):
+                self.stats.publish_failures += 1
+                self._outbox.append(envelope)
             elif isinstance(result, BaseException):
                 raise result
+        if refusal is not None:
+            raise refusal
 
     async def flush_outbox(self) -> int:
         """Publish again what the transport could not take; returns how many are left.
 
-        An envelope that failed while the bus said it was connected is tried
-        :data:`PUBLISH_ATTEMPTS` times in all (a copy the server refuses on permissions never
-        succeeds; the bus has audited the refusal), one that failed while it was down until the
-        bus is back.
+        While the bus is down nothing is tried. A transient failure (a timeout) keeps the
+        envelope for the next call, however often it fails; only a refusal for good
+        (:class:`PublishRefusedError`, e.g. the server's permissions) drops it, with a log line and
+        an ``abandoned`` audit entry.
         """
         async with self._lock:
-            pending, self._outbox = self._outbox, []
-            for i, (envelope, attempts) in enumerate(pending):
-                if not getattr(self.bus, "connected", True):
-                    self._outbox.extend(pending[i:])
-                    break
-                try:
-                    await self.bus.publish(envelope)
-                except PolicyError:
-                    raise
-                except KizunaError:
-                    self.stats.publish_failures += 1
-                    if attempts + 1 < PUBLISH_ATTEMPTS:
-                        self._outbox.append((envelope, attempts + 1))
+            if self._outbox and getattr(self.bus, "connected", True):
+                pending, self._outbox = self._outbox, []
+                many = getattr(self.bus, "publish_many", None)
+                if many is not None:
+                    results: list[Any] = await many(pending)
+                else:
+                    results = []
+                    for envelope in pending:
+                        try:
+                            results.append(await self.bus.publish(envelope))
+                        except KizunaError as exc:
+                            results.append(exc)
+                self._settle(pending, results)
             self._flush_audit()
             return len(self._outbox)
 
@@ -711,16 +732,21 @@ class Node:
     async def publish_heartbeat(self, watermark_s: float | None) -> bool:
         """Send the own feed's watermark to the partners (:mod:`kizuna.sharing.watermark`).
 
-        Only when every report it vouches for is stored by the transport: not while the outbox
-        holds anything or the bus is down (returns False; the next one will do). A heartbeat
-        the transport refuses is dropped the same way.
+        It vouches only for reports the transport has stored: its clock is kept below the
+        earliest own report still in the outbox, and none is sent while the bus is down
+        (returns False; the next one will do). A heartbeat the transport refuses is dropped
+        the same way.
         """
         send = getattr(self.bus, "publish_heartbeat", None)
         if send is None:
             return False
         async with self._lock:
-            if self._outbox or not getattr(self.bus, "connected", True):
+            if not getattr(self.bus, "connected", True):
                 return False
+            unpublished = [e.time for e in self._outbox if e.kind == "report"]
+            if unpublished:
+                below = math.nextafter(min(unpublished), -math.inf)
+                watermark_s = below if watermark_s is None else min(watermark_s, below)
             try:
                 await send(watermark_s, time.time())
             except KizunaError:
@@ -837,7 +863,6 @@ class Node:
 
 
 __all__ = [
-    "PUBLISH_ATTEMPTS",
     "SPACE_ALT_M",
     "Node",
     "NodeStats",

@@ -8,13 +8,14 @@ Each line is one entry, written in *canonical* form (keys sorted, no spaces, UTF
 
 ``seq`` counts from 1; ``prev`` is the ``hash`` of the entry before (64 zeros for the first);
 ``hash`` is SHA-256 over the canonical bytes of the entry *without* its ``hash`` field, so it
-commits to ``prev`` and through it to every earlier entry. ``action`` is ``received``,
-``released`` or ``refused``; ``kind`` and ``key`` name the product (see
-:func:`kizuna.store.base.product_key`); ``rule`` is the agreement rule that decided; ``peer`` is
-the node it came from or went to. Two entries are about the node's clock, not a product (kind
-``heartbeat``, key ``heartbeat:<partner>:<data time>``, peer the partner): ``proceeded``, the
-node stopped waiting for a silent partner (:mod:`kizuna.sharing.watermark`), and ``rejoined``,
-that partner's heartbeat came back.
+commits to ``prev`` and through it to every earlier entry. ``action`` is ``received``, ``released``
+or ``refused`` (or ``abandoned``: the node gave up publishing its own product because the transport
+refuses it for good, peer the node itself); ``kind`` and ``key`` name the product (see
+:func:`kizuna.store.base.product_key`); ``rule`` is the agreement rule that decided; ``peer`` is the
+node it came from or went to. Two entries are about the node's clock, not a product (kind
+``heartbeat``, key ``heartbeat:<partner>:<data time>``, peer the partner): ``proceeded``, the node
+stopped waiting for a silent partner (:mod:`kizuna.sharing.watermark`), and ``rejoined``, that
+partner's heartbeat came back.
 
 :func:`verify` walks the chain and names the first entry that fails and why: bytes that are not
 the canonical form of their content, a hash that does not match, a ``seq`` out of order (an entry
@@ -45,8 +46,15 @@ from kizuna.errors import KizunaError
 from kizuna.store.base import AnyProduct, AnyReport, product_key, product_kind
 from kizuna.timefmt import format_time
 
-Action = Literal["received", "released", "refused", "proceeded", "rejoined"]
-ACTIONS: tuple[str, ...] = ("received", "released", "refused", "proceeded", "rejoined")
+Action = Literal["received", "released", "refused", "proceeded", "rejoined", "abandoned"]
+ACTIONS: tuple[str, ...] = (
+    "received",
+    "released",
+    "refused",
+    "proceeded",
+    "rejoined",
+    "abandoned",
+)
 GENESIS = "0" * 64
 """``prev`` of the first entry of every log."""
 

@@ -8,6 +8,7 @@ import asyncio
 import json
 import math
 import os
+import signal
 import stat
 import subprocess
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from node_support import cheap_pipeline, open_store
 from sharing_helpers import NATS_SERVER, T_2026, nats_server, needs_nats, report, track
 
 from kizuna.interfaces.cli.main import main
@@ -217,7 +219,7 @@ async def test_server_enforces_the_config_even_when_the_node_would_release() -> 
     copies fail."""
     from kizuna.errors import PolicyError
     from kizuna.sharing.bus import BusEvent
-    from kizuna.sharing.nats_bus import TransportError
+    from kizuna.sharing.nats_bus import PermissionRefusedError, TransportError
     from kizuna.sharing.policy import Routing
 
     agreement = _reports_to_usa_from_2027()
@@ -272,11 +274,11 @@ async def test_server_enforces_the_config_even_when_the_node_would_release() -> 
         results = await jjoc.publish_many([refused[0], jpn_track, not_ours, *refused[1:]])
         elapsed = time.monotonic() - started
         assert [type(r) for r in results] == [
-            TransportError,
+            PermissionRefusedError,
             Routing,
             PolicyError,
-            TransportError,
-            TransportError,
+            PermissionRefusedError,
+            PermissionRefusedError,
         ]
         assert "not stored for USA" in str(results[0])
         assert 0.3 <= elapsed < 0.8  # one wait for the batch, not 0.3 s per refused copy
@@ -518,3 +520,96 @@ async def test_a_partner_message_posing_as_a_status_notice_is_terminated_and_rec
         assert info.num_ack_pending == 0 and info.num_redelivered == 0
         await jjoc.close()
         await usfj.close()
+
+
+async def _heartbeat_of(bus: NatsBus, node: str) -> float | None:
+    marks: dict[str, float | None] = {}
+    for _ in range(10):
+        for delivery in await bus.receive(100, 0.2):
+            await delivery.ack()
+        marks.update(bus.take_heartbeats())
+        if node in marks:
+            return marks[node]
+    raise AssertionError(f"no heartbeat from {node}")
+
+
+async def test_a_heartbeat_never_vouches_for_an_own_report_not_yet_published(
+    trilateral: Agreement, tmp_path: Path
+) -> None:
+    """JJOC's report R fails to publish again and again (the server stalls: stopped, the
+    connection still up, so every batch's ack wait runs out: a transient failure): the node
+    keeps it in its outbox however often that happens, and its heartbeats stay below R's time
+    until R is stored."""
+    from kizuna.contract import parse_report
+    from kizuna.sharing.node import Node
+
+    with nats_server(trilateral) as server:
+        usfj = await NatsBus.connect(
+            trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ")
+        )
+        bus = await NatsBus.connect(
+            trilateral, "JJOC", server.url, **server.creds("JJOC"), publish_timeout_s=0.2
+        )
+        audit: list[tuple[str, ...]] = []
+        node = Node(
+            "JJOC",
+            trilateral,
+            bus,
+            open_store(tmp_path, "JJOC"),
+            pipeline=cheap_pipeline(),
+            audit=audit.extend,
+            owners={"JPN-IR": "JJOC"},
+            clock="sources",
+        )
+        r = parse_report(report("JPN-IR:1", "JPN", ["JPN", "USA"]))
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            await node.accept([r])
+            for _ in range(5):
+                assert bus.connected
+                assert await node.flush_outbox() == 1
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert await node.publish_heartbeat(r.t + 5.0)
+        assert await _heartbeat_of(usfj, "JJOC") < r.t
+        bus._publish_timeout_s = 2.0
+        assert await node.flush_outbox() == 0
+        assert await node.publish_heartbeat(r.t + 5.0)
+        assert await _heartbeat_of(usfj, "JJOC") == r.t + 5.0
+        assert node.stats.publish_failures >= 6 and node.stats.abandoned == 0
+        assert "abandoned" not in {a[0] for a in audit}
+        await node.close()
+        await usfj.close()
+
+
+async def test_an_own_report_the_server_refuses_for_good_is_given_up_logged_and_audited(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kizuna.contract import parse_report
+    from kizuna.sharing.node import Node
+
+    agreement = _reports_to_usa_from_2027()
+    with nats_server(agreement, at_time=T_2026) as server:
+        bus = await NatsBus.connect(
+            agreement, "JJOC", server.url, **server.creds("JJOC"), publish_timeout_s=0.3
+        )
+        audit: list[tuple[str, ...]] = []
+        node = Node(
+            "JJOC",
+            agreement,
+            bus,
+            open_store(tmp_path, "JJOC"),
+            pipeline=cheap_pipeline(),
+            audit=audit.extend,
+            owners={"JPN-IR": "JJOC"},
+        )
+        r = parse_report(
+            report("JPN-IR:2", "JPN", ["JPN", "USA"], time_text="2027-06-01T00:00:00.000Z")
+        )
+        await node.accept([r])
+        assert not node.has_outbox and node.stats.abandoned == 1
+        envelope = Envelope.of(r, origin_node="JJOC", agreement=agreement)
+        assert ("abandoned", "report", envelope.id, None, "JJOC") in audit
+        assert f"report {envelope.id} given up" in caplog.text
+        assert "refused by the server's permissions" in caplog.text
+        await node.close()
