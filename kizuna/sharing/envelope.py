@@ -55,6 +55,31 @@ def product_key(kind: str, product: dict[str, Any], origin_node: str) -> str:
     raise InputError(f"unknown product kind {kind!r}")
 
 
+_CHECKED: dict[tuple[Any, ...], Marking] = {}
+"""Validated markings by (classification, nations, released_by): a run has a few dozen."""
+
+
+def checked_marking(marking: Marking) -> Marking:
+    """The validated, canonical form of a marking model (nations sorted, each once); raises
+    :class:`InputError` for one the contract refuses (no nation, a code not of three capital
+    letters, an unknown classification). Cached, so the check costs one dict look-up."""
+    fields = marking.__dict__
+    key = (
+        fields.get("classification"),
+        tuple(fields.get("releasable_to") or ()),
+        fields.get("released_by"),
+    )
+    found = _CHECKED.get(key)
+    if found is None:
+        try:
+            found = Marking(classification=key[0], releasable_to=list(key[1]), released_by=key[2])
+        except (ValidationError, TypeError) as exc:
+            raise InputError(f"invalid marking {key}: {exc}", field="marking") from None
+        if len(_CHECKED) < 4096:
+            _CHECKED[key] = found
+    return found
+
+
 @dataclass(frozen=True)
 class Envelope:
     """One product on its way between nodes.
@@ -99,9 +124,15 @@ class Envelope:
         else:
             originator = node.nation
         if isinstance(model_marking, Marking):
-            # A contract model's marking is validated and canonical already, and its dump is
-            # what model_dump put in the body.
-            marking = model_marking
+            # A model's marking may have been built without validation (model_construct, as
+            # the tracker and combine_markings do for speed): checked against its validated,
+            # canonical form (cached), as a receiver decoding it from the wire would.
+            marking = checked_marking(model_marking)
+            if marking.releasable_to != model_marking.releasable_to and isinstance(
+                product, BaseModel
+            ):
+                product = product.model_copy(update={"marking": marking})
+                body = {**body, "marking": marking.model_dump(mode="json")}
         else:
             try:
                 marking = Marking.model_validate(body["marking"])
@@ -275,4 +306,4 @@ class _ReportWire(_Wire):
     product: Report  # type: ignore[assignment]
 
 
-__all__ = ["Envelope", "product_key", "product_kind_of"]
+__all__ = ["Envelope", "checked_marking", "product_key", "product_kind_of"]

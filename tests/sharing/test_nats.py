@@ -613,3 +613,47 @@ async def test_an_own_report_the_server_refuses_for_good_is_given_up_logged_and_
         assert f"report {envelope.id} given up" in caplog.text
         assert "refused by the server's permissions" in caplog.text
         await node.close()
+
+
+@pytest.mark.parametrize(
+    ("nations", "canonical"),
+    [(["usa", "JPN"], None), ([], None), (["USA", "JPN", "USA"], ["JPN", "USA"])],
+)
+async def test_a_marking_built_without_validation_is_checked_alike_on_both_transports(
+    trilateral: Agreement, nations: list[str], canonical: list[str] | None
+) -> None:
+    """A product model whose marking was built without validation (``model_construct``, as
+    the tracker and combine_markings build theirs): lowercase or empty nations are refused
+    when the envelope is made, duplicates are made canonical, so an in-process receiver gets
+    exactly what a NATS receiver decodes (which validates the marking on the wire)."""
+    from kizuna.contract import Marking, TrackProduct
+    from kizuna.errors import InputError
+    from kizuna.sharing import InProcessHub
+
+    good = remark(
+        "track", Marking(classification="SECRET", releasable_to=["JPN", "USA"]), "USA",
+        trilateral, T_2026,
+    )  # fmt: skip
+    model = TrackProduct.model_validate(track("USFK-T1", good.model_dump(mode="json")))
+    built = Marking.model_construct(
+        classification="SECRET", releasable_to=nations, released_by=good.released_by
+    )
+    model = model.model_copy(update={"marking": built})
+    if canonical is None:
+        with pytest.raises(InputError, match="marking"):
+            Envelope.of(model, origin_node="USFK", agreement=trilateral)
+        return
+    envelope = Envelope.of(model, origin_node="USFK", agreement=trilateral)
+    assert envelope.marking.releasable_to == canonical
+    assert envelope.product["marking"]["releasable_to"] == canonical
+    hub = InProcessHub(trilateral)
+    await hub.connect("USFK").publish(envelope)
+    [in_process] = [d.envelope for d in await hub.connect("JJOC").receive(timeout_s=0.01)]
+    with nats_server(trilateral) as server:
+        usfk = await NatsBus.connect(trilateral, "USFK", server.url, **server.creds("USFK"))
+        jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
+        await usfk.publish(envelope)
+        [over_nats] = await _collect(jjoc)
+        await usfk.close()
+        await jjoc.close()
+    assert in_process == over_nats == envelope
