@@ -708,7 +708,19 @@ class Node:
     def _partner_event(self, action: str, partner: str) -> None:
         # The log says it in words, the audit log keeps it in the node's hash chain.
         at = format_time(self._watermark) if math.isfinite(self._watermark) else "start"
-        if action == "proceeded":
+        state = self.sources.partners.get(partner) if self.sources is not None else None
+        if action == "proceeded" and state is not None and state.why == "stalled":
+            log.warning(
+                "%s: the clock of %s has not moved past %s for %.0f s while waiting for it at "
+                "%s: proceeding without it; its reports for steps already run will be late "
+                "(this run is no longer equal to a fault-free run)",
+                self.node_id,
+                partner,
+                format_time(state.watermark_s) if math.isfinite(state.watermark_s) else "none",
+                self.sources.timeout_s if self.sources is not None else 0.0,
+                at,
+            )
+        elif action == "proceeded":
             log.warning(
                 "%s: no heartbeat from %s for %.0f s while waiting for it at %s: proceeding "
                 "without it; its reports for steps already run will be late (this run is no "

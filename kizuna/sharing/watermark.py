@@ -31,6 +31,11 @@ makes it live again (``rejoined``): the node then waits for it once more. A run 
 partner timed out is honestly *not* equal to a fault-free run; one whose outages were all
 shorter than the timeout is. Each second of waiting delays the node's warnings by a second,
 which is why the timeout is bounded.
+
+A partner that keeps sending heartbeats whose clock does not move (a feed stuck, a bug) would
+hold the node back for ever just the same: one that holds the clock back for ``timeout_s``
+without its watermark moving is dropped too (logged and audited as ``proceeded``), and rejoins
+only once its watermark moves past where it stood.
 """
 
 from __future__ import annotations
@@ -105,7 +110,10 @@ class _Partner:
     heard_s: float | None = None  # wall clock (monotonic) of the last heartbeat, or of the
     # first check that found it silent (the timeout counts from there: a node that waited for
     # the go of a run before serving does not drop its partners at once)
+    stuck_s: float | None = None  # wall clock since which it has held the clock back without
+    # its watermark moving (None: not holding it back, or moved since)
     live: bool = True
+    why: str = ""  # why it was dropped: "silent" (no heartbeat) or "stalled" (clock stood still)
 
 
 class SourceClock:
@@ -131,14 +139,19 @@ class SourceClock:
             self.own_s = max(watermark_s, self.own_s if self.own_s is not None else -math.inf)
 
     def heard(self, partner: str, watermark_s: float | None, now_s: float) -> str | None:
-        """A heartbeat of ``partner``; returns ``"rejoined"`` when it had been dropped. A
-        heartbeat of a node that is no source is ignored (the bus has checked the subject)."""
+        """A heartbeat of ``partner``; returns ``"rejoined"`` when it had been dropped (one
+        dropped for a clock that stood still rejoins only once its clock moves). A heartbeat of
+        a node that is no source is ignored (the bus has checked the subject)."""
         state = self.partners.get(partner)
         if state is None:
             return None
         state.heard_s = now_s
-        state.watermark_s = max(state.watermark_s, math.inf if watermark_s is None else watermark_s)
-        if not state.live:
+        mark = math.inf if watermark_s is None else watermark_s
+        moved = mark > state.watermark_s
+        if moved:
+            state.watermark_s = mark
+            state.stuck_s = None
+        if not state.live and (moved or state.why != "stalled"):
             state.live = True
             return "rejoined"
         return None
@@ -149,19 +162,29 @@ class SourceClock:
         return sorted(p for p, s in self.partners.items() if s.live and s.watermark_s < own)
 
     def expire(self, now_s: float) -> list[str]:
-        """Drop the partners that held the clock back without a heartbeat for ``timeout_s``;
-        returns them (the node logs and audits each)."""
+        """Drop the partners that held the clock back for ``timeout_s`` without a heartbeat
+        (``why`` "silent") or without their clock moving ("stalled"); returns them (the node
+        logs and audits each)."""
         if self.timeout_s is None:
             return []
+        holding = set(self.holding_back())
         gone: list[str] = []
-        for partner in self.holding_back():
-            state = self.partners[partner]
+        for partner, state in self.partners.items():
+            if partner not in holding:
+                state.stuck_s = None
+                continue
             if state.heard_s is None:
                 state.heard_s = now_s
-            elif now_s - state.heard_s >= self.timeout_s:
-                gone.append(partner)
-        for partner in gone:
-            self.partners[partner].live = False
+            if state.stuck_s is None:
+                state.stuck_s = now_s
+            if now_s - state.heard_s >= self.timeout_s:
+                state.why = "silent"
+            elif now_s - state.stuck_s >= self.timeout_s:
+                state.why = "stalled"
+            else:
+                continue
+            state.live = False
+            gone.append(partner)
         return gone
 
     def effective(self) -> float | None:

@@ -251,3 +251,78 @@ def test_kizuna_node_refuses_a_partner_timeout_that_is_not_positive(
 
     assert main(["node", "--id", "JJOC", "--partner-timeout", "0"]) == 2
     assert "--partner-timeout" in capsys.readouterr().err
+
+
+def test_a_partner_whose_clock_stands_still_is_dropped_while_it_holds_the_clock_back() -> None:
+    """A partner that keeps sending heartbeats with a clock that does not move would hold the
+    node back for ever: after ``timeout_s`` of holding it back without moving, it is dropped
+    as a silent one is, and it rejoins only once its clock moves past where it stood."""
+    clock = SourceClock(["A", "B"], timeout_s=5.0)
+    clock.feed(100.0)
+    clock.heard("A", 100.0, now_s=0.0)
+    clock.heard("B", 80.0, now_s=0.0)
+    assert clock.expire(0.0) == []
+    for now in (1.0, 2.0, 3.0, 4.0, 4.9):
+        clock.heard("A", 100.0, now_s=now)  # A stands still too, but does not hold back
+        clock.heard("B", 80.0, now_s=now)
+        assert clock.expire(now) == []
+    clock.heard("B", 80.0, now_s=5.0)
+    assert clock.expire(5.0) == ["B"] and clock.effective() == 100.0
+    assert clock.partners["B"].why == "stalled"
+    assert clock.heard("B", 80.0, now_s=6.0) is None  # the same clock again: still dropped
+    assert clock.effective() == 100.0
+    assert clock.heard("B", 81.0, now_s=7.0) == "rejoined"
+    assert clock.holding_back() == ["B"] and clock.expire(11.9) == []
+    # A partner that moves, however slowly, is never dropped for standing still.
+    for k in range(1, 20):
+        clock.heard("B", 81.0 + k * 0.1, now_s=7.0 + k)
+        assert clock.expire(7.0 + k) == []
+    # The timer runs only while it holds the clock back: behind now, it has a full timeout.
+    slow = SourceClock(["B"], timeout_s=5.0)
+    slow.feed(50.0)
+    slow.heard("B", 80.0, now_s=0.0)
+    assert slow.expire(0.0) == [] and slow.expire(100.0) == []
+    slow.feed(100.0)
+    slow.heard("B", 80.0, now_s=100.0)
+    assert slow.expire(100.0) == [] and slow.expire(104.0) == []
+    slow.heard("B", 80.0, now_s=105.0)
+    assert slow.expire(105.0) == ["B"]
+
+
+async def test_a_partner_stuck_at_one_clock_is_dropped_logged_and_audited(
+    trilateral: Agreement, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mine, end = _feeds(trilateral)
+    hub = InProcessHub(trilateral)
+    audit: list[Any] = []
+    usfk = Node(
+        "USFK",
+        trilateral,
+        hub.connect("USFK"),
+        open_store(tmp_path, "USFK"),
+        pipeline=cheap_pipeline(),
+        audit=audit.extend,
+        clock="sources",
+        partner_timeout_s=1.0,
+    )
+    for partner in ("INDOPACOM", "USFJ-JFHQ", "JJOC"):
+        await hub.connect(partner).publish_heartbeat(end, end)
+    rok = hub.connect("ROK-JCS")
+    await usfk.accept(mine["USFK"])
+    await usfk.drain()
+    stuck = end - 90.0
+    for _ in range(4):  # heartbeats keep coming, the clock in them does not move
+        await rok.publish_heartbeat(stuck, end)
+        await usfk.drain()
+        await usfk.advance(end)
+        assert usfk.waiting_for == ["ROK-JCS"]
+        await asyncio.sleep(0.15)
+    await asyncio.sleep(0.5)  # 1.1 s after its first heartbeat
+    await rok.publish_heartbeat(stuck, end)
+    await usfk.drain()
+    await usfk.advance(end)
+    assert usfk.waiting_for == [] and usfk.stats.partners_dropped == 1
+    [entry] = [a for a in audit if a[0] == "proceeded"]
+    assert entry[3:] == (None, "ROK-JCS")
+    assert "clock of ROK-JCS has not moved" in caplog.text
+    await usfk.close()
