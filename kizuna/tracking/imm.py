@@ -7,6 +7,9 @@ block is identically zero, mean and covariance). Mixing between models of differ
 follows the usual augmentation: the ballistic estimate enters the boost model with zero thrust
 and zero thrust variance, and the boost estimate enters the ballistic model by its marginal.
 
+At the boost -> ballistic transition (burnout) l = ln(beta) does not carry over: the mixing
+hands it to the ballistic mode at its prior (see :func:`_mixing_sources`).
+
 Mode transitions per step of length dt (Markov, time-continuous):
 
     P(boost -> ballistic) = 1 - exp(-h dt)     (burnout, hazard h from :func:`burnout_rate_per_s`)
@@ -34,7 +37,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kizuna.tracking.filters import Filter, MeasurementModel, symmetrize
-from kizuna.tracking.motion import BALLISTIC, BALLISTIC_DIM, BOOST, BOOST_DIM, MotionModel
+from kizuna.tracking.motion import (
+    BALLISTIC,
+    BALLISTIC_DIM,
+    BOOST,
+    BOOST_DIM,
+    LOG_BETA,
+    LOG_BETA_PRIOR,
+    LOG_BETA_SIGMA,
+    MotionModel,
+)
 
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -155,7 +167,31 @@ def _stacked_model(n_boost: int, n_ballistic: int) -> MotionModel:
         per_row(BOOST.q_accel_m2_s3, BALLISTIC.q_accel_m2_s3),  # type: ignore[arg-type]
         per_row(BOOST.q_log_beta, BALLISTIC.q_log_beta),  # type: ignore[arg-type]
         per_row(BOOST.q_jerk_m2_s5, 0.0),  # type: ignore[arg-type]
+        per_row(BOOST.drag_error_fraction, BALLISTIC.drag_error_fraction),  # type: ignore[arg-type]
     )
+
+
+def _mixing_sources(xm: Array, Pm: Array) -> tuple[Array, Array]:
+    """The estimate each mode i hands to each mode j in mixing: (K, i, j, 10) and covariances.
+
+    Every pair hands over mode i's estimate unchanged except boost -> ballistic, the burnout
+    itself, which hands over l = ln(beta) at its prior (LOG_BETA_PRIOR, LOG_BETA_SIGMA,
+    uncorrelated with the rest): beta jumps at burnout (the body's mass and shape change: the
+    propellant is gone, a stage or shroud leaves; the physics boost flies the powered body at
+    2,000 kg/m^2 and what follows at 5,000-10,000), so what the boost model learnt of the
+    powered body's drag, mixed with its thrust along the same velocity axis, says nothing
+    about the vehicle after burnout. Carried over, it was: srbm-salvo's ballistic tracks left
+    the boost with l 1 off the truth and sigma 0.05 (20 sigma), and an l that wrong is a drag
+    error the ballistic model then met as unmodelled acceleration all the way down.
+    """
+    xi = np.repeat(xm[:, :, None, :], 2, axis=2)
+    Pi = np.repeat(Pm[:, :, None, :, :], 2, axis=2)
+    burnout = (slice(None), BOOST_MODE, BALLISTIC_MODE)
+    xi[burnout + (LOG_BETA,)] = LOG_BETA_PRIOR
+    Pi[burnout + (LOG_BETA, slice(None))] = 0.0
+    Pi[burnout + (slice(None), LOG_BETA)] = 0.0
+    Pi[burnout + (LOG_BETA, LOG_BETA)] = LOG_BETA_SIGMA**2
+    return xi, Pi
 
 
 def predict(
@@ -179,9 +215,10 @@ def predict(
         pi = transition_matrix(dt[sel], tau_burn_s, rate)
         c_sel = np.einsum("kij,ki->kj", pi, mu[sel])
         weights = pi * mu[sel][:, :, None] / np.maximum(c_sel[:, None, :], 1e-300)  # w[i|j]
-        xs = np.einsum("kij,kia->kja", weights, xm[sel])
-        d = xm[sel][:, :, None, :] - xs[:, None, :, :]  # (K, i, j, n)
-        Ps = np.einsum("kij,kiab->kjab", weights, Pm[sel]) + np.einsum(
+        xi, Pi = _mixing_sources(xm[sel], Pm[sel])
+        xs = np.einsum("kij,kija->kja", weights, xi)
+        d = xi - xs[:, None, :, :]  # (K, i, j, n)
+        Ps = np.einsum("kij,kijab->kjab", weights, Pi) + np.einsum(
             "kij,kija,kijb->kjab", weights, d, d
         )
         x0[sel], P0[sel], c[sel] = xs, Ps, c_sel

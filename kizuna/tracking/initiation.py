@@ -32,16 +32,17 @@ from numpy.typing import NDArray
 from kizuna.geo.frames import enu_rotation, lla_to_ecef
 from kizuna.physics.dynamics import acceleration_ecef
 from kizuna.tracking.imm import BALLISTIC_MODE, BOOST_MODE
-from kizuna.tracking.motion import BALLISTIC_DIM, BOOST_DIM, LOG_BETA, THRUST
+from kizuna.tracking.motion import (
+    BALLISTIC_DIM,
+    BOOST_DIM,
+    LOG_BETA,
+    LOG_BETA_PRIOR,
+    LOG_BETA_SIGMA,
+    THRUST,
+)
 
 Array = NDArray[np.float64]
 
-# Prior on l = ln(beta / (1 kg/m^2)) (see kizuna.tracking.motion): centred on a typical
-# re-entry vehicle (beta 7,000 kg/m^2; fielded ones are 5,000-10,000), with sigma 1 (a factor
-# e): 1,000 kg/m^2 (a tumbling spent body) is at -1.9 sigma and 30,000 at +1.5 sigma, so
-# everything from a booster in powered flight to a heavy RV is inside the 95 % interval.
-LOG_BETA_PRIOR = float(np.log(7000.0))
-LOG_BETA_SIGMA = 1.0
 THRUST_PRIOR_MPS2 = 30.0  # typical thrust acceleration of a missile mid-burn (20-100 m/s^2)
 THRUST_SIGMA_MPS2 = 30.0  # per axis, for a track first seen possibly under thrust
 

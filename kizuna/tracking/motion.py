@@ -23,11 +23,18 @@ Users who want the 1/beta layout get it from :func:`to_inverse_beta` (exact mome
 
 Process noise (continuous white noise, spectral densities; each figure documented where set):
 
-* every model: white acceleration noise on v for forces the model lacks. Above the
-  atmosphere these are the geopotential beyond J2 and lunisolar terms (< 1e-4 m/s^2), so the
-  density is small; in the air the dominant unmodelled force is the drag error from density
-  and ballistic-coefficient variation, modelled as 25 % of the current drag acceleration with a
-  5 s correlation time (a scale height crossed at 1-2 km/s), giving q = (0.25 |a_drag|)^2 * 5 s.
+* every model: white acceleration noise on v for forces the model lacks: the geopotential
+  beyond J2 and lunisolar terms (< 1e-4 m/s^2), so the density is small.
+* no white drag-error term in ballistic flight: drag is rho(h) |v| v k / 2, so an error of
+  beta and a density error of the standard atmosphere that varies slowly along the path are
+  one multiplicative error of the drag, which is what the state ``l`` and its covariance
+  carry (a density a factor (1 + e) off is l shifted by -ln(1 + e)); its random walk below
+  lets it drift. A white term of 25 % of the drag on top counted that error twice: on
+  srbm-salvo (50 runs) it made the tracks ~1.5x too cautious, most below 60 km (6-D NEES
+  2.0-2.4 there), and it had hidden an l carried out of the boost wrongly (see
+  :mod:`kizuna.tracking.imm`). Powered flight keeps it (``drag_error_fraction``, 25 % of the
+  drag with a 5 s correlation time, q = (0.25 |a_drag|)^2 * 5 s): the boosting body's drag is
+  not the re-entry figure k describes, and its error is not a scale factor l could carry.
 * ``l``: random walk, the ballistic coefficient drifting with Mach number and attitude. That
   is a property of the flow, not of the body, so the density is scaled by rho / (rho + rho_60)
   (rho_60 the density at 60 km): full in the lower atmosphere, ~2e-3 of it at 100 km and
@@ -78,6 +85,8 @@ class MotionModel:
     density factor rho / (rho + rho_60), see the module docstring).
     ``q_jerk_m2_s5``: white jerk density on each thrust axis (boost models only), m^2/s^5.
     ``forces``: which physics forces act (the default is the full model: J2, rotation, drag).
+    ``drag_error_fraction``: white acceleration noise for a drag the model gets wrong, as a
+    fraction of the modelled drag (5 s correlation); powered flight only (module docstring).
     """
 
     name: str
@@ -87,6 +96,7 @@ class MotionModel:
     q_jerk_m2_s5: float | Array = 0.0
     forces: ForceModel = _NO_DRAG
     drag: bool = True
+    drag_error_fraction: float | Array = 0.0
 
     @property
     def thrust(self) -> bool:
@@ -183,7 +193,7 @@ class MotionModel:
             v2 = np.einsum("...i,...i->...", v, v)
             rho = density_kg_m3(_altitude_m(r, r2, np.sqrt(r2)))
             drag = 0.5 * rho * v2 * _inverse_beta(x[..., LOG_BETA])  # |a_drag|
-            q = q + (_DRAG_ERROR_FRACTION * drag) ** 2 * _DRAG_CORRELATION_S
+            q = q + (self.drag_error_fraction * drag) ** 2 * _DRAG_CORRELATION_S
             q_l = q_l * (rho / (rho + _RHO_60KM_KG_M3))
         d2 = dt * dt
         d3 = d2 * dt
@@ -234,10 +244,17 @@ class MotionModel:
             pick(self.q_jerk_m2_s5),
             self.forces,
             self.drag,
+            pick(self.drag_error_fraction),
         )
 
-    def rows(self, q_accel_m2_s3: Array, q_log_beta: Array, q_jerk_m2_s5: Array) -> MotionModel:
-        """This model with per-row noise densities (arrays of shape (K,)), for stacking the
+    def rows(
+        self,
+        q_accel_m2_s3: Array,
+        q_log_beta: Array,
+        q_jerk_m2_s5: Array,
+        drag_error_fraction: Array,
+    ) -> MotionModel:
+        """This model with per-row noise figures (arrays of shape (K,)), for stacking the
         rows of several models (an IMM's modes) into one propagation call."""
         return MotionModel(
             self.name,
@@ -247,6 +264,7 @@ class MotionModel:
             q_jerk_m2_s5,  # type: ignore[arg-type]
             self.forces,
             self.drag,
+            drag_error_fraction,  # type: ignore[arg-type]
         )
 
 
@@ -344,6 +362,14 @@ def _drag_ecef(r: Array, v: Array, inv_beta: Array) -> Array:
     return (-0.5 * rho * speed * np.maximum(inv_beta, 0.0))[..., None] * v
 
 
+# Prior on l = ln(beta / (1 kg/m^2)) of a ballistic object whose drag has not been measured:
+# centred on a typical re-entry vehicle (beta 7,000 kg/m^2; fielded ones are 5,000-10,000),
+# with sigma 1 (a factor e): 1,000 kg/m^2 (a tumbling spent body) is at -1.9 sigma and 30,000
+# at +1.5 sigma, so everything from a booster in powered flight to a heavy RV is inside the
+# 95 % interval. Used at initiation and at burnout (see kizuna.tracking.imm).
+LOG_BETA_PRIOR = float(np.log(7000.0))
+LOG_BETA_SIGMA = 1.0
+
 # Above the air the residual accelerations the filter lacks (geopotential beyond J2, Sun and
 # Moon) are below 1e-4 m/s^2; with a 100 s correlation time q = (1e-4)^2 * 100 = 1e-6. The
 # figure used is 10 times larger to cover the finite-difference truth sampling and leave the
@@ -359,7 +385,12 @@ Q_JERK_BOOST_M2_S5 = 10.0
 
 BALLISTIC = MotionModel("ballistic", BALLISTIC_DIM, Q_ACCEL_BALLISTIC_M2_S3, Q_LOG_BETA)
 BOOST = MotionModel(
-    "boost", BOOST_DIM, Q_ACCEL_BALLISTIC_M2_S3 * 100.0, Q_LOG_BETA_BOOST, Q_JERK_BOOST_M2_S5
+    "boost",
+    BOOST_DIM,
+    Q_ACCEL_BALLISTIC_M2_S3 * 100.0,
+    Q_LOG_BETA_BOOST,
+    Q_JERK_BOOST_M2_S5,
+    drag_error_fraction=_DRAG_ERROR_FRACTION,
 )
 # Drag-free Kepler ballistic model, for filter equivalence tests against closed forms.
 KEPLER_BALLISTIC = MotionModel(
@@ -373,6 +404,8 @@ __all__ = [
     "BOOST_DIM",
     "KEPLER_BALLISTIC",
     "LOG_BETA",
+    "LOG_BETA_PRIOR",
+    "LOG_BETA_SIGMA",
     "POS",
     "THRUST",
     "VEL",

@@ -30,3 +30,34 @@ def test_combine_is_the_moment_match_with_collapsed_rows():
     x, P = combine(xm[[1, 4]], Pm[[1, 4]], mu[[1, 4]])
     np.testing.assert_array_equal(x, xm[[1, 4], 1])
     np.testing.assert_array_equal(P, Pm[[1, 4], 1])
+
+
+def test_burnout_hands_ballistic_mode_the_beta_prior():
+    """Mixing boost -> ballistic (the burnout) hands l = ln(beta) over at its prior, not the
+    boost model's l: a track that is all boost so far gives its ballistic mode l at the prior
+    mean and sigma, uncorrelated with (r, v); the boost mode keeps its own l, and a track that
+    is all ballistic keeps the l it has measured."""
+    from kizuna.geo.frames import lla_to_ecef
+    from kizuna.tracking.filters import EKF
+    from kizuna.tracking.imm import BALLISTIC_MODE, BOOST_MODE, predict
+    from kizuna.tracking.motion import LOG_BETA, LOG_BETA_PRIOR, LOG_BETA_SIGMA
+
+    xm = np.zeros((2, 2, 10))
+    xm[:, :, :3] = lla_to_ecef(39.0, 128.0, 200_000.0)  # above the air: l is not propagated
+    xm[:, :, 3:6] = (1500.0, 1500.0, 1000.0)
+    xm[:, :, LOG_BETA] = np.log(2000.0)  # the powered body's
+    xm[:, BOOST_MODE, 7:10] = (20.0, 20.0, 13.0)  # thrust: a burnout hazard of ~0.006/s
+    Pm = np.broadcast_to(np.eye(10), (2, 2, 10, 10)).copy()
+    Pm[:, BALLISTIC_MODE, 7:, :] = Pm[:, BALLISTIC_MODE, :, 7:] = 0.0
+    xm[:, BALLISTIC_MODE, 7:] = 0.0
+    Pm[:, :, LOG_BETA, LOG_BETA] = 0.05**2
+    Pm[:, :, LOG_BETA, 3] = Pm[:, :, 3, LOG_BETA] = 0.04
+    mu = np.array([[1.0 - 1e-9, 1e-9], [1e-9, 1.0 - 1e-9]])
+    pred = predict(EKF, xm, Pm, mu, np.array([True, True]), np.full(2, 1.0), 90.0)
+    boosting, coasting = 0, 1
+    assert abs(pred.xm[boosting, BALLISTIC_MODE, LOG_BETA] - LOG_BETA_PRIOR) < 1e-6
+    sigma = np.sqrt(pred.Pm[boosting, BALLISTIC_MODE, LOG_BETA, LOG_BETA])
+    assert abs(sigma - LOG_BETA_SIGMA) < 1e-6
+    assert abs(pred.Pm[boosting, BALLISTIC_MODE, LOG_BETA, 3]) < 1e-6
+    assert abs(pred.xm[boosting, BOOST_MODE, LOG_BETA] - np.log(2000.0)) < 1e-6
+    assert abs(pred.xm[coasting, BALLISTIC_MODE, LOG_BETA] - np.log(2000.0)) < 1e-6

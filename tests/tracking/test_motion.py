@@ -65,6 +65,7 @@ def test_stacked_rows_equal_separate_models():
         np.r_[[BOOST.q_accel_m2_s3] * 3, [BALLISTIC.q_accel_m2_s3] * 3],
         np.r_[[BOOST.q_log_beta] * 3, [BALLISTIC.q_log_beta] * 3],
         np.r_[[BOOST.q_jerk_m2_s5] * 3, [0.0] * 3],
+        np.r_[[BOOST.drag_error_fraction] * 3, [BALLISTIC.drag_error_fraction] * 3],
     )
     dt = np.full(6, 2.0)
     q = rows.noise(x, dt)
