@@ -148,8 +148,10 @@ class SourceClock:
         state.heard_s = now_s
         mark = math.inf if watermark_s is None else watermark_s
         moved = mark > state.watermark_s
-        if moved:
-            state.watermark_s = mark
+        if moved or mark == -math.inf:
+            # (-inf: a heartbeat the bus holds until this node has its redeliveries,
+            # kizuna.sharing.nats_bus; the wait is not the partner's: it restarts the timer.)
+            state.watermark_s = max(state.watermark_s, mark)
             state.stuck_s = None
         if not state.live and (moved or state.why != "stalled"):
             state.live = True

@@ -206,26 +206,35 @@ async def test_a_node_fed_by_its_own_radars_waits_for_a_late_partner(
     assert ahead != in_step
 
 
-async def test_a_partner_silent_past_the_timeout_is_dropped_logged_and_audited(
-    trilateral: Agreement, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    mine, end = _feeds(trilateral)
-    hub = InProcessHub(trilateral)
+async def _usfk_fed_to_the_end(
+    agreement: Agreement, root: Path, timeout_s: float
+) -> tuple[Node, InProcessHub, list[Any], float]:
+    """USFK (sources clock, partner timeout ``timeout_s``) with its whole own feed entered and
+    every partner but ROK-JCS heard at the end of it: it waits for ROK-JCS alone."""
+    mine, end = _feeds(agreement)
+    hub = InProcessHub(agreement)
     audit: list[Any] = []
     usfk = Node(
         "USFK",
-        trilateral,
+        agreement,
         hub.connect("USFK"),
-        open_store(tmp_path, "USFK"),
+        open_store(root, "USFK"),
         pipeline=cheap_pipeline(),
         audit=audit.extend,
         clock="sources",
-        partner_timeout_s=0.2,
+        partner_timeout_s=timeout_s,
     )
     for partner in ("INDOPACOM", "USFJ-JFHQ", "JJOC"):
         await hub.connect(partner).publish_heartbeat(end, end)
     await usfk.accept(mine["USFK"])
     await usfk.drain()
+    return usfk, hub, audit, end
+
+
+async def test_a_partner_silent_past_the_timeout_is_dropped_logged_and_audited(
+    trilateral: Agreement, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    usfk, hub, audit, end = await _usfk_fed_to_the_end(trilateral, tmp_path, 0.2)
     await usfk.advance(end)
     assert usfk.stats.steps == 0 and usfk.waiting_for == ["ROK-JCS"]
     await asyncio.sleep(0.25)
@@ -287,29 +296,21 @@ def test_a_partner_whose_clock_stands_still_is_dropped_while_it_holds_the_clock_
     assert slow.expire(100.0) == [] and slow.expire(104.0) == []
     slow.heard("B", 80.0, now_s=105.0)
     assert slow.expire(105.0) == ["B"]
+    # A heartbeat the bus holds back (-inf: alive, its clock not yet applicable, see
+    # kizuna.sharing.nats_bus) restarts the timer: the wait is for this node's own redeliveries.
+    held = SourceClock(["B"], timeout_s=5.0)
+    held.feed(100.0)
+    held.heard("B", 80.0, now_s=0.0)
+    assert held.expire(0.0) == [] and held.expire(4.0) == []
+    held.heard("B", -math.inf, now_s=4.5)
+    assert held.expire(8.0) == [] and held.expire(9.4) == [] and held.expire(9.5) == ["B"]
 
 
 async def test_a_partner_stuck_at_one_clock_is_dropped_logged_and_audited(
     trilateral: Agreement, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mine, end = _feeds(trilateral)
-    hub = InProcessHub(trilateral)
-    audit: list[Any] = []
-    usfk = Node(
-        "USFK",
-        trilateral,
-        hub.connect("USFK"),
-        open_store(tmp_path, "USFK"),
-        pipeline=cheap_pipeline(),
-        audit=audit.extend,
-        clock="sources",
-        partner_timeout_s=1.0,
-    )
-    for partner in ("INDOPACOM", "USFJ-JFHQ", "JJOC"):
-        await hub.connect(partner).publish_heartbeat(end, end)
+    usfk, hub, audit, end = await _usfk_fed_to_the_end(trilateral, tmp_path, 1.0)
     rok = hub.connect("ROK-JCS")
-    await usfk.accept(mine["USFK"])
-    await usfk.drain()
     stuck = end - 90.0
     for _ in range(4):  # heartbeats keep coming, the clock in them does not move
         await rok.publish_heartbeat(stuck, end)
