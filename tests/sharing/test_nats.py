@@ -192,6 +192,11 @@ async def test_receiver_drops_a_product_whose_marking_excludes_it(trilateral: Ag
         await buggy.publish(product_subject("JPN", "USA", "track", "JJOC"), liar.to_bytes())
         await buggy.flush()
         assert await _collect(indo) == []
+        # (Two plain publishes: the second may reach the stream after a receive came back
+        # empty on a loaded machine.)
+        deadline = time.monotonic() + 5.0
+        while len(indo.dropped) < 2 and time.monotonic() < deadline:
+            assert await indo.receive(100, 0.3) == []
         reasons = [event.decision.reason for event in indo.dropped if event.decision]
         assert len(reasons) == 2
         assert any("does not match the envelope" in r for r in reasons), reasons
