@@ -87,7 +87,7 @@ from kizuna.tracking.measurement import (
     aer_point_covariance,
     aer_to_point,
 )
-from kizuna.tracking.motion import BALLISTIC_DIM, LOG_BETA, THRUST, to_inverse_beta
+from kizuna.tracking.motion import BALLISTIC_DIM, LOG_BETA, POS, THRUST, VEL, to_inverse_beta
 
 Array = NDArray[np.float64]
 _CLASSIFICATIONS = {rank: name for name, rank in CLASSIFICATION_RANK.items()}
@@ -117,6 +117,8 @@ class TrackerConfig:
     # over the first scans; see bench/tracking_vs_stonesoup.py).
     confirm_hits_short: int = 2
     confirm_short_dt_s: float = 2.5
+    # ... unless a confirmed track is within this distance (m): see Tracker._clear_of_tracks.
+    confirm_short_clear_m: float = 20_000.0
     pair_hypotheses: int = 3  # at most this many tentative starts per new plot
     # Innovation consistency monitor (see Tracker._monitor): weight of one scan in the
     # running mean of a track's normalised innovations, the margin over the honest mean (3)
@@ -886,10 +888,13 @@ class Tracker:
                     init = two_point(
                         self._pool_p[ac], self._pool_R[ac], self._pool_t[ac], p2, R2, t2, boost_p
                     )
+                    clear = self._clear_of_tracks(p2, t2)
                     slots = self._new_tracks(init.xm, init.Pm, init.mu, t2, ex[ar], hits=2)
                     pm = self._pool_meta[ac]
-                    short = (t2 - self._pool_t[ac] <= cfg.confirm_short_dt_s) & (
-                        pm[:, 0] == meta[ar, 0]
+                    short = (
+                        (t2 - self._pool_t[ac] <= cfg.confirm_short_dt_s)
+                        & (pm[:, 0] == meta[ar, 0])
+                        & clear
                     )
                     self.table.need[slots] = np.where(
                         ambiguous,
@@ -909,6 +914,31 @@ class Tracker:
         self._pool_ex = np.concatenate([self._pool_ex, ex[rest]])
         self._pool_meta = np.concatenate([self._pool_meta, meta[rest]])
         return slots
+
+    def _clear_of_tracks(self, points: Array, t: Array) -> NDArray[np.bool_]:
+        """Whether each point (ECEF, m; at time ``t``, s) lies farther than
+        ``confirm_short_clear_m`` from every live confirmed track, each extrapolated in a
+        straight line from its last update (gravity's sag over a few seconds is metres).
+
+        Why: a start right beside a confirmed track is the one place where a quick pair is
+        likely to be wrong rather than new: at a separation the pool holds plots of both
+        pieces, tens of metres apart under ~900 m of cross-range noise, and a pair of them
+        confirmed at once (irbm-overflight seed 102) took over the wrong piece and left both
+        tracks overconfident (NEES 75 and 22). Such a start waits for the usual M hits, while
+        the merge test folds it back if it is the parent again.
+        """
+        tab = self.table
+        clear = np.ones(points.shape[0], bool)
+        live = np.flatnonzero(tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED))
+        if live.size == 0 or points.shape[0] == 0:
+            return clear
+        x = np.einsum("km,kmd->kd", tab.mu[live], tab.xm[live, :, :6])  # mode-weighted r, v
+        # Each track to the latest start time of the batch: starts share one scan (<= 0.25 s).
+        dt = float(t.max()) - tab.t[live]
+        where = x[:, POS] + x[:, VEL] * dt[:, None]
+        rows, _ = ball_candidates(points, self.config.confirm_short_clear_m, where)
+        clear[rows] = False
+        return clear
 
     def _pool_keep(self, keep: NDArray[np.bool_]) -> None:
         self._pool_p, self._pool_R = self._pool_p[keep], self._pool_R[keep]
