@@ -45,7 +45,8 @@ LOWER_AIR_STEP_S = 0.25  # some object below 30 km, where drag changes fast
 IMPACT_TOLERANCE_M = 1e-3
 
 # Local error allowed per adaptive step. A velocity error dv grows into a position error of
-# dv * t over the remaining flight (< 1,000 s), so the velocity bound is the tighter one.
+# dv * t over the remaining flight (up to a few thousand s), so the velocity bound is the
+# tighter one.
 POSITION_TOLERANCE_M = 1e-2
 VELOCITY_TOLERANCE_MPS = 1e-4
 MAX_STEP_S = 60.0  # bounds the step in vacuum, where the error bound alone would allow more

@@ -85,12 +85,11 @@ def burnout_rate_per_s(x_boost: Array, tau_burn_s: float) -> Array:
     speed = np.linalg.norm(x[..., 3:6], axis=-1)
     accel = np.linalg.norm(x[..., 7:10], axis=-1)
     cap = 1.0 / tau_burn_s
-    with np.errstate(divide="ignore"):
-        rate = np.where(
-            speed < BURNOUT_SPEED_MAX_MPS,
-            accel / np.maximum(BURNOUT_SPEED_MAX_MPS - speed, 1e-9),
-            cap,
-        )
+    rate = np.where(
+        speed < BURNOUT_SPEED_MAX_MPS,
+        accel / np.maximum(BURNOUT_SPEED_MAX_MPS - speed, 1e-9),
+        cap,
+    )
     rate = np.minimum(rate, cap)
     return np.where(speed < BURNOUT_SPEED_MIN_MPS, BURNOUT_RATE_FLOOR_PER_S, rate)
 

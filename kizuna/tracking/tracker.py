@@ -75,7 +75,6 @@ from kizuna.tracking.association import assign, ball_candidates
 from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likelihood, mahalanobis_sq
 from kizuna.tracking.fusion import ci_omega
 from kizuna.tracking.initiation import (
-    LOG_BETA_SIGMA,
     THRUST_SIGMA_MPS2,
     launch_seed,
     two_point,
@@ -87,7 +86,16 @@ from kizuna.tracking.measurement import (
     aer_point_covariance,
     aer_to_point,
 )
-from kizuna.tracking.motion import BALLISTIC_DIM, LOG_BETA, POS, THRUST, VEL, to_inverse_beta
+from kizuna.tracking.motion import (
+    BALLISTIC_DIM,
+    LOG_BETA,
+    LOG_BETA_PRIOR,
+    LOG_BETA_SIGMA,
+    POS,
+    THRUST,
+    VEL,
+    to_inverse_beta,
+)
 
 Array = NDArray[np.float64]
 _CLASSIFICATIONS = {rank: name for name, rank in CLASSIFICATION_RANK.items()}
@@ -1034,7 +1042,6 @@ class Tracker:
         if new.size:
             xm = np.zeros((new.size, 2, imm.BOOST_DIM))
             Pm = np.zeros((new.size, 2, imm.BOOST_DIM, imm.BOOST_DIM))
-            from kizuna.tracking.initiation import LOG_BETA_PRIOR
 
             for row, i in enumerate(new):
                 r = batch[i]
@@ -1266,7 +1273,8 @@ class Tracker:
         motion over the gap) against the sum of their covariances, d^T (P_a + P_b)^-1 d, is
         chi-square with 6 dof if both estimate one object with independent errors (their
         errors are positively correlated when they share data, which only makes d smaller);
-        the pair is "one object" below ``merge_distance`` squared (chi2(6) 99 % = 16.8).
+        the pair is "one object" below ``merge_distance`` squared (16 at the default 4, about
+        chi2(6) 99 %).
 
         A tentative track (nothing published yet, at least one update after its start) that
         passes once is folded in at once: the second track of one object's plots started

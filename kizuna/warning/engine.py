@@ -90,6 +90,7 @@ from kizuna.contract import (
 from kizuna.geo.frames import lla_to_ecef
 from kizuna.geo.geodesic import direct, distance_m
 from kizuna.geo.regions import LAND_KINDS, Region, RegionSet, buffer_path, load
+from kizuna.prediction.impact import CHI2_2D_95
 from kizuna.timefmt import format_time, parse_time
 from kizuna.warning.inputs import GroundTrack, GroundTrackLike
 from kizuna.warning.messages import render
@@ -178,16 +179,15 @@ class AlertRules:
 def impact_level(regions: Iterable[Region]) -> Level:
     """Level of an impact alert from the regions its ellipse touches."""
     kinds = {r.kind for r in regions}
-    if kinds & (LAND_KINDS | {"territory"}):
+    if kinds & WARNING_KINDS:
         return "warning"
     if "eez" in kinds:
         return "advisory"
     return "notice"
 
 
-# 2-D 95 % contour of a Gaussian: the ellipse's semi-axes are this many standard deviations
-# (sqrt of chi-square(2 dof).ppf(0.95) = sqrt(-2 ln 0.05)).
-_K95 = float(np.sqrt(-2.0 * np.log(0.05)))
+# 2-D 95 % contour of a Gaussian: the ellipse's semi-axes are this many standard deviations.
+_K95 = float(np.sqrt(CHI2_2D_95))
 
 
 @lru_cache(maxsize=4)
