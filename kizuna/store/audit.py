@@ -121,10 +121,6 @@ class AuditEntry:
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
 
-    def line(self) -> bytes:
-        """The entry as written: canonical bytes and a newline."""
-        return canonical_bytes(self.to_dict()) + b"\n"
-
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:

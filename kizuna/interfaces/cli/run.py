@@ -332,20 +332,25 @@ async def run_node(
 
 async def wait_for_start_file(path: Path, stop: asyncio.Event) -> float | None:
     """Wait until ``path`` holds a start time (POSIX s or ISO 8601); None if stopped first."""
-    from kizuna.timefmt import parse_time
-
     while not stop.is_set():
         try:
             text = path.read_text("utf-8").strip()
         except OSError:
             text = ""
         if text:
-            try:
-                return float(text)
-            except ValueError:
-                return parse_time(text)
+            return _posix_or_time(text)
         await asyncio.sleep(0.05)
     return None
+
+
+def _posix_or_time(text: str) -> float:
+    """A wall time given as POSIX seconds or as an ISO 8601 / RFC 3339 text, in POSIX s."""
+    from kizuna.timefmt import parse_time
+
+    try:
+        return float(text)
+    except ValueError:
+        return parse_time(text)
 
 
 @app.command("node")
@@ -465,8 +470,6 @@ def node_command(
     """
     from rich.console import Console
 
-    from kizuna.timefmt import parse_time
-
     if not partner_timeout > 0:
         raise typer.BadParameter(
             f"must be > 0 s (inf: wait for ever); got {partner_timeout}",
@@ -484,10 +487,7 @@ def node_command(
     if start_at is not None and start_at.startswith("@"):
         start_at_s = start_at[1:]
     elif start_at is not None:
-        try:
-            start_at_s = float(start_at)
-        except ValueError:
-            start_at_s = parse_time(start_at)
+        start_at_s = _posix_or_time(start_at)
     node = asyncio.run(
         run_node(
             node_id,
