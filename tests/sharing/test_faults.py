@@ -94,6 +94,7 @@ def test_kill_9_a_node_and_restart_it_fast(federation: Federation) -> None:
     assert {json.loads(line)["product"] for line in indopacom} == {"track", "prediction", "alert"}
     assert indopacom == own_products(records["USFK"], "USFK")
     reports = {line["id"] for line in records["USFK"] if line["product"] == "report"}
+    assert reports
     for node_id, lines in records.items():
         keys = record_keys(lines)
         assert len(keys) == len(set(keys)), f"{node_id}: a product recorded twice"
