@@ -12,7 +12,7 @@ Rules (issue 4, DESIGN.md section 4):
   prefecture is ~100 km across). A far larger ellipse comes from a prediction that is not yet
   confirmed -- typically the first fix of a track that started mid-flight, e.g. after stage
   separation -- and touching a prefecture then says almost nothing: on ``icbm-lofted`` the
-  first prediction of the post-separation track had a 686 km ellipse touching 19 prefectures,
+  first prediction of the post-separation track had a 686 km ellipse touching 17 prefectures,
   none with more than 1.6 % of the predicted impacts, and the impact came down in the EEZ 250 km
   offshore. Such a prediction names a land or territorial-sea region (the ones that tell
   people to take shelter) only if the probability that the impact falls in it -- the Gaussian

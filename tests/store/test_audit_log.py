@@ -242,12 +242,22 @@ def test_written_line_is_the_canonical_form_of_the_entry(
             entries = log.append_many(
                 [AuditEvent(action, "report", key, rule, peer), AuditEvent(action, "track", "k")]  # type: ignore[arg-type]
             )
-        except ValueError:  # text with no UTF-8 form (lone surrogates) is refused
+        except ValueError as refused:  # text with no UTF-8 form (lone surrogates) is refused
+            assert "UTF-8" in str(refused)
+            assert not all(_encodable(t) for t in (action, key, rule, peer) if t is not None)
             return
     lines = path.read_bytes().splitlines(keepends=True)
     assert lines == [canonical_bytes(e.to_dict()) + b"\n" for e in entries]
     assert all(e.hash == entry_hash(e.to_dict()) for e in entries)
     assert verify(path).ok
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def test_unwritable_text_is_refused_before_anything_is_written(tmp_path: Path) -> None:

@@ -266,18 +266,12 @@ async def run_node(
     from kizuna.sharing.agreement import load_agreement
     from kizuna.sharing.federation import read_feed, serve_node
     from kizuna.sharing.nats_bus import NatsBus
-    from kizuna.sharing.node import Node, sensor_owner
+    from kizuna.sharing.node import Node
     from kizuna.sharing.watermark import PARTNER_TIMEOUT_S
 
     agreement = load_agreement(agreement_name)
     agreement.node(node_id)  # an unknown id fails here, naming the agreement's nodes
     reports = read_feed(feed) if feed is not None else []
-    mine = [
-        r
-        for r in reports
-        if sensor_owner(agreement, r.sensor.nation, r.sensor.lat, r.sensor.lon, r.sensor.alt_m, r.t)
-        == node_id
-    ]
     logs: list[Any] = []
     holder: list[Any] = []
     bus = await NatsBus.connect(
@@ -302,6 +296,7 @@ async def run_node(
         partner_timeout_s=PARTNER_TIMEOUT_S if partner_timeout_s is None else partner_timeout_s,
     )
     holder.append(node)
+    mine = [r for r in reports if node.owns(r)]  # the feed's reports of this node's own sensors
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
