@@ -169,7 +169,8 @@ def test_track_appears_and_moves_when_products_are_published(page, node):
     first = marker.bounding_box()
     assert first is not None
     view.publish(wrap(track("TM", t=T0 + 110, lat=39.6, lon=130.5), NODE, AGREEMENT))
-    # Selectors, not wait_for_function: the page's CSP forbids eval, which that would need.
+    # Selectors, not wait_for_function: the page's CSP forbids the eval a string predicate
+    # needs when it is not true at once (tests/interfaces/test_web_demo.py).
     page.page.wait_for_selector(
         "path.kz-track[data-track='JJOC/TM'][data-lon='130.5']", timeout=10_000
     )
@@ -262,10 +263,7 @@ def test_time_to_impact_is_the_next_impact_ahead_and_cards_name_their_node(page,
     stale = page.page.locator(".kz-alert[data-alert='USFK/STALE']")
     assert "USFK" in stale.locator(".kz-origin").text_content()
     assert "JJOC" in ahead.locator(".kz-origin").text_content()
-    page.page.wait_for_function(
-        "document.getElementById('tti').textContent.indexOf('Impact in 04:') === 0",
-        timeout=10_000,
-    )
+    page.page.wait_for_selector("#tti:text-matches('^Impact in 04:')", timeout=10_000)
     assert "Impact time passed" in stale.text_content()
     view.publish(wrap(alert("STALE", "TS", t=base, status="cancelled", mark=us), "USFK", AGREEMENT))
     view.publish(wrap(alert("AHEAD", "TS", t=base, status="cancelled"), NODE, AGREEMENT))

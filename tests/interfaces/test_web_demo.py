@@ -41,10 +41,10 @@ def test_map_shows_a_track_from_the_live_demo(tmp_path: Path):
 
             demo.go()
             page.wait_for_selector("path.kz-track", state="attached", timeout=180_000)
-            page.wait_for_function(
-                "document.getElementById('run-clock').textContent.indexOf('T+') >= 0",
-                timeout=30_000,
-            )
+            # Selectors, not wait_for_function: under the page's CSP (no 'unsafe-eval') a string
+            # predicate that is not true at once is re-evaluated with eval and refused
+            # (microsoft/playwright#7395); selectors run in Playwright's own isolated world.
+            page.wait_for_selector("#run-clock:has-text('T+')", timeout=30_000)
             assert page.is_visible("#run-clock")
             assert page.is_visible("#exercise-banner")
             holder.shot("demo-live")
@@ -58,10 +58,7 @@ def test_map_shows_a_track_from_the_live_demo(tmp_path: Path):
                 lambda r: "ERR_ABORTED" in (r.failure or "") and aborted.append(r.url),
             )
             page.select_option("#node-select", "ROK-JCS")
-            page.wait_for_function(
-                "document.getElementById('node-name').textContent.indexOf('ROK-JCS') === 0",
-                timeout=30_000,
-            )
+            page.wait_for_selector("#node-name:text-matches('^ROK-JCS')", timeout=30_000)
             page.wait_for_selector("body[data-ready='1']", timeout=60_000)
             assert [e for e in holder.errors if e[len("failed: ") :] not in aborted] == []
         finally:
