@@ -39,3 +39,22 @@ def test_bad_input_is_one_clear_line(
     assert status == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_python_dash_m_kizuna_is_the_same_command_line() -> None:
+    import subprocess
+    import sys
+
+    ok = subprocess.run(
+        [sys.executable, "-m", "kizuna", "trajectory", "--lat", "39.25", "--lon", "125.87",
+         "--azimuth-deg", "85", "--range-km", "950", "--min-energy", "--json"],
+        capture_output=True, text=True, check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["range_km"] == pytest.approx(950, rel=1e-3)
+    bad = subprocess.run(
+        [sys.executable, "-m", "kizuna", "trajectory", "--lat", "39.25", "--lon", "125.87",
+         "--azimuth-deg", "85", "--range-km", "-5", "--min-energy"],
+        capture_output=True, text=True, check=False,
+    )
+    assert bad.returncode != 0 and "--range-km: must be positive" in bad.stderr
