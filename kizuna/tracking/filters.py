@@ -4,7 +4,8 @@ Both fill one slot, :class:`Filter` (``predict`` / ``update`` on arrays of K tra
 ``(K, n)``, covariances ``(K, n, n)``), so the tracker, the IMM and the tests treat them alike.
 
 * :class:`ExtendedKalmanFilter`: the state is propagated with the physics' classical RK4
-  (:func:`kizuna.physics.propagate.rk4_step`), the covariance with the state-transition matrix
+  (:meth:`kizuna.tracking.motion.MotionModel.rk4`, bit-equal to
+  :func:`kizuna.physics.propagate.rk4_step`), the covariance with the state-transition matrix
   of each sub-step, Phi = I + A h + (A h)^2 / 2 with the Jacobian A at the sub-step's midpoint
   (second order in h; with h <= 5 s and |A| ~ 2e-6 s^-2 above the air its error is ~1e-11).
   The update is the Joseph form.
@@ -20,13 +21,13 @@ over tracks.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from kizuna.physics.propagate import rk4_step
 from kizuna.tracking.motion import MotionModel
 
 Array = NDArray[np.float64]
@@ -142,17 +143,22 @@ def propagate_states(model: MotionModel, x: Array, dt_s: Array) -> Array:
 def _propagate(
     model: MotionModel, x: Array, P: Array | None, dt_s: Array
 ) -> tuple[Array, Array | None]:
-    x = np.array(x, float)
+    """States (and covariances) moved by ``dt_s``; the inputs are never modified (a step
+    returns new arrays; rows are written in place only into copies)."""
+    x = np.asarray(x, float)
     remaining = np.broadcast_to(np.asarray(dt_s, float), x.shape[:-1]).copy()
-    eye = np.eye(x.shape[-1])
+    eye = _identity(x.shape[-1])
     rows = np.arange(x.shape[0]) if x.ndim > 1 else None
+    owned = False  # x and P are this function's own arrays
     while True:
         active = np.abs(remaining) > 1e-9
         if not active.any():
-            return x, P
+            return (x, P) if owned else (x.copy(), None if P is None else P.copy())
         if rows is not None and not active.all():
             # Only rows with time left step on (e.g. a track low in the air needs 0.25 s
             # sub-steps; the others are done after one).
+            if not owned:
+                x, P, owned = x.copy(), None if P is None else P.copy(), True
             idx = rows[active]
             xs, sub = x[idx], model.take(idx)
             Ps = P[idx] if P is not None else None
@@ -163,16 +169,23 @@ def _propagate(
             remaining[idx] -= h
         else:
             x, P, h = _substep(model, x, P, remaining, eye)
+            owned = True
             remaining = remaining - h
+
+
+@functools.cache
+def _identity(n: int) -> Array:
+    eye = np.eye(n)
+    eye.flags.writeable = False
+    return eye
 
 
 def _substep(
     model: MotionModel, x: Array, P: Array | None, remaining: Array, eye: Array
 ) -> tuple[Array, Array | None, Array]:
     """One RK4 step of at most the regime limit toward ``remaining``; returns the step too."""
-    limit = model.step_limit_s(x)
-    h = np.sign(remaining) * np.minimum(np.abs(remaining), limit)
-    x_new = rk4_step(model.derivative, x, h)
+    h = model.step_s(x, remaining)
+    x_new = model.rk4(x, h)
     if P is not None:
         A_h = model.jacobian(0.5 * (x + x_new)) * h[..., None, None]
         phi = eye + A_h + 0.5 * (A_h @ A_h)
@@ -190,7 +203,7 @@ class ExtendedKalmanFilter:
     name: str = "ekf"
 
     def predict(self, model: MotionModel, x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
-        x_out, P_out = _propagate(model, x, np.array(P, float), dt_s)
+        x_out, P_out = _propagate(model, x, np.asarray(P, float), dt_s)
         return x_out, symmetrize(np.asarray(P_out))
 
     def update(

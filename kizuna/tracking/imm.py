@@ -31,6 +31,7 @@ Arrays: ``xm`` (K, 2, 10), ``Pm`` (K, 2, 10, 10), ``mu`` (K, 2), ``imm`` (K,) bo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,15 +153,19 @@ class Prediction:
         return combine(self.xm, self.Pm, self.c)
 
 
+@functools.lru_cache(maxsize=32)
 def _stacked_model(n_boost: int, n_ballistic: int) -> MotionModel:
     """One 10-state model whose first rows are boost-mode rows and the rest ballistic rows.
 
     The ballistic model *is* the boost model with zero thrust, zero thrust covariance and no
-    jerk noise, so both modes of every track propagate in a single vectorised call.
+    jerk noise, so both modes of every track propagate in a single vectorised call. Cached:
+    the row counts change little from scan to scan (the per-row arrays are read-only).
     """
 
     def per_row(boost: float, ballistic: float) -> Array:
-        return np.concatenate([np.full(n_boost, boost), np.full(n_ballistic, ballistic)])
+        out = np.concatenate([np.full(n_boost, boost), np.full(n_ballistic, ballistic)])
+        out.flags.writeable = False
+        return out
 
     return BOOST.rows(
         per_row(BOOST.q_accel_m2_s3, BALLISTIC.q_accel_m2_s3),  # type: ignore[arg-type]
@@ -202,14 +207,22 @@ def predict(
     dt_s: Array,
     tau_burn_s: float,
 ) -> Prediction:
-    """Mix (IMM tracks only) and predict each mode by ``dt_s`` (K,), in one filter call."""
+    """Mix (IMM tracks only) and predict each mode by ``dt_s`` (K,), in one filter call.
+
+    The filter's rows are the boost mode of the IMM tracks, then the ballistic mode of every
+    track. A collapsed track's boost mode is not predicted (its probability is 0 and nothing
+    reads it): it is returned as given.
+    """
     k = xm.shape[0]
     dt = np.broadcast_to(np.asarray(dt_s, float), (k,))
-    x0 = np.array(xm, float)
-    P0 = np.array(Pm, float)
     c = np.array(mu, float)
     sel = np.flatnonzero(imm)
-    if sel.size:
+    ns = sel.size
+    rows_x = np.empty((ns + k, xm.shape[-1]))
+    rows_P = np.empty((ns + k,) + Pm.shape[-2:])
+    rows_x[ns:] = xm[:, BALLISTIC_MODE]
+    rows_P[ns:] = Pm[:, BALLISTIC_MODE]
+    if ns:
         rate = burnout_rate_per_s(xm[sel, BOOST_MODE], tau_burn_s)
         pi = transition_matrix(dt[sel], tau_burn_s, rate)
         c_sel = np.einsum("kij,ki->kj", pi, mu[sel])
@@ -220,15 +233,18 @@ def predict(
         Ps = np.einsum("kij,kijab->kjab", weights, Pi) + np.einsum(
             "kij,kija,kijb->kjab", weights, d, d
         )
-        x0[sel], P0[sel], c[sel] = xs, Ps, c_sel
-    _zero_thrust(x0[:, BALLISTIC_MODE], P0[:, BALLISTIC_MODE])
-    rows_x = np.concatenate([x0[sel, BOOST_MODE], x0[:, BALLISTIC_MODE]])
-    rows_P = np.concatenate([P0[sel, BOOST_MODE], P0[:, BALLISTIC_MODE]])
+        rows_x[:ns], rows_P[:ns] = xs[:, BOOST_MODE], Ps[:, BOOST_MODE]
+        rows_x[ns + sel], rows_P[ns + sel] = xs[:, BALLISTIC_MODE], Ps[:, BALLISTIC_MODE]
+        c[sel] = c_sel
+    _zero_thrust(rows_x[ns:], rows_P[ns:])
     rows_dt = np.concatenate([dt[sel], dt])
-    xr, Pr = filt.predict(_stacked_model(sel.size, k), rows_x, rows_P, rows_dt)
-    _zero_thrust(xr[sel.size :], Pr[sel.size :])
-    x0[sel, BOOST_MODE], P0[sel, BOOST_MODE] = xr[: sel.size], Pr[: sel.size]
-    x0[:, BALLISTIC_MODE], P0[:, BALLISTIC_MODE] = xr[sel.size :], Pr[sel.size :]
+    xr, Pr = filt.predict(_stacked_model(ns, k), rows_x, rows_P, rows_dt)
+    _zero_thrust(xr[ns:], Pr[ns:])
+    x0 = np.empty(xm.shape)
+    P0 = np.empty(Pm.shape)
+    x0[:, BOOST_MODE], P0[:, BOOST_MODE] = xm[:, BOOST_MODE], Pm[:, BOOST_MODE]
+    x0[sel, BOOST_MODE], P0[sel, BOOST_MODE] = xr[:ns], Pr[:ns]
+    x0[:, BALLISTIC_MODE], P0[:, BALLISTIC_MODE] = xr[ns:], Pr[ns:]
     return Prediction(x0, P0, c)
 
 

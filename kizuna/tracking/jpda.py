@@ -210,13 +210,17 @@ def reduce_mixture(
     if not lone.any():
         return _moment_match(owner, weight, xm[src], Pm[src], mu[src], n_tracks, centre)
     # The inputs are gathered once (the (H, M, n, n) covariances are the bulk of the work).
+    t, h = owner[lone], src[lone]
+    mu_h = mu.take(h, axis=0)
+    total = mu_h.sum(axis=1, keepdims=True)
+    if lone.all() and np.array_equal(t, np.arange(n_tracks)):
+        # Every track has one hypothesis, in track order (the usual scan): plain gathers.
+        return xm.take(h, axis=0), Pm.take(h, axis=0), mu_h / np.where(total > 0, total, 1.0)
     x = np.empty((n_tracks,) + xm.shape[1:])
     P = np.empty((n_tracks,) + Pm.shape[1:])
     mode = np.empty((n_tracks,) + mu.shape[1:])
-    t, h = owner[lone], src[lone]
-    x[t], P[t] = xm[h], Pm[h]
-    total = mu[h].sum(axis=1, keepdims=True)
-    mode[t] = mu[h] / np.where(total > 0, total, 1.0)
+    x[t], P[t] = xm.take(h, axis=0), Pm.take(h, axis=0)
+    mode[t] = mu_h / np.where(total > 0, total, 1.0)
     if lone.all():
         return x, P, mode
     many = counts > 1

@@ -49,6 +49,7 @@ Process noise (continuous white noise, spectral densities; each figure documente
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,8 @@ _DRAG_ERROR_FRACTION = 0.25
 _DRAG_CORRELATION_S = 5.0
 _DENSITY_STEP_M = 50.0  # finite-difference step for d(rho)/dh in the Jacobian
 _RHO_60KM_KG_M3 = float(density_kg_m3(60_000.0))
+_MIN_STEP_S = 1.0  # the smallest RK4 step limit (below 40 km)
+_EYE3 = np.eye(3)
 
 
 @dataclass(frozen=True)
@@ -111,20 +114,55 @@ class MotionModel:
         four times per RK4 sub-step for every track and sigma point, where the separate
         physics functions' per-call overhead dominates for arrays of a few hundred rows.
         """
-        r, v = x[..., POS], x[..., VEL]
-        if self.forces == _NO_DRAG:
-            a = _fast_acceleration(r, v, _inverse_beta(x[..., LOG_BETA]) if self.drag else None)
-        else:
-            a = acceleration_ecef(r, v, np.inf, self.forces)
-            if self.drag:
-                a = a + _drag_ecef(r, v, _inverse_beta(x[..., LOG_BETA]))
-        if self.thrust:
-            a = a + x[..., THRUST]
+        inv_beta = _inverse_beta(x[..., LOG_BETA]) if self.drag else None
+        thrust = x[..., THRUST] if self.thrust else None
         out = np.empty_like(x)
-        out[..., POS] = v
-        out[..., VEL] = a
+        out[..., POS] = x[..., VEL]
+        out[..., VEL] = self._acceleration(x[..., POS], x[..., VEL], inv_beta, thrust)
         if x.shape[-1] > 6:
             out[..., 6:] = 0.0
+        return out
+
+    def _acceleration(
+        self, r: Array, v: Array, inv_beta: Array | None, thrust: Array | None
+    ) -> Array:
+        """dv/dt (m/s^2) at positions ``r`` and velocities ``v`` (..., 3), with k = 1/beta
+        (None: no drag) and the thrust acceleration (None: none)."""
+        if self.forces == _NO_DRAG:
+            a = _fast_acceleration(r, v, inv_beta)
+        else:
+            a = acceleration_ecef(r, v, np.inf, self.forces)
+            if inv_beta is not None:
+                a = a + _drag_ecef(r, v, inv_beta)
+        if thrust is not None:
+            a = a + thrust
+        return a
+
+    def rk4(self, x: Array, h_s: Array) -> Array:
+        """One classical RK4 step of states ``(K, dim)`` by ``h_s`` (K,) seconds.
+
+        Equal, to the bit, to :func:`kizuna.physics.propagate.rk4_step` with
+        :meth:`derivative`, at a third of its numpy calls: l and the thrust have zero
+        derivative, so they are constant through the step; k = exp(-l) is computed once and
+        the stages carry (r, v) only.
+        """
+        h = np.asarray(h_s, float)[..., None]
+        half = 0.5 * h
+        r, v = x[..., POS], x[..., VEL]
+        inv_beta = _inverse_beta(x[..., LOG_BETA]) if self.drag else None
+        thrust = x[..., THRUST] if self.thrust else None
+        acc = self._acceleration
+        a1 = acc(r, v, inv_beta, thrust)
+        r2, v2 = r + half * v, v + half * a1
+        a2 = acc(r2, v2, inv_beta, thrust)
+        r3, v3 = r + half * v2, v + half * a2
+        a3 = acc(r3, v3, inv_beta, thrust)
+        r4, v4 = r + h * v3, v + h * a3
+        a4 = acc(r4, v4, inv_beta, thrust)
+        sixth = h / 6.0
+        out = x.copy()
+        out[..., POS] = r + sixth * (v + 2.0 * v2 + 2.0 * v3 + v4)
+        out[..., VEL] = v + sixth * (a1 + 2.0 * a2 + 2.0 * a3 + a4)
         return out
 
     def jacobian(self, x: Array) -> Array:
@@ -137,14 +175,15 @@ class MotionModel:
         """
         n = self.dim
         r, v = x[..., POS], x[..., VEL]
-        jac = np.broadcast_to(self._template(), x.shape[:-1] + (n, n)).copy()
+        template = _jacobian_template(n, self.forces.rotation, self.thrust)
+        jac = np.broadcast_to(template, x.shape[:-1] + (n, n)).copy()
         # Point-mass gradient mu/r^3 (3 u u^T - I), written out (cheaper than the general
         # physics routine for a few hundred rows).
         r2 = np.einsum("...i,...i->...", r, r)
         mu_r3 = WGS84_GM_M3_S2 / (r2 * np.sqrt(r2))
         jac[..., 3:6, 0:3] += (3.0 * mu_r3 / r2)[..., None, None] * (
             r[..., :, None] * r[..., None, :]
-        ) - mu_r3[..., None, None] * np.eye(3)
+        ) - mu_r3[..., None, None] * _EYE3
         if self.drag:
             k = _inverse_beta(x[..., LOG_BETA])
             rn = np.sqrt(r2)
@@ -154,26 +193,13 @@ class MotionModel:
             speed = np.maximum(np.sqrt(np.einsum("...i,...i->...", v, v)), 1e-9)
             # a = -rho |v| v k / 2: d/dv, d/dr (through rho(h), h ~ |r| along r/|r|), d/dl.
             c = -0.5 * rho * k
-            jac[..., 3:6, 3:6] += (c * speed)[..., None, None] * np.eye(3) + (c / speed)[
+            jac[..., 3:6, 3:6] += (c * speed)[..., None, None] * _EYE3 + (c / speed)[
                 ..., None, None
             ] * (v[..., :, None] * v[..., None, :])
             jac[..., 3:6, 0:3] += ((-0.5 * k * speed * drho_dh / rn)[..., None] * v)[
                 ..., :, None
             ] * r[..., None, :]
             jac[..., 3:6, LOG_BETA] = (0.5 * rho * speed * k)[..., None] * v
-        return jac
-
-    def _template(self) -> Array:
-        """The state-independent part of the Jacobian (kinematics, rotation, thrust)."""
-        n = self.dim
-        jac = np.zeros((n, n))
-        jac[0, 3] = jac[1, 4] = jac[2, 5] = 1.0
-        if self.forces.rotation:
-            w = WGS84_OMEGA_RAD_S
-            jac[3, 0] = jac[4, 1] = w * w
-            jac[3, 4], jac[4, 3] = 2.0 * w, -2.0 * w
-        if self.thrust:
-            jac[3, 7] = jac[4, 8] = jac[5, 9] = 1.0
         return jac
 
     def noise(self, x: Array, dt_s: Array) -> Array:
@@ -228,7 +254,17 @@ class MotionModel:
         r = x[..., POS]
         r2 = np.einsum("...i,...i->...", r, r)
         alt = _altitude_m(r, r2, np.sqrt(r2))
-        return np.where(alt > 80_000.0, 5.0, np.where(alt > 40_000.0, 2.0, 1.0))
+        return np.where(alt > 80_000.0, 5.0, np.where(alt > 40_000.0, 2.0, _MIN_STEP_S))
+
+    def step_s(self, x: Array, remaining_s: Array) -> Array:
+        """The next RK4 step (s) towards ``remaining_s`` (K,) seconds: at most
+        :meth:`step_limit_s` in magnitude. A scan or two apart (|remaining| within the
+        smallest limit, 1 s) the step is the remaining time itself, with no altitude to
+        compute."""
+        if np.max(np.abs(remaining_s), initial=0.0) <= _MIN_STEP_S:
+            return remaining_s
+        limit = self.step_limit_s(x)
+        return np.sign(remaining_s) * np.minimum(np.abs(remaining_s), limit)
 
     def take(self, rows: NDArray[np.intp]) -> MotionModel:
         """The model for a subset of rows (per-row noise densities follow the rows)."""
@@ -274,6 +310,22 @@ def _altitude_m(r: Array, r2: Array, rn: Array) -> Array:
     sin2 = r[..., 2] ** 2 / r2
     ellipsoid = WGS84_A_M * WGS84_B_M / np.sqrt(WGS84_B_M**2 * (1.0 - sin2) + WGS84_A_M**2 * sin2)
     return rn - ellipsoid
+
+
+@functools.cache
+def _jacobian_template(n: int, rotation: bool, thrust: bool) -> Array:
+    """The state-independent part of the Jacobian (kinematics, rotation, thrust), (n, n);
+    built once per layout (read-only)."""
+    jac = np.zeros((n, n))
+    jac[0, 3] = jac[1, 4] = jac[2, 5] = 1.0
+    if rotation:
+        w = WGS84_OMEGA_RAD_S
+        jac[3, 0] = jac[4, 1] = w * w
+        jac[3, 4], jac[4, 3] = 2.0 * w, -2.0 * w
+    if thrust:
+        jac[3, 7] = jac[4, 8] = jac[5, 9] = 1.0
+    jac.flags.writeable = False
+    return jac
 
 
 def _noise_basis() -> Array:

@@ -248,16 +248,21 @@ class TrackUpdate:
 
 @dataclass(slots=True)
 class _Radar:
-    """A radar plot reduced to what the batch code needs."""
+    """A radar plot reduced to what the batch code needs, as the rows of the batch's arrays:
+    ``values`` = (time_s, range_m, azimuth_deg, elevation_deg, sigma_range_m,
+    sigma_azimuth_deg, sigma_elevation_deg, exercise 1.0/0.0) (one float row; a batch
+    converts its angles to radians in one call), ``meta`` = (sensor index, classification
+    rank, releasability mask, nation bit)."""
 
     t: float
     sensor: int
-    z: tuple[float, float, float]  # range_m, azimuth_rad, elevation_rad
-    sigma: tuple[float, float, float]
-    exercise: bool
-    cls: int
-    rel: int
-    nation: int
+    values: tuple[float, float, float, float, float, float, float, float]
+    meta: tuple[int, int, int, int]
+
+
+# Batch float columns 1:4 and 4:7 (range, azimuth, elevation) times these: angles to radians
+# (the same multiplication as math.radians, so the same bits).
+_AER_TO_RAD = np.array([1.0, math.pi / 180.0, math.pi / 180.0])
 
 
 class _Registry:
@@ -387,7 +392,7 @@ class Tracker:
         self._pool_t = np.zeros(0)
         self._pool_ex = np.zeros(0, bool)
         self._pool_meta = np.zeros((0, 4), np.int64)  # sensor, cls, rel, nation bit
-        self._sensor_cache: dict[bytes, tuple[str, ...]] = {}
+        self._sensor_cache: dict[int | bytes, tuple[str, ...]] = {}
         self._nation_cache: dict[int, tuple[str, ...]] = {}
         self._marking_cache: dict[tuple[int, int], Marking] = {}
         self._time_cache: dict[str, float] = {}
@@ -425,15 +430,16 @@ class Tracker:
                 t,
                 index,
                 (
+                    t,
                     report.range_m,
-                    math.radians(report.azimuth_deg),
-                    math.radians(report.elevation_deg),
+                    report.azimuth_deg,
+                    report.elevation_deg,
+                    sig.range_m,
+                    sig.azimuth_deg,
+                    sig.elevation_deg,
+                    1.0 if report.exercise else 0.0,
                 ),
-                (sig.range_m, math.radians(sig.azimuth_deg), math.radians(sig.elevation_deg)),
-                report.exercise,
-                cls,
-                rel,
-                self.registry.nation_bit(sensor.nation),
+                (index, cls, rel, self.registry.nation_bit(sensor.nation)),
             )
         heapq.heappush(self._heap, (t, next(self._seq), item))
         return True
@@ -470,19 +476,21 @@ class Tracker:
         out: list[TrackUpdate] = []
         window = self.config.scan_window_s
         i, n = 0, len(ready)
-        taken = np.zeros(n, bool)
+        taken = [False] * n
         while i < n:
             if taken[i]:
                 i += 1
                 continue
             first = ready[i]
+            end = first.t + window
             if isinstance(first, _Radar):
                 batch = [first]
                 taken[i] = True
+                sensor = first.sensor
                 j = i + 1
-                while j < n and _time_of(ready[j]) < first.t + window:
+                while j < n and ready[j].t < end:
                     item = ready[j]
-                    if not taken[j] and isinstance(item, _Radar) and item.sensor == first.sensor:
+                    if not taken[j] and isinstance(item, _Radar) and item.sensor == sensor:
                         batch.append(item)
                         taken[j] = True
                     j += 1
@@ -491,7 +499,7 @@ class Tracker:
                 batch_p = [first]
                 taken[i] = True
                 j = i + 1
-                while j < n and _time_of(ready[j]) < first.t + window:
+                while j < n and ready[j].t < end:
                     item = ready[j]
                     if not taken[j] and isinstance(item, PositionReport):
                         batch_p.append(item)
@@ -512,11 +520,12 @@ class Tracker:
         tab = self.table
         tab.grow(tab.n, len(self._sensor_ids))  # a sensor seen for the first time
         m = len(batch)
-        t_rep = np.fromiter((b.t for b in batch), float, m)
-        z = np.array([b.z for b in batch])
-        sig = np.array([b.sigma for b in batch])
-        ex = np.fromiter((b.exercise for b in batch), bool, m)
-        meta = np.array([(b.sensor, b.cls, b.rel, b.nation) for b in batch], np.int64)
+        values = np.array([b.values for b in batch])
+        meta = np.array([b.meta for b in batch], np.int64)
+        t_rep = values[:, 0].copy()
+        z = values[:, 1:4] * _AER_TO_RAD  # range_m, azimuth_rad, elevation_rad
+        sig = values[:, 4:7] * _AER_TO_RAD
+        ex = values[:, 7] != 0.0
         sensor = batch[0].sensor
         self._batch_sensor = sensor
         origin = self.frames.origins[sensor]
@@ -781,7 +790,10 @@ class Tracker:
         rows, cols, beta = rows[keep], cols[keep], beta[keep]
         if rows.size == 0:
             return np.zeros(0, np.intp), top
-        upd, local = np.unique(rows, return_inverse=True)
+        present = np.zeros(live.size, bool)
+        present[rows] = True
+        upd = np.flatnonzero(present)
+        local = (np.cumsum(present) - 1)[rows]  # index into upd (np.unique's inverse)
         order = np.lexsort((-beta, local))
         best = order[np.concatenate([[0], np.flatnonzero(np.diff(local[order])) + 1])]
         t_star = t_rep[cols[best]]
@@ -812,9 +824,11 @@ class Tracker:
             model,
         )
         xu, Pu = _shift(post.xm, post.Pm, -delta)
+        mu_u = post.mu
         owner = np.concatenate([np.arange(upd.size), local])
         weight = np.concatenate([beta0[upd], beta])
         weight /= np.bincount(owner, weights=weight)[owner]
+        floor = 1e-6  # as for beta above: the no-plot term of a track inside its gate
         centre = None
         if cfg.jpda_mean == "map":
             # The GNN assignment is the most probable joint event with every track detected:
@@ -824,19 +838,34 @@ class Tracker:
             m = z.shape[0]
             is_pair = np.isin(rows * m + cols, ar * m + ac)
             centre[local[is_pair]] = upd.size + np.flatnonzero(is_pair)
+            no_plot = np.arange(upd.size)
+        else:
+            # The no-plot hypotheses that reduce_mixture would keep (weight above the floor;
+            # a track inside its gate has ~1e-10): only these predictions are passed, with the
+            # weights renormalised exactly as it would (the floor then drops nothing more).
+            no_plot = np.flatnonzero(weight[: upd.size] > floor)
+            if no_plot.size < upd.size:
+                plot = weight[upd.size :] > floor
+                kept = np.concatenate([no_plot, upd.size + np.flatnonzero(plot)])
+                owner, weight = owner[kept], weight[kept]
+                weight = weight / np.bincount(owner, weights=weight, minlength=upd.size)[owner]
+                if not plot.all():
+                    xu, Pu, mu_u = xu[plot], Pu[plot], mu_u[plot]
         x, P, mu = jpda.reduce_mixture(
             owner,
             weight,
-            np.concatenate([pred.xm, xu]),
-            np.concatenate([pred.Pm, Pu]),
-            np.concatenate([pred.c, post.mu]),
+            np.concatenate([pred.xm[no_plot], xu]),
+            np.concatenate([pred.Pm[no_plot], Pu]),
+            np.concatenate([pred.c[no_plot], mu_u]),
             upd.size,
             centre,
-            floor=1e-6,  # as for beta above: the no-plot term of a track inside its gate
+            floor=floor,
         )
         mu[~is_imm] = (0.0, 1.0)
         _group_floor(x, P, local, beta, z[cols, 0], self.frames.origins[meta[0, 0]])
-        hit = np.isin(upd, assigned[0])
+        detected = np.zeros(live.size, bool)
+        detected[assigned[0]] = True
+        hit = detected[upd]
         self._store(slots, imm.Posterior(x, P, mu, np.zeros(upd.size)), t_star, None, hit)
         self._absorb(live[rows], meta[cols])
         return slots, top
@@ -896,14 +925,13 @@ class Tracker:
                     init = two_point(
                         self._pool_p[ac], self._pool_R[ac], self._pool_t[ac], p2, R2, t2, boost_p
                     )
-                    clear = self._clear_of_tracks(p2, t2)
-                    slots = self._new_tracks(init.xm, init.Pm, init.mu, t2, ex[ar], hits=2)
                     pm = self._pool_meta[ac]
-                    short = (
-                        (t2 - self._pool_t[ac] <= cfg.confirm_short_dt_s)
-                        & (pm[:, 0] == meta[ar, 0])
-                        & clear
+                    short = (t2 - self._pool_t[ac] <= cfg.confirm_short_dt_s) & (
+                        pm[:, 0] == meta[ar, 0]
                     )
+                    if short.any():  # (pairs of old clutter plots mostly are not)
+                        short[short] = self._clear_of_tracks(p2[short], float(t2.max()))
+                    slots = self._new_tracks(init.xm, init.Pm, init.mu, t2, ex[ar], hits=2)
                     self.table.need[slots] = np.where(
                         ambiguous,
                         cfg.confirm_hits_ambiguous,
@@ -923,8 +951,9 @@ class Tracker:
         self._pool_meta = np.concatenate([self._pool_meta, meta[rest]])
         return slots
 
-    def _clear_of_tracks(self, points: Array, t: Array) -> NDArray[np.bool_]:
-        """Whether each point (ECEF, m; at time ``t``, s) lies farther than
+    def _clear_of_tracks(self, points: Array, t_s: float) -> NDArray[np.bool_]:
+        """Whether each point (ECEF, m; at time ``t_s``, s: the batch's latest start; starts
+        share one scan, <= 0.25 s) lies farther than
         ``confirm_short_clear_m`` from every live confirmed track, each extrapolated in a
         straight line from its last update (gravity's sag over a few seconds is metres).
 
@@ -941,8 +970,7 @@ class Tracker:
         if live.size == 0 or points.shape[0] == 0:
             return clear
         x = np.einsum("km,kmd->kd", tab.mu[live], tab.xm[live, :, :6])  # mode-weighted r, v
-        # Each track to the latest start time of the batch: starts share one scan (<= 0.25 s).
-        dt = float(t.max()) - tab.t[live]
+        dt = t_s - tab.t[live]
         where = x[:, POS] + x[:, VEL] * dt[:, None]
         rows, _ = ball_candidates(points, self.config.confirm_short_clear_m, where)
         clear[rows] = False
@@ -1408,7 +1436,8 @@ class Tracker:
         return a
 
     def _updates_of(self, slots: NDArray[np.intp]) -> list[TrackUpdate]:
-        """TrackUpdate objects for ``slots``; the numbers are computed for all at once."""
+        """TrackUpdate objects for ``slots``; the numbers are computed for all at once, and
+        the per-object loop only gathers them (row views, cached name tuples)."""
         if slots.size == 0:
             return []
         tab = self.table
@@ -1417,49 +1446,63 @@ class Tracker:
         beta = np.exp(x[:, LOG_BETA])
         boost_p = mu[:, imm.BOOST_MODE]
         phases = _phases(x, tab.declared[slots], self.config.terminal_altitude_m)
-        seen = tab.seen[slots]
         xl7 = x[:, :BALLISTIC_DIM]
         Pl7 = P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
         x7, P7 = to_inverse_beta(xl7, Pl7)
         thrust = x[:, 7:10]
+        seen = tab.seen[slots]
+        sensor_cache, refs, launch = self._sensor_cache, self._refs, self._launch
+        nation_cache, marking_cache = self._nation_cache, self._marking_cache
         out = []
         columns = zip(
             slots.tolist(),
             tab.number[slots].tolist(),
             tab.t[slots].tolist(),
+            list(x7),
+            list(P7),
             beta.tolist(),
+            list(thrust),
             boost_p.tolist(),
             phases,
+            _row_keys(seen),
             tab.nat[slots].tolist(),
             tab.cls[slots].tolist(),
             tab.rel[slots].tolist(),
             tab.exercise[slots].tolist(),
+            list(xl7),
+            list(Pl7),
             strict=True,
         )
-        for i, (slot, number, t, b, bp, phase, nat, cls, rel, ex) in enumerate(columns):
-            key = seen[i].tobytes()
-            sensors = self._sensor_cache.get(key)
+        for slot, number, t, xi, Pi, b, th, bp, phase, key, nat, cls, rel, ex, xli, Pli in columns:
+            sensors = sensor_cache.get(key)
             if sensors is None:
-                sensors = tuple(self._sensor_ids[j] for j in np.flatnonzero(seen[i]))
-                self._sensor_cache[key] = sensors
+                row = seen[len(out)]
+                sensors = tuple(self._sensor_ids[j] for j in np.flatnonzero(row))
+                sensor_cache[key] = sensors
+            nations = nation_cache.get(nat)
+            if nations is None:
+                nations = self._nations_of(nat)
+            marking = marking_cache.get((cls, rel))
+            if marking is None:
+                marking = self._marking_of(cls, rel)
             out.append(
                 TrackUpdate(
                     f"KZ-{number:06d}",
                     t,
-                    x7[i],
-                    P7[i],
+                    xi,
+                    Pi,
                     b,
-                    thrust[i],
+                    th,
                     bp,
                     phase,
                     sensors,
-                    self._nations_of(nat),
-                    self._marking_of(cls, rel),
+                    nations,
+                    marking,
                     ex,
-                    dict(self._refs[slot]) if slot in self._refs else {},
-                    self._launch.get(slot),
-                    xl7[i],
-                    Pl7[i],
+                    dict(refs[slot]) if slot in refs else {},
+                    launch.get(slot),
+                    xli,
+                    Pli,
                 )
             )
         return out
@@ -1565,11 +1608,14 @@ def _pair_hypotheses(
     keep = (rank < per_plot) & (dist <= 2.0 * nearest + 1.0)
     rows, cols = rows[keep], cols[keep]
     scan = np.floor(pool_t[cols] / window_s).astype(np.int64)
+    scan -= scan.min(initial=0)
+    # Pairs per (new plot, pool scan): one integer key per pair (a 1-D unique is far
+    # cheaper than np.unique over rows of a 2-D array).
     _, group, same_scan = np.unique(
-        np.stack([rows, scan], axis=-1), axis=0, return_inverse=True, return_counts=True
+        rows * (int(scan.max(initial=0)) + 1) + scan, return_inverse=True, return_counts=True
     )
     n_cols = np.bincount(cols)[cols]
-    return rows, cols, (same_scan[group.ravel()] > 1) | (n_cols > 1)
+    return rows, cols, (same_scan[group] > 1) | (n_cols > 1)
 
 
 def _cap_log_beta(Pm: Array, slots: NDArray[np.intp], sigma_max: float) -> None:
@@ -1650,6 +1696,17 @@ def _shift(x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
     out = FP.copy()
     out[..., :, 0:3] += d[..., None] * FP[..., :, 3:6]
     return x, out
+
+
+def _row_keys(flags: NDArray[np.bool_]) -> list[int] | list[bytes]:
+    """A hashable key per row of a boolean matrix (K, S): the bits as an int for S <= 64,
+    else the row's bytes."""
+    if flags.shape[1] > 64:
+        return [row.tobytes() for row in flags]
+    packed = np.packbits(flags, axis=1, bitorder="little")
+    wide = np.zeros((flags.shape[0], 8), np.uint8)
+    wide[:, : packed.shape[1]] = packed
+    return wide.view("<u8")[:, 0].tolist()  # type: ignore[no-any-return]
 
 
 def _time_of(item: AnyReport | _Radar) -> float:
