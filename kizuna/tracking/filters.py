@@ -215,14 +215,18 @@ class ExtendedKalmanFilter:
         PHt = P @ np.swapaxes(H, -1, -2)
         S = H @ PHt + R
         L = cholesky(S)
-        # K = P H^T S^-1, computed as K^T = S^-1 (H P) with a Cholesky solve.
-        K = np.swapaxes(cho_solve_stack(L, np.swapaxes(PHt, -1, -2)), -1, -2)
+        # S^-1 = L^-T L^-1 from the inverse of the (m <= 6)-row Cholesky factor, formed once
+        # for the gain K = P H^T S^-1 and the normalised innovation |L^-1 nu|^2 (one
+        # triangular pass instead of three).
+        L_inv = forward_substitute(L, _identity(L.shape[-1]))
+        K = PHt @ (np.swapaxes(L_inv, -1, -2) @ L_inv)
         x_new = x + np.einsum("...ij,...j->...i", K, nu)
         # Joseph form P = (I - K H) P (I - K H)^T + K R K^T: stays symmetric positive
         # definite under round-off and for a gain that is not exactly optimal.
-        IKH = np.eye(x.shape[-1]) - K @ H
+        IKH = _identity(x.shape[-1]) - K @ H
         P_new = IKH @ P @ np.swapaxes(IKH, -1, -2) + K @ R @ np.swapaxes(K, -1, -2)
-        nis = mahalanobis_sq(L, nu)
+        y = np.einsum("...ij,...j->...i", L_inv, nu)
+        nis = np.einsum("...i,...i->...", y, y)
         return Update(x_new, symmetrize(P_new), nu, S, nis, gaussian_log_likelihood(L, nis))
 
 

@@ -230,8 +230,11 @@ def predict(
         xi, Pi = _mixing_sources(xm[sel], Pm[sel])
         xs = np.einsum("kij,kija->kja", weights, xi)
         d = xi - xs[:, None, :, :]  # (K, i, j, n)
-        Ps = np.einsum("kij,kijab->kjab", weights, Pi) + np.einsum(
-            "kij,kija,kijb->kjab", weights, d, d
+        # P_j = sum_i w[i|j] (P_ij + d_ij d_ij^T), a term per source mode i (a three-operand
+        # einsum over (K, i, j, n, n) is 3x slower at a hundred tracks).
+        Ps = sum(
+            weights[:, i, :, None, None] * (Pi[:, i] + d[:, i, :, :, None] * d[:, i, :, None, :])
+            for i in range(2)
         )
         rows_x[:ns], rows_P[:ns] = xs[:, BOOST_MODE], Ps[:, BOOST_MODE]
         rows_x[ns + sel], rows_P[ns + sel] = xs[:, BALLISTIC_MODE], Ps[:, BALLISTIC_MODE]

@@ -396,6 +396,9 @@ class Tracker:
         self._nation_cache: dict[int, tuple[str, ...]] = {}
         self._marking_cache: dict[tuple[int, int], Marking] = {}
         self._time_cache: dict[str, float] = {}
+        # The last marking object seen and its (rank, releasability mask): held, so its id
+        # cannot be reused by another object while it is compared by identity.
+        self._last_marking: tuple[Marking | None, tuple[int, int]] = (None, (0, 0))
         self.duplicates = 0
         self.late = 0
         self.processed = 0
@@ -424,7 +427,13 @@ class Tracker:
             if index is None:
                 index = self.frames.register(sensor.id, sensor.lat, sensor.lon, sensor.alt_m)
                 self._sensor_ids.append(sensor.id)
-            cls, rel = self.registry.marking(report.marking)
+            marking = report.marking
+            if marking is not self._last_marking[0]:  # reports of one feed share one marking
+                self._last_marking = (marking, self.registry.marking(marking))
+            cls, rel = self._last_marking[1]
+            nation = self.registry.nations.get(sensor.nation)
+            if nation is None:
+                nation = self.registry.nation_bit(sensor.nation)
             sig = report.sigma
             item = _Radar(
                 t,
@@ -439,7 +448,7 @@ class Tracker:
                     sig.elevation_deg,
                     1.0 if report.exercise else 0.0,
                 ),
-                (index, cls, rel, self.registry.nation_bit(sensor.nation)),
+                (index, cls, rel, nation),
             )
         heapq.heappush(self._heap, (t, next(self._seq), item))
         return True
@@ -568,9 +577,7 @@ class Tracker:
                 dt_pair = t_rep[cols] - t_ref
                 xs = xp[rows, :BALLISTIC_DIM].copy()
                 xs[:, :3] += xs[:, 3:6] * dt_pair[:, None]
-                model = RadarModel(
-                    np.broadcast_to(origin, (rows.size, 3)), np.broadcast_to(rot, (rows.size, 3, 3))
-                )
+                model = RadarModel(origin, rot)  # one site for every row
                 zhat = model.predict(xs)
                 H = model.jacobian(xs)
                 S = H @ Pp[rows, :BALLISTIC_DIM, :BALLISTIC_DIM] @ np.swapaxes(H, -1, -2) + R[cols]
@@ -1342,23 +1349,41 @@ class Tracker:
         none = np.zeros(0, np.intp)
         if touched.size == 0 or live.size < 2:
             return none
-        x = np.einsum("kj,kji->ki", tab.mu[live], tab.xm[live, :, :6])
-        P = np.einsum("kj,kjab->kab", tab.mu[live], tab.Pm[live, :, :6, :6])
+        mu = tab.mu[live]
+        x = np.einsum("kj,kji->ki", mu, tab.xm[live, :, :6])
         t_ref = float(tab.t[touched].max())
-        xs, Ps = _shift(x[:, None], P[:, None], t_ref - tab.t[live])
-        x, P = xs[:, 0], Ps[:, 0]
-        sigma = np.sqrt(np.trace(P[:, :3, :3], axis1=-2, axis2=-1))
+        dt = t_ref - tab.t[live]
+        x[:, POS] += dt[:, None] * x[:, VEL]  # as _shift moves it
+        # Position sigma at t_ref from the diagonal of the shifted P only (the full 6x6
+        # covariances are formed below for the few candidate pairs): the same sums as
+        # _shift's F P F^T on those entries.
+        k, mode, axis = live[:, None, None], np.arange(2)[:, None], np.arange(3)
+        diag = [
+            np.einsum("kj,kji->ki", mu, tab.Pm[k, mode, axis + i, axis + j])
+            for i, j in ((0, 0), (3, 0), (0, 3), (3, 3))
+        ]
+        if np.any(dt):
+            d = dt[:, None]
+            var = (diag[0] + d * diag[1]) + d * (diag[2] + d * diag[3])
+        else:
+            var = diag[0]
+        sigma = np.sqrt(var.sum(axis=-1))
         where = np.searchsorted(live, touched)
         rows, cols = ball_candidates(
             x[where, :3], 3.0 * (sigma[where] + sigma.max()) + 1.0, x[:, :3]
         )
         a, b = where[rows], cols
-        keep = (a < b) | ~np.isin(live[b], touched)  # each pair once
+        is_touched = np.zeros(tab.n, bool)
+        is_touched[touched] = True
+        keep = (a < b) | ~is_touched[live[b]]  # each pair once
         keep &= (a != b) & (tab.exercise[live[a]] == tab.exercise[live[b]])
         a, b = a[keep], b[keep]
         if a.size == 0:
             return none
-        S = P[a] + P[b]
+        pair = np.concatenate([a, b])
+        P = np.einsum("kj,kjab->kab", mu[pair], tab.Pm[live[pair], :, :6, :6])
+        P = _shift(x[pair, None], P[:, None], dt[pair])[1][:, 0]
+        S = P[: a.size] + P[a.size :]
         S[:, [0, 1, 2], [0, 1, 2]] += cfg.registration_sigma_m**2
         d2 = mahalanobis_sq(cholesky(S), x[a] - x[b])
         a, b = live[a], live[b]
@@ -1367,7 +1392,9 @@ class Tracker:
         close = d2 < cfg.merge_distance**2
         tentative = (tab.status[a] == TENTATIVE) | (tab.status[b] == TENTATIVE)
         if detected is not None and detected.size:
-            close &= tentative | ~(np.isin(a, detected) & np.isin(b, detected))
+            took = np.zeros(tab.n, bool)
+            took[detected] = True
+            close &= tentative | ~(took[a] & took[b])
         # Consecutive passes per pair (pairs not evaluated this time keep their count).
         old_key, old_count = self._pair_keys, self._pair_counts
         before = np.zeros(key.size, np.int64)
