@@ -169,6 +169,8 @@ def _propagate(
             remaining[idx] -= h
         else:
             x, P, h = _substep(model, x, P, remaining, eye)
+            if h is remaining:  # every row took its whole remaining time in one step
+                return x, P
             owned = True
             remaining = remaining - h
 

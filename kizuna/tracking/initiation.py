@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kizuna.geo.frames import enu_rotation, lla_to_ecef
-from kizuna.physics.dynamics import acceleration_ecef
+from kizuna.physics.dynamics import ForceModel, acceleration_ecef
 from kizuna.tracking.imm import BALLISTIC_MODE, BOOST_MODE
 from kizuna.tracking.motion import (
     BALLISTIC_DIM,
@@ -42,6 +42,10 @@ from kizuna.tracking.motion import (
 )
 
 Array = NDArray[np.float64]
+
+# The chord correction's acceleration: gravity (J2) and the frame terms. Drag is not in it
+# (the chord's object is of unknown beta); the full model with beta = inf added zeros.
+_GRAVITY_FRAME = ForceModel(j2=True, rotation=True, drag=False)
 
 THRUST_PRIOR_MPS2 = 30.0  # typical thrust acceleration of a missile mid-burn (20-100 m/s^2)
 THRUST_SIGMA_MPS2 = 30.0  # per axis, for a track first seen possibly under thrust
@@ -66,7 +70,7 @@ def two_point(
     """Initial IMM states at t2 from located points (K, 3) with covariances (K, 3, 3)."""
     dt = (t2 - t1)[:, None]
     chord = (p2 - p1) / dt
-    accel = acceleration_ecef(p2, chord)
+    accel = acceleration_ecef(p2, chord, forces=_GRAVITY_FRAME)
     v = chord + 0.5 * accel * dt
     k = p2.shape[0]
     xm, Pm = _empty(k)

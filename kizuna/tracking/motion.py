@@ -211,8 +211,8 @@ class MotionModel:
         (r, v, a_t). Built as one contraction of per-row coefficients with fixed basis matrices.
         """
         dt = np.abs(np.asarray(dt_s, float))
-        q = np.broadcast_to(np.asarray(self.q_accel_m2_s3, float), dt.shape)
-        q_l = np.broadcast_to(np.asarray(self.q_log_beta, float), dt.shape)
+        q = np.asarray(self.q_accel_m2_s3, float)  # scalars or per-row (broadcast below)
+        q_l = np.asarray(self.q_log_beta, float)
         if self.drag:
             r, v = x[..., POS], x[..., VEL]
             r2 = np.einsum("...i,...i->...", r, r)
@@ -225,12 +225,14 @@ class MotionModel:
         d3 = d2 * dt
         coeffs = [q * d3 / 3.0, q * d2 / 2.0, q * dt, q_l * dt]
         if self.thrust:
-            j = np.broadcast_to(np.asarray(self.q_jerk_m2_s5, float), dt.shape)
+            j = np.asarray(self.q_jerk_m2_s5, float)
             coeffs[0] = coeffs[0] + j * d2 * d3 / 20.0
             coeffs[1] = coeffs[1] + j * d2 * d2 / 8.0
             coeffs[2] = coeffs[2] + j * d3 / 3.0
             coeffs += [j * d3 / 6.0, j * d2 / 2.0, j * dt]
-        c = np.stack(np.broadcast_arrays(*coeffs), axis=-1)
+        c = np.empty(np.broadcast_shapes(*(np.shape(coeff) for coeff in coeffs)) + (len(coeffs),))
+        for i, coeff in enumerate(coeffs):
+            c[..., i] = coeff
         n = self.dim
         basis = _NOISE_BASIS[: c.shape[-1], :n, :n].reshape(c.shape[-1], n * n)
         # The contraction as one matrix product (BLAS; einsum's loop was 4x slower here).
@@ -258,8 +260,8 @@ class MotionModel:
 
     def step_s(self, x: Array, remaining_s: Array) -> Array:
         """The next RK4 step (s) towards ``remaining_s`` (K,) seconds: at most
-        :meth:`step_limit_s` in magnitude. A scan or two apart (|remaining| within the
-        smallest limit, 1 s) the step is the remaining time itself, with no altitude to
+        :meth:`step_limit_s` in magnitude. Within the smallest limit (1 s: every row one scan
+        of a 1 s radar ahead) the step is ``remaining_s`` itself, with no altitude to
         compute."""
         if np.max(np.abs(remaining_s), initial=0.0) <= _MIN_STEP_S:
             return remaining_s

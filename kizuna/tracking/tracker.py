@@ -561,7 +561,11 @@ class Tracker:
                 t_ref - tab.t[live],
                 cfg.tau_burn_s,
             )
-            xp, Pp = pred.combined()
+            # The combined (r, v, l) estimate: gating reads nothing else (the mixture is formed
+            # element by element, so this block is the full combination's).
+            xp, Pp = imm.combine(
+                pred.xm[..., :BALLISTIC_DIM], pred.Pm[..., :BALLISTIC_DIM, :BALLISTIC_DIM], pred.c
+            )
             # Stage 1: k-d tree ball containing each track's gate (plus the batch's time spread).
             spread = float(t_rep.max() - t_ref)
             pos_sigma = np.sqrt(np.trace(Pp[:, :3, :3], axis1=-2, axis2=-1))
@@ -575,12 +579,12 @@ class Tracker:
                 # Stage 2: chi-square gate on the innovation, each pair at its plot's time
                 # (position extrapolated linearly over the < scan_window_s offset).
                 dt_pair = t_rep[cols] - t_ref
-                xs = xp[rows, :BALLISTIC_DIM].copy()
+                xs = xp[rows]
                 xs[:, :3] += xs[:, 3:6] * dt_pair[:, None]
                 model = RadarModel(origin, rot)  # one site for every row
                 zhat = model.predict(xs)
                 H = model.jacobian(xs)
-                S = H @ Pp[rows, :BALLISTIC_DIM, :BALLISTIC_DIM] @ np.swapaxes(H, -1, -2) + R[cols]
+                S = H @ Pp[rows] @ np.swapaxes(H, -1, -2) + R[cols]
                 L = cholesky(S)
                 nu = model.residual(z[cols], zhat)
                 d2 = mahalanobis_sq(L, nu)
