@@ -1358,25 +1358,12 @@ class Tracker:
         none = np.zeros(0, np.intp)
         if touched.size == 0 or live.size < 2:
             return none
-        mu = tab.mu[live]
-        x = np.einsum("kj,kji->ki", mu, tab.xm[live, :, :6])
+        x = np.einsum("kj,kji->ki", tab.mu[live], tab.xm[live, :, :6])
+        P = np.einsum("kj,kjab->kab", tab.mu[live], tab.Pm[live, :, :6, :6])
         t_ref = float(tab.t[touched].max())
-        dt = t_ref - tab.t[live]
-        x[:, POS] += dt[:, None] * x[:, VEL]  # as _shift moves it
-        # Position sigma at t_ref from the diagonal of the shifted P only (the full 6x6
-        # covariances are formed below for the few candidate pairs): the same sums as
-        # _shift's F P F^T on those entries.
-        k, mode, axis = live[:, None, None], np.arange(2)[:, None], np.arange(3)
-        diag = [
-            np.einsum("kj,kji->ki", mu, tab.Pm[k, mode, axis + i, axis + j])
-            for i, j in ((0, 0), (3, 0), (0, 3), (3, 3))
-        ]
-        if np.any(dt):
-            d = dt[:, None]
-            var = (diag[0] + d * diag[1]) + d * (diag[2] + d * diag[3])
-        else:
-            var = diag[0]
-        sigma = np.sqrt(var.sum(axis=-1))
+        xs, Ps = _shift(x[:, None], P[:, None], t_ref - tab.t[live])
+        x, P = xs[:, 0], Ps[:, 0]
+        sigma = np.sqrt(np.trace(P[:, :3, :3], axis1=-2, axis2=-1))
         where = np.searchsorted(live, touched)
         rows, cols = ball_candidates(
             x[where, :3], 3.0 * (sigma[where] + sigma.max()) + 1.0, x[:, :3]
@@ -1389,10 +1376,7 @@ class Tracker:
         a, b = a[keep], b[keep]
         if a.size == 0:
             return none
-        pair = np.concatenate([a, b])
-        P = np.einsum("kj,kjab->kab", mu[pair], tab.Pm[live[pair], :, :6, :6])
-        P = _shift(x[pair, None], P[:, None], dt[pair])[1][:, 0]
-        S = P[: a.size] + P[a.size :]
+        S = P[a] + P[b]
         S[:, [0, 1, 2], [0, 1, 2]] += cfg.registration_sigma_m**2
         d2 = mahalanobis_sq(cholesky(S), x[a] - x[b])
         a, b = live[a], live[b]
