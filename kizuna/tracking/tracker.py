@@ -400,6 +400,7 @@ class Tracker:
         self._sensor_cache: dict[int | bytes, tuple[str, ...]] = {}
         self._nation_cache: dict[int, tuple[str, ...]] = {}
         self._marking_cache: dict[tuple[int, int], Marking] = {}
+        self._id_cache: dict[int, str] = {}  # public number -> "KZ-000123" (one per track)
         self._time_cache: dict[str, float] = {}
         # The last marking object seen and its (rank, releasability mask): held, so its id
         # cannot be reused by another object while it is compared by identity.
@@ -901,7 +902,7 @@ class Tracker:
         empty = np.zeros(0, np.intp)
         if points.shape[0] == 0:
             return empty
-        R_pts = aer_point_covariance(z, sig, np.broadcast_to(rot, (z.shape[0], 3, 3)))
+        R_pts = aer_point_covariance(z, sig, rot)
         # Age the pool.
         fresh = self._pool_t >= t.min() - cfg.pair_max_dt_s
         if not fresh.all():
@@ -1473,6 +1474,7 @@ class Tracker:
         seen = tab.seen[slots]
         sensor_cache, refs, launch = self._sensor_cache, self._refs, self._launch
         nation_cache, marking_cache = self._nation_cache, self._marking_cache
+        id_cache = self._id_cache
         out = []
         columns = zip(
             slots.tolist(),
@@ -1505,9 +1507,14 @@ class Tracker:
             marking = marking_cache.get((cls, rel))
             if marking is None:
                 marking = self._marking_of(cls, rel)
+            track_id = id_cache.get(number)
+            if track_id is None:
+                if len(id_cache) > 65536:  # a long run: keep the cache to recent numbers
+                    id_cache.clear()
+                track_id = id_cache[number] = f"KZ-{number:06d}"
             out.append(
                 TrackUpdate(
-                    f"KZ-{number:06d}",
+                    track_id,
                     t,
                     xi,
                     Pi,
