@@ -668,8 +668,11 @@ class Tracker:
         )
         new_slots = np.concatenate([children, new_slots])
         touched = np.concatenate([live[assigned_r], new_slots]) if live.size else new_slots
-        if jpda_slots.size:
-            touched = np.union1d(touched, jpda_slots)
+        if jpda_slots.size:  # sorted and unique, as np.union1d
+            mask = np.zeros(tab.n, bool)
+            mask[touched] = True
+            mask[jpda_slots] = True
+            touched = np.flatnonzero(mask)
         # Tracks that took distinct plots of this one scan are distinct objects.
         detected = np.concatenate([live[assigned_r], new_slots]) if live.size else new_slots
         updates = self._manage(touched, t_ref, detected)
@@ -1247,6 +1250,10 @@ class Tracker:
             np.where(p < cfg.phase_coast_below, COASTING, UNDECIDED),
         ).astype(np.int8)
         towards = (want != UNDECIDED) & (want != tab.declared[slots])
+        if not towards.any():  # the usual update: nothing pending
+            tab.pending[slots] = UNDECIDED
+            tab.pending_n[slots] = 0
+            return
         fresh = towards & (tab.pending[slots] != want)
         tab.pending_since[slots[fresh]] = t[fresh]
         tab.pending_n[slots[fresh]] = 0
