@@ -31,48 +31,43 @@ scan); ``--profile N`` prints cProfile's N costliest functions of kizuna's track
     .venv/bin/python bench/tracking_vs_stonesoup.py --objects 10,100,1000 --kizuna-only
     .venv/bin/python bench/tracking_vs_stonesoup.py --objects 100 --kizuna-only --profile 25
 
-Measured 2026-11-26 on the shared 2-core build machine (load average 4-7: three other jobs),
-stonesoup 1.9.1, ``--objects 10,100 --steps 15 --kizuna-steps 60``. Before this round of work
-(baa4b1c), three runs alternating with the JPDA/IMM changes below at 04:20-04:25 UTC; after it,
-with the confirmation rule too, three runs at 04:30-04:32 UTC:
+Measured 2026-11-26 on the shared 2-core build machine, stonesoup 1.9.1,
+``--objects 10,100 --steps 15 --kizuna-steps 60``, three runs each of main (3bf896e) and of the
+speed branch, alternating, 06:52-06:56 UTC at load average 7-8.6 (other jobs):
 
     objects  kizuna rep/s  stonesoup rep/s  ratio  GOSPA kz  GOSPA ss  kz >=5  ss >=5  ms/scan
-    before
-        100   10102-17597      108.5-137.4  93-129     14109      9458    1567    2796  5.6-9.8
-    after
-         10     6490-7637      213.6-241.5   30-32      2755      3673     467    1839  2.5-2.9
-        100   19521-26182      131.5-137.7 147-190      8639      9458    1567    2796  3.8-5.1
+    main
+         10     6645-7502      238.5-242.8  27-31      2755      3673     467    1839  2.5-2.9
+        100   22122-23268      143.4-148.6 153-160      8968      9458    1567    2796  4.3-4.5
+    speed
+         10     7336-8420      216.0-263.5  31-37      2755      3673     467    1839  2.3-2.6
+        100   22487-28309      141.5-144.8 159-196      8968      9458    1567    2796  3.5-4.4
 
-and ``--objects 10,100,1000 --steps 15 --kizuna-steps 60 --kizuna-only`` (04:30 UTC, load 5):
+(medians at 100 objects: 154x before, 194x after; the one slow speed run, 4.4 ms/scan, had load
+8). GOSPA is unchanged to the metre: the tracker's outputs are the same tracks, with states
+within 5 nm of main's on this scenario. The 300x target at 100 objects is NOT met.
 
-    objects  kizuna rep/s  ms/scan  GOSPA kz  kz >=5  kz all
-         10          7036     2.71      2755     467     932
-        100         20458     4.85      8639    1567    2801
-       1000         28964    31.42     35051    6618   10859
+``--objects 10,100,1000 --kizuna-only``, two runs each (06:56 UTC, load 6-7):
 
-The 300x target at 100 objects is NOT met: 147-190x in these runs (Stone Soup's own rate moves
-between 110 and 250 rep/s with the load, and the ratio with it). GOSPA is now better over every
-range: the first 15 scans 8.6 km against 9.5 km (it was 14.1 km when every start needed 3
-plots, a whole scan of 100 missed objects), from scan 5 on 1.6 km against 2.8 km. Confirmation
-at 2 plots for every start would put 8 false tracks a scan on the picture (pairs of clutter
-plots up to 30 s apart); the one-radar, <= 2.5 s rule adds none at 100 objects over 60 scans and
-0.17 a scan (never more than one at a time) at 1,000 objects over 30, where another object's
-plot is sometimes the only partner of a plot whose own partner was missed (misses fall from
-0.36 to 0.12 objects a scan there, GOSPA from scan 5 from 7.3 to 6.6 km).
+    objects  ms/scan main  ms/scan speed  GOSPA kz  kz >=5  kz all
+         10     2.43-2.52      2.13-2.30      2755     467     932
+        100     4.88-5.00      3.62-3.86      8968    1567    2884
+       1000   28.33-28.71    24.66-25.14     36194    6618   11145
 
-Scale: 1,000 objects cost 31-34 ms of one core per 1 s scan (real time with a margin of ~30 on
-one of the two cores). Cost is linear in the objects: ~2.8 ms a scan fixed (numpy call overhead)
-plus ~30 us per object, the same per object from 100 to 1,000 (rep/s rises with N only because
-the fixed part is shared).
+Scale: linear in the objects: ~24 us per object from 100 to 1,000 (3.7 -> 24.9 ms a scan, x6.7
+for x10 the plots), over a fixed ~2 ms (the 10-object scan costs 2.2 ms). 1,000 objects take
+~25 ms of one core per 1 s scan.
 
-Where the time goes at 100 objects (per-function CPU, scan average of ~5 ms): IMM prediction
-~25 % (RK4 and the covariance STM over 10-state rows; one pass a scan now, 1.6 before, when
-boost-mode rows were capped at 2 s steps above the air), the JPDA update ~25 % (the Kalman
-update itself ~10 %; the mixture reduction went from 13 % to 4 % since a track with one
-hypothesis left after dropping weights below 1e-6 takes that estimate as it is), track
-management and output objects ~15 % (TrackUpdate objects ~8 %, duplicate folding ~6 %), two-point
-initiation ~10 %, gating the rest. Each of these is a few dozen numpy calls on arrays of ~100
-rows, 10-50 us each: what is left is per-call overhead more than arithmetic.
+Where the time goes at 100 objects (a steady scan of ~3.5 ms; per-function CPU time and py-spy
+agree within a few points): IMM prediction 20-25 % (RK4 and the STM over ~110 ten-state rows),
+the JPDA update ~20 % (the EKF update itself ~10 %), track management 17-19 % (TrackUpdate
+objects ~9 %, the duplicate test ~7 %), two-point initiation of the ~10 unused plots a scan
+11-14 %, gating ~10 %, ingest ~5 %. Most of it is numpy's per-call overhead on arrays of ~100
+rows (the 10-object scan costs 2.2 ms of the 100-object scan's 3.5), not arithmetic; another
+2x at 100 objects needs fewer, fused calls (compiled kernels), not more vectorisation. Until
+this round, 110-240 page faults a scan (0.3-0.7 ms of system CPU at 100 objects, 4-7 ms at
+1,000) came from glibc returning each scan's freed temporaries to the OS; the tracker now keeps
+64 MB of free heap (``TrackerConfig.heap_pad_bytes``).
 """
 
 from __future__ import annotations
