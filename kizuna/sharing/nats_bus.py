@@ -50,7 +50,7 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy, StreamConfig
 
 from kizuna.errors import InputError, KizunaError, PolicyError
 from kizuna.sharing.agreement import Agreement
@@ -127,7 +127,6 @@ class NatsBus:
         self._observer = observer
         self._nc: Any = None
         self._js: Any = None
-        self._sub: Any = None
         # The lean pull path (_fetch): inbox, subscription, messages not yet handed over,
         # what the open pull request still owes and until when it is open (monotonic s).
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer_name(node_id)}"
@@ -216,16 +215,10 @@ class NatsBus:
             raise TransportError(f"node {node_id}: cannot connect to {servers}: {exc}") from None
         bus._js = bus._nc.jetstream(timeout=publish_timeout_s)
         try:
-            await bus._ensure_stream()
-            bus._sub = await bus._js.pull_subscribe(
-                consumer_filter(bus._nation),
-                durable=consumer_name(node_id),
-                stream=STREAM,
-                config=_consumer_config(node_id, bus._nation, deliver_from, ack_wait_s),
-                # nats-py appends the random part to this prefix without a dot.
-                inbox_prefix=f"{prefix}.".encode(),
+            await _ensure_stream(bus._js, agreement, bus._nation)
+            info, _ = await _ensure_consumer(
+                bus._js, node_id, bus._nation, deliver_from, ack_wait_s
             )
-            info = await bus._js.consumer_info(STREAM, consumer_name(node_id))
             bus._last_cseq = info.delivered.consumer_seq
             if info.num_ack_pending:  # pulled by a previous process, to be redelivered
                 bus._unseen_upto = info.delivered.consumer_seq
@@ -235,18 +228,6 @@ class NatsBus:
             await bus._nc.close()
             raise TransportError(f"node {node_id}: JetStream setup failed: {exc}") from None
         return bus
-
-    async def _ensure_stream(self) -> None:
-        config = StreamConfig(
-            name=STREAM,
-            subjects=stream_subjects(self._nation, self._agreement.nation_codes),
-            duplicate_window=DUPLICATE_WINDOW_S,
-        )
-        try:
-            await self._js.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            # Same name, different subjects: the agreement gained or lost a nation.
-            await self._js.update_stream(config)
 
     # --- Bus -------------------------------------------------------------------------------
 
@@ -645,35 +626,48 @@ async def provision(
             ) from None
         try:
             js = nc.jetstream(timeout=timeout_s)
-            config = StreamConfig(
-                name=STREAM,
-                subjects=stream_subjects(nation, agreement.nation_codes),
-                duplicate_window=DUPLICATE_WINDOW_S,
-            )
-            try:
-                await js.stream_info(STREAM)
-            except nats.js.errors.NotFoundError:
-                await js.add_stream(config)
-                done.append(f"{nation}: stream {STREAM} created")
-            else:
-                await js.update_stream(config)
-                done.append(f"{nation}: stream {STREAM} updated")
+            created = await _ensure_stream(js, agreement, nation)
+            done.append(f"{nation}: stream {STREAM} {'created' if created else 'updated'}")
             for node in sorted(nodes, key=lambda n: n.id):
-                name = consumer_name(node.id)
-                try:
-                    await js.consumer_info(STREAM, name)
-                except nats.js.errors.NotFoundError:
-                    await js.add_consumer(
-                        STREAM, _consumer_config(node.id, nation, None, ack_wait_s)
-                    )
-                    done.append(f"{nation}: consumer {name} created")
-                else:
-                    done.append(f"{nation}: consumer {name} kept")
+                _, created = await _ensure_consumer(js, node.id, nation, None, ack_wait_s)
+                done.append(
+                    f"{nation}: consumer {consumer_name(node.id)} "
+                    + ("created" if created else "kept")
+                )
         except (nats.errors.Error, nats.js.errors.Error) as exc:
             raise TransportError(f"{nation}: provisioning as {user} failed: {exc}") from None
         finally:
             await nc.close()
     return done
+
+
+async def _ensure_stream(js: Any, agreement: Agreement, nation: str) -> bool:
+    """Create ``nation``'s stream, or update it to the agreement's subjects (the agreement may
+    have gained or lost a nation); returns whether it was created."""
+    config = StreamConfig(
+        name=STREAM,
+        subjects=stream_subjects(nation, agreement.nation_codes),
+        duplicate_window=DUPLICATE_WINDOW_S,
+    )
+    try:
+        await js.stream_info(STREAM)
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(config)
+        return True
+    await js.update_stream(config)
+    return False
+
+
+async def _ensure_consumer(
+    js: Any, node_id: str, nation: str, deliver_from: float | None, ack_wait_s: float
+) -> tuple[ConsumerInfo, bool]:
+    """The node's durable consumer as it is (an existing one is kept, its start position and
+    ``ack_wait`` included), created first if missing; and whether it was created."""
+    try:
+        return await js.consumer_info(STREAM, consumer_name(node_id)), False
+    except nats.js.errors.NotFoundError:
+        config = _consumer_config(node_id, nation, deliver_from, ack_wait_s)
+        return await js.add_consumer(STREAM, config), True
 
 
 def _sequences(reply: str | None) -> tuple[int, int]:
