@@ -257,11 +257,15 @@ async def serve_node(
     after the last one, once its outbox is empty.
 
     End of run. ``exit_after_idle_s``: once the feed is done, nothing waits to be published
-    and nothing arrived for that long while the bus was connected, the run is over: the node
-    runs :meth:`Node.finish` (the steps still within its lag, the closing of open alerts) and
-    publishes what that derives, durably (each copy acknowledged by its stream, retried from
-    the outbox like any other), then keeps serving until it has been idle that long again, so
-    that it also takes in its partners' last products, and returns. ``finish_on_stop``: a
+    and no report (own or a partner's) arrived for that long while the bus was connected, the
+    run is over: the node runs :meth:`Node.finish` (the steps still within its lag, the closing
+    of open alerts) and publishes what that derives, durably (each copy acknowledged by its
+    stream, retried from the outbox like any other), then keeps serving until nothing at all
+    arrived for that long, so that it also takes in its partners' last products, and returns.
+    Partners' tracks, predictions and alerts do not hold a node's finish back (they do not
+    enter its pipeline): if they did, one node's last products would restart every partner's
+    wait, and the node that finished first would leave a wait's length before the others
+    finished, without their last products. ``finish_on_stop``: a
     ``stop`` after the feed is done also finishes (publishing for at most
     :data:`FINISH_PUBLISH_WAIT_S`). By default a stop does not: a node stopped for maintenance
     and restarted must not have closed alerts that are still in force (a restart re-derives
@@ -294,7 +298,8 @@ async def serve_node(
         )
         if j > i or deliveries:
             await node.ingest(reports[i:j], deliveries)
-            last_activity = time.monotonic()
+            if j > i or finished or any(d.envelope.kind == "report" for d in deliveries):
+                last_activity = time.monotonic()
             i = j
         left = await node.flush_outbox() if node.has_outbox else 0
         if node.sources is not None:

@@ -401,10 +401,11 @@ def node_command(
         float | None,
         typer.Option(
             "--exit-after-idle",
-            help="End of run: once the feed is done and nothing arrived for this many seconds, "
-            "run the last pipeline steps (those within --lag) and close open alerts, publish "
-            "what that derives (stored by the streams), take in partners' last products until "
-            "idle as long again, and exit. Default: run until SIGINT/SIGTERM.",
+            help="End of run: once the feed is done and no report arrived for this many "
+            "seconds, run the last pipeline steps (those within --lag) and close open alerts, "
+            "publish what that derives (stored by the streams), take in partners' last products "
+            "until nothing arrived for as long again, and exit. Default: run until "
+            "SIGINT/SIGTERM.",
         ),
     ] = None,
     finish_on_stop: Annotated[
