@@ -14,6 +14,9 @@ subject ``kz.*.<nation>.>``. Every message is checked again on arrival (subject 
 with the envelope, and :func:`decide` for this node); anything refused is acknowledged, not
 handed over, and recorded in :attr:`NatsBus.dropped` for the audit log. The server, configured
 by :mod:`kizuna.sharing.natsconfig`, enforces the same agreement on subjects independently.
+The bus keeps pull requests open on the consumer for :data:`PULL_WINDOW` messages ahead of
+what it handed over, replacing each as it fills or expires (:meth:`NatsBus._top_up`), so a
+stored message is never waiting for the node to ask.
 
 Heartbeats (:mod:`kizuna.sharing.watermark`): :meth:`NatsBus.publish_heartbeat` sends the
 node's data clock on ``kz.<nation>.<dest>.heartbeat.<node>`` to every nation its reports may
@@ -79,6 +82,16 @@ from kizuna.sharing.watermark import (
 # re-publishing is de-duplicated by the server. Longer windows cost server memory.
 DUPLICATE_WINDOW_S = 120.0
 
+PULL_WINDOW = 1024
+"""Messages a node keeps requested from its consumer ahead of what it has taken (at least
+what one ``receive`` asks for): at most this many wait in the process unacknowledged."""
+PULL_EXPIRES_S = 5.0
+"""Life of one pull request on the server. A request that expires is replaced at once (its
+notice says what it still owed), so this only bounds how long a request lost with a notice
+goes unnoticed; short lives cost a request and a notice each."""
+PULL_SLACK_S = 1.0
+"""How long past a request's expiry its notice may take before the bus stops counting on it."""
+
 
 class TransportError(KizunaError):
     """The NATS server could not be reached or refused the node's setup."""
@@ -127,14 +140,16 @@ class NatsBus:
         self._observer = observer
         self._nc: Any = None
         self._js: Any = None
-        # The lean pull path (_fetch): inbox, subscription, messages not yet handed over,
-        # what the open pull request still owes and until when it is open (monotonic s).
+        # The pull path (_fetch, _top_up): inbox, subscription, messages pulled and not yet
+        # handed over, what the open pull requests may still deliver (credit), the window
+        # they keep requested ahead, and when the last one expires (monotonic s).
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{consumer_name(node_id)}"
         self._pull_inbox = ""
         self._pull_sub: Any = None
         self._pulled: deque[Msg] = deque()
         self._arrived = asyncio.Event()
-        self._pull_left = 0
+        self._credit = 0
+        self._window = PULL_WINDOW
         self._pull_until = 0.0
         self._publish_timeout_s = 2.0
         self._ack_sub: Any = None
@@ -207,6 +222,7 @@ class NatsBus:
                 inbox_prefix=prefix.encode(),
                 error_cb=on_error,
                 connect_timeout=connect_timeout_s,
+                reconnected_cb=bus._on_reconnected,
                 allow_reconnect=reconnect,
                 max_reconnect_attempts=-1 if reconnect else 0,
                 reconnect_time_wait=0.25,
@@ -228,6 +244,12 @@ class NatsBus:
             await bus._nc.close()
             raise TransportError(f"node {node_id}: JetStream setup failed: {exc}") from None
         return bus
+
+    async def _on_reconnected(self) -> None:
+        # The server forgot this connection's pull requests with it: ask again (messages
+        # they had delivered and the node did not acknowledge come back after ack_wait).
+        self._credit = 0
+        self._arrived.set()
 
     # --- Bus -------------------------------------------------------------------------------
 
@@ -455,45 +477,73 @@ class NatsBus:
         """Up to ``batch`` messages of the node's durable consumer, waiting at most
         ``timeout_s`` for the first.
 
-        A pull request (``$JS.API.CONSUMER.MSG.NEXT``) asks for ``batch`` messages within
-        ``timeout_s`` and stays open on the server until it has them or expires; its messages
-        arrive on this bus's pull inbox and wait in :attr:`_pulled` until handed over, so a
-        new request goes out only when the last one is spent or expired. (nats-py's
-        ``fetch`` waits for every message of a batch with a timer of its own: three times the
-        CPU per message.) Messages not yet handed over are redelivered by the server after
-        ``ack_wait`` if the node dies, like any unacknowledged one.
+        The bus keeps pull requests (``$JS.API.CONSUMER.MSG.NEXT``) open on the server for
+        :attr:`_window` messages ahead of what it handed over (:meth:`_top_up`); their messages
+        arrive on the pull inbox and wait in :attr:`_pulled`. So a message stored while the
+        node is busy is on its way at once, and a request that expires or fills up is
+        replaced without waiting for the node. (nats-py's ``fetch`` waits for every message of
+        a batch with a timer of its own, at three times the CPU per message, and its request
+        lives only as long as the call.) Messages not yet handed over are redelivered by the
+        server after ``ack_wait`` if the node dies, like any unacknowledged one.
         """
-        if not self._pulled:
-            now = time.monotonic()
-            if self._pull_left <= 0 or now >= self._pull_until:
-                wait_s = max(timeout_s, 0.001)
-                request = {"batch": batch, "expires": int(wait_s * 1e9)}
-                await self._nc.publish(
-                    self._next_subject, json.dumps(request).encode(), reply=self._pull_inbox
-                )
-                self._pull_left, self._pull_until = batch, now + wait_s
-            if timeout_s > 0 and not self._pulled:  # (the publish may have let some in)
+        self._window = max(self._window, batch)
+        if not self._pulled and timeout_s > 0:
+            await self._top_up()
+            if not self._pulled:  # (the request may have let some in)
                 self._arrived.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), timeout=timeout_s)
         out: list[Msg] = []
-        while self._pulled and len(out) < batch:
-            out.append(self._pulled.popleft())
+        pulled = self._pulled
+        while pulled and len(out) < batch:
+            out.append(pulled.popleft())
+        await self._top_up()
         return out
 
+    async def _top_up(self) -> None:
+        """Ask for more messages once the open requests' credit and the messages not yet
+        handed over fall to half the window: one request for the rest of the window, open for
+        :data:`PULL_EXPIRES_S`. The server ends a request by filling it or with a status notice
+        saying how much it still owed (:meth:`_on_pulled`); a notice lost with the connection
+        (a reconnect, :meth:`_on_reconnected`) or never sent cannot hold the credit beyond the
+        last request's expiry."""
+        if self._credit and time.monotonic() > self._pull_until:
+            self._credit = 0
+        want = self._window - self._credit - len(self._pulled)
+        if want < self._window // 2 or not self.connected:
+            return
+        self._credit += want
+        self._pull_until = time.monotonic() + PULL_EXPIRES_S + PULL_SLACK_S
+        request = b'{"batch":%d,"expires":%d}' % (want, int(PULL_EXPIRES_S * 1e9))
+        try:
+            await self._nc.publish(self._next_subject, request, reply=self._pull_inbox)
+        except nats.errors.Error:
+            self._credit -= want  # not sent: the connection is going down
+
     async def _on_pulled(self, msg: Msg) -> None:
-        if not msg.reply and not msg.data and msg.headers and "Status" in msg.headers:
-            # 404/408/409: the pull request is over (expired, or the server dropped it). Only
-            # the server's own notice has no reply: a stored message (a partner may store an
-            # empty one with a Status header) carries its $JS.ACK subject, and goes on to
-            # receive(), which terminates and records what does not parse.
-            self._pull_left = 0
+        headers = msg.headers
+        if headers and not msg.reply and not msg.data and "Status" in headers:
+            # The server's notice on a pull request. Only the server's own has no reply: a
+            # stored message (a partner may store an empty one with a Status header) carries
+            # its $JS.ACK subject and goes on to receive(), which terminates and records what
+            # does not parse. 408: expired, owing Nats-Pending-Messages, replaced at once.
+            # Anything else ends every request (how much they owed is not said; 409: the
+            # consumer is gone or its limits are reached, 503: no consumer at all): the next
+            # receive() asks again, so a server that keeps refusing is asked only as often as
+            # the node calls receive(), never in a loop of notices and requests.
+            status, owed = headers["Status"], headers.get("Nats-Pending-Messages")
+            if status == "408" and owed is not None and owed.isdigit():
+                self._credit = max(0, self._credit - int(owed))
+                await self._top_up()
+            elif status != "100":  # (100: an idle heartbeat, not asked for)
+                self._credit = 0
             return
         cseq = _sequences(msg.reply)[1]
         if cseq > self._last_cseq + 1:  # deliveries lost on the way (a reconnect)
             self._unseen_upto = max(self._unseen_upto or 0, cseq - 1)
         self._last_cseq = max(self._last_cseq, cseq)
-        self._pull_left -= 1
+        if self._credit:
+            self._credit -= 1
         self._pulled.append(msg)
         self._arrived.set()
 
