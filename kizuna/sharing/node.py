@@ -488,33 +488,33 @@ class Node:
         received = stamp if stamp is not None else self._stamp(reports)
         return await self.store.put_reports(reports, node_id=self.node_id, received_at_s=received)
 
-    async def _publish(self, envelope: Envelope) -> None:
-        # The product is durable (or derivable) before this; a transport that cannot take it
-        # now (NATS down, a link cut, a timeout) gets it again from the outbox until it does.
-        if not getattr(self.bus, "connected", True):
-            self._outbox.append(envelope)
-            return
-        try:
-            await self.bus.publish(envelope)
-        except PolicyError:
-            raise
-        except KizunaError as exc:
-            self._settle([envelope], [exc])
-
     @property
     def has_outbox(self) -> bool:
         """Whether envelopes wait to be published again."""
         return bool(self._outbox)
 
-    async def _publish_many(self, envelopes: list[Envelope]) -> None:
-        """Publish a batch; a bus with ``publish_many`` (NATS) has every copy in flight at once
-        instead of one round trip after another (the copies leave in order)."""
-        many = getattr(self.bus, "publish_many", None)
-        if many is None or self._outbox or not getattr(self.bus, "connected", True):
-            for envelope in envelopes:
-                await self._publish(envelope)
+    async def _publish_many(self, envelopes: Sequence[Envelope]) -> None:
+        """Publish a batch in order and settle each envelope (:meth:`_settle`). A bus with
+        ``publish_many`` (NATS) has every copy in flight at once instead of one round trip
+        after another. The products are durable (or derivable) before this; a transport that
+        cannot take them now (NATS down, a link cut, a timeout) gets them again from the
+        outbox until it does."""
+        if not envelopes:
             return
-        self._settle(envelopes, await many(envelopes))
+        if not getattr(self.bus, "connected", True):
+            self._outbox.extend(envelopes)
+            return
+        many = getattr(self.bus, "publish_many", None)
+        if many is not None:
+            results: list[Any] = await many(envelopes)
+        else:
+            results = []
+            for envelope in envelopes:
+                try:
+                    results.append(await self.bus.publish(envelope))
+                except KizunaError as exc:
+                    results.append(exc)
+        self._settle(envelopes, results)
 
     def _settle(self, envelopes: Sequence[Envelope], results: Sequence[Any]) -> None:
         """Per envelope of a publication: published, or kept in the outbox to be published
@@ -558,17 +558,7 @@ class Node:
         async with self._lock:
             if self._outbox and getattr(self.bus, "connected", True):
                 pending, self._outbox = self._outbox, []
-                many = getattr(self.bus, "publish_many", None)
-                if many is not None:
-                    results: list[Any] = await many(pending)
-                else:
-                    results = []
-                    for envelope in pending:
-                        try:
-                            results.append(await self.bus.publish(envelope))
-                        except KizunaError as exc:
-                            results.append(exc)
-                self._settle(pending, results)
+                await self._publish_many(pending)
             self._flush_audit()
             return len(self._outbox)
 
@@ -856,7 +846,7 @@ class Node:
                         report, origin_node=self.node_id, agreement=self.agreement
                     )
                     self._record([envelope])
-                    await self._publish(envelope)
+                    await self._publish_many([envelope])
                 await self._enter([report], self.auto_clock)
             if clock_s is not None:
                 await self._tick(clock_s)
