@@ -94,6 +94,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import resource
 import shutil
@@ -222,6 +223,37 @@ def profiled(path: Path | None) -> Iterator[None]:
         profile.dump_stats(path)
 
 
+class GcPauses:
+    """Full (generation 2) garbage collections of this process while the block runs: how many
+    and how long they stopped it (ms). The receiver keeps every report it took in its
+    pipeline's pending heap (never stepped here), so its heap and each full collection grow
+    through a run."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[float] = []
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.pauses_ms.append((time.perf_counter() - self._start) * 1e3)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[GcPauses]:
+        gc.callbacks.append(self._callback)
+        try:
+            yield self
+        finally:
+            gc.callbacks.remove(self._callback)
+
+    def summary(self) -> str:
+        """``count/longest`` (ms), e.g. ``6/48``."""
+        return f"{len(self.pauses_ms)}/{max(self.pauses_ms, default=0.0):.0f}"
+
+
 @dataclass
 class Result:
     """One run: latencies (s), the accept rate achieved, and CPU per report (us, ``[total,
@@ -232,6 +264,8 @@ class Result:
     achieved: float
     count: int
     cpu_us: dict[str, np.ndarray]
+    gc: str = "-"
+    """Full collections of the receiving process (:class:`GcPauses`): count/longest ms."""
 
 
 class Probe:
@@ -296,8 +330,13 @@ async def run_inprocess(
             for node_id, node in nodes.items()
             if node_id != SENDER
         ]
+        pauses = GcPauses()
         try:
-            with frozen_heap(), profiled(profile and profile / f"inprocess-{rate:.0f}.pstats"):
+            with (
+                frozen_heap(),
+                pauses.watching(),
+                profiled(profile and profile / f"inprocess-{rate:.0f}.pstats"),
+            ):
                 sent, fed_s = await feed(nodes[SENDER], reports, rate, batch_s)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(probe.done.wait(), timeout=30)
@@ -310,7 +349,8 @@ async def run_inprocess(
             for log in logs:
                 log.close()
     n = len(reports)
-    return Result(latencies(reports, sent, probe), n / fed_s, n, {"process": cpu / n * 1e6})
+    cpu_us = {"process": cpu / n * 1e6}
+    return Result(latencies(reports, sent, probe), n / fed_s, n, cpu_us, pauses.summary())
 
 
 async def connect_node(
@@ -400,9 +440,11 @@ async def run_nats(
                     }
                 )
             )
+            pauses = GcPauses()
             try:
                 with (
                     frozen_heap(),
+                    pauses.watching(),
                     profiled(profile and profile / f"nats-{rate:.0f}-receiver.pstats"),
                 ):
                     process = await asyncio.create_subprocess_exec(
@@ -425,7 +467,8 @@ async def run_nats(
         "sender": np.array(result["cpu_s"]) / count * 1e6,
         "receiver": cpu / count * 1e6,
     }
-    return Result(latencies(reports, sent, probe), count / result["fed_s"], count, per_report)
+    achieved = count / result["fed_s"]
+    return Result(latencies(reports, sent, probe), achieved, count, per_report, pauses.summary())
 
 
 def main() -> None:
@@ -467,6 +510,7 @@ def main() -> None:
                     f"{ms.max():.1f}" if len(ms) else "-",
                     f"{targets[transport]:.0f}",
                     "+".join(f"{v[0]:.0f}({v[1]:.0f})" for v in run.cpu_us.values()),
+                    run.gc,
                 )
             )
             print("  ".join(rows[-1]), flush=True)
@@ -480,6 +524,7 @@ def main() -> None:
         "max",
         "target p99",
         "CPU us/report",
+        "full GC n/ms",
     )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print()
@@ -488,7 +533,8 @@ def main() -> None:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
     print(
         "CPU us/report (of which system): in-process the one process; over NATS"
-        " sender+receiver (not the server)"
+        " sender+receiver (not the server); full GC: collections of generation 2 in the"
+        " receiving process during the run, how many / the longest in ms"
     )
 
 
