@@ -1,7 +1,8 @@
-"""The node runtime's frozen startup heap (``kizuna node`` serves inside it)."""
+"""The node runtime's frozen heap (``kizuna node`` serves inside it)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 
@@ -27,3 +28,31 @@ def test_frozen_heap_keeps_startup_objects_out_of_collections_until_it_ends() ->
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert alive() is None
+
+
+class _Leaf:
+    """Not in any reference cycle: freed by its reference count alone."""
+
+
+async def test_frozen_heap_freezes_what_lives_on_in_the_loop_and_frees_it_when_unreferenced() -> (
+    None
+):
+    with frozen_heap(refreeze_s=0.05):
+        cycle = _Cycle()
+        held = weakref.ref(cycle)
+        leaf = _Leaf()
+        freed = weakref.ref(leaf)
+        frozen_at_entry = gc.get_freeze_count()
+        await asyncio.sleep(0.2)  # a few refreezes while they live
+        assert gc.get_freeze_count() > frozen_at_entry
+        del leaf  # frozen, but no reference left: freed at once, as without freezing
+        assert freed() is None
+        del cycle  # cyclic garbage made in the block and frozen: held until the block ends
+        gc.collect()
+        assert held() is not None
+        made_now = weakref.ref(_Cycle())  # not yet frozen: collected as usual
+        gc.collect()
+        assert made_now() is None
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert held() is None
