@@ -86,6 +86,43 @@ costs (22.3 -> 21.3-22.1 us per report decoded, validated and encoded for the re
 kept for the checks it adds. System time is ~10 % of the CPU at 5,000/s. The p99 over NATS
 follows the machine's load: at these loads the two nodes and the server need more than the
 CPU the other sessions leave, and reports queue.
+
+Third round, 2026-11-26 06:49-06:56 UTC, ``--duration 10``, alternating main (cc1ed5e, the code
+of the rounds above) with this branch, three runs each, load average 4.8-9.3 (2 cores shared
+with other sessions; each minute's load in brackets). Medians of the three, p50/p99 in ms; the
+last column is the receiving process's full collections (count/longest ms, new here):
+
+    transport rate/s  main p50/p99 (achieved)   branch p50/p99 (achieved)   branch full GC
+    inprocess   1000   15.4/55.1   (965-1001)    11.2/47.4   (996-1001)     0/0
+    inprocess   5000   41.3/134    (2585-3850)   46.7/117    (2657-3592)    0/0
+         nats   1000    8.6/59.9   (1000-1001)    6.4/29.0   (1000-1001)    0/0
+         nats   5000   1195/2613   (2203-4578)    28.6/469   (3358-4375)    0-1/11
+
+(runs: main 6.1, 8.0, 9.3; branch 8.2, 7.9, 7.0). CPU us/report over NATS at 5,000/s, sender +
+receiver: main 97-107 + 131-144, branch 97-110 + 98-113 (the receiver no longer walks the
+reports it holds in full collections). In-process unchanged within the noise (199-223).
+What changed, and why:
+
+* NATS 1,000/s p99 ~50-60 ms whatever the load was a stall, not queueing. Since 23a1815 the
+  receiver asked for a batch that expired with the receive call's timeout (50 ms here) and
+  asked again only on the next receive call; the server's end-of-request notice woke nobody.
+  So every ~100 ms the consumer had no open pull request for up to 50 ms and reports waited in
+  the stream: per batch, the latencies rose in a 20-60 ms sawtooth every ~100 ms (seen at
+  35f5de6 as well, before the heartbeat commits; the bench sends no heartbeats, so the held-
+  heartbeat ack-floor check never runs here). The bus now keeps requests open for 1,024
+  messages ahead and replaces an expired one from the notice (nats_bus PULL_WINDOW,
+  PULL_EXPIRES_S). With that alone (first round of this session, load 3-7): p99 38.7, 18.2,
+  17.5 against 52.1, 68.2, 59.2.
+* 5,000/s: full collections. Each node holds the reports it took until their step (here
+  never: pipelines are not stepped), ~13 tracked objects each, and a full collection walks
+  them all: over NATS 11-13 per 10 s run, the longest 480-650 ms, each followed by a queue the
+  loaded machine drained slowly (with the receiver's collector off, p99 194/62 against
+  965/323 ms, load ~4.5). frozen_heap now also freezes what lived 0.5 s (interfaces/cli/run):
+  no full collection ran in any row.
+* NATS 5,000/s p99 is still far from 50 ms at these loads: the sender's achieved rate (3,358-
+  4,375/s) shows the nodes and the server do not get the CPU they need (~0.1 ms per report
+  on each side, ~1.1 cores at 5,000/s before the server), and reports queue behind whatever
+  else runs. The rows need rerunning on an idle machine.
 """
 
 from __future__ import annotations
