@@ -6,9 +6,14 @@ radars' sites, noise and revisit, which the PCRLB needs). Outputs are per-object
 (time to first track and first impact prediction, position RMSE, NEES, impact error and
 ellipse coverage) and time series for plots.
 
-Association of tracks to true objects: every track update is matched to the nearest true
-object alive at its time (within :data:`GATE_M`), and a track belongs to the object it
-matched most often. Position NEES uses ``position_sigma_m`` as an isotropic 1-sigma (kizuna's
+Association of tracks to true objects, per update: every track update is matched to the
+nearest true object alive at its time (within :data:`GATE_M`) and scored against that object.
+Where two objects are too close to tell which one the track is on (a payload and the spent stage
+it has not yet left, a re-entry vehicle just after separation: within :data:`AMBIGUOUS_M` of
+each other as seen from the update), the update goes to the object the same track is next
+matched to unambiguously (else the last one): the object the track stays on once they part. By
+majority instead, satellite-sohae's pair track (satellite and second stage, 230-536 s, then the
+stage alone) was scored against the satellite for the whole flight (RMSE 186 km). Position NEES uses ``position_sigma_m`` as an isotropic 1-sigma (kizuna's
 tracker writes the largest axis there, so this NEES is a *lower* bound on the full one) unless
 a track line carries the optional ``position_covariance_ecef_m2`` (3x3).
 """
@@ -35,6 +40,9 @@ from kizuna.timefmt import parse_time
 Array = NDArray[np.float64]
 
 GATE_M = 50_000.0  # a track update farther than this from every true object is unmatched
+# Objects whose distances from a track update differ by less than this cannot be told apart by
+# it: about a radar's cross-range noise at 1,000 km (0.05 deg), the tracks' usual 1-sigma.
+AMBIGUOUS_M = 1_000.0
 GOSPA_C_M = 10_000.0
 COVERAGE_BIN_S = 60.0
 
@@ -262,27 +270,53 @@ class Evaluation:
         return float(self.impact_inside.mean()) if self.impact_inside.size else float("nan")
 
 
-def associate(truth: dict[str, TruthObject], tracks: dict[str, TrackPoints]) -> dict[str, str]:
-    """Track id -> object id by majority of nearest-object matches within the gate."""
-    owner = {}
+def associate(truth: dict[str, TruthObject], tracks: dict[str, TrackPoints]) -> dict[str, Array]:
+    """Track id -> the true object of each of its updates (object ids, "" where unmatched).
+
+    Nearest object alive at the update's time within :data:`GATE_M`; an update with another
+    object within :data:`AMBIGUOUS_M` of the nearest takes the owner of the track's next
+    unambiguous update (else its previous one; else the nearest).
+    """
+    owners = {}
+    ids = list(truth)
     for tid, tr in tracks.items():
-        best = np.full(tr.time_s.size, np.inf)
-        who = np.full(tr.time_s.size, "", dtype=object)
-        for oid, obj in truth.items():
+        d = np.full((len(ids), tr.time_s.size), np.inf)
+        for i, oid in enumerate(ids):
+            obj = truth[oid]
             inside = (tr.time_s >= obj.time_s[0]) & (tr.time_s <= obj.time_s[-1])
-            if not inside.any():
-                continue
-            d = np.full(tr.time_s.size, np.inf)
-            d[inside] = np.linalg.norm(
-                obj.position_at(tr.time_s[inside]) - tr.r_ecef_m[inside], axis=-1
-            )
-            better = d < best
-            best[better] = d[better]
-            who[better] = oid
-        votes = Counter(w for w, b in zip(who, best, strict=True) if b < GATE_M)
-        if votes:
-            owner[tid] = votes.most_common(1)[0][0]
-    return owner
+            if inside.any():
+                d[i, inside] = np.linalg.norm(
+                    obj.position_at(tr.time_s[inside]) - tr.r_ecef_m[inside], axis=-1
+                )
+        order = np.argsort(d, axis=0)
+        cols = np.arange(tr.time_s.size)
+        best = d[order[0], cols]
+        second = d[order[1], cols] if len(ids) > 1 else np.full(best.shape, np.inf)
+        who = np.where(best < GATE_M, np.array(ids, dtype=object)[order[0]], "")
+        clear = (who != "") & (second - best >= AMBIGUOUS_M)
+        where = np.flatnonzero(clear)
+        if where.size:
+            unsure = np.flatnonzero((who != "") & ~clear)
+            k = np.minimum(np.searchsorted(where, unsure), where.size - 1)  # next clear one
+            who[unsure] = who[where[k]]
+        owners[tid] = who
+    return owners
+
+
+def _owner_at(owners: Array, track: TrackPoints, time_s: float) -> str:
+    """The object a track was matched to at its update at or just before ``time_s``."""
+    k = max(int(np.searchsorted(track.time_s, time_s, side="right")) - 1, 0)
+    return str(owners[k])
+
+
+def _product_owner(
+    line: dict[str, Any], owners: dict[str, Array], tracks: dict[str, TrackPoints]
+) -> str:
+    """The object a product line's (prediction, alert) track was on at the line's time."""
+    tid = line.get("track_id", "")
+    if tid not in owners or "time" not in line:
+        return ""
+    return _owner_at(owners[tid], tracks[tid], parse_time(line["time"]))
 
 
 def evaluate(
@@ -292,18 +326,24 @@ def evaluate(
     radars: list[RadarSite] | None = None,
     alerts: list[dict[str, Any]] | None = None,
 ) -> Evaluation:
-    owner = associate(truth, tracks)
+    owners = associate(truth, tracks)
     t0 = min(obj.time_s[0] for obj in truth.values())
     ev = Evaluation(objects=[], t0_s=t0)
     per_object_tracks: dict[str, list[str]] = defaultdict(list)
-    for tid, oid in owner.items():
-        per_object_tracks[oid].append(tid)
+    first_owned: dict[str, float] = {}
+    segments = []
+    for tid, who in owners.items():
+        for oid in dict.fromkeys(who[who != ""].tolist()):
+            inside = who == oid
+            per_object_tracks[oid].append(tid)
+            t_first = float(tracks[tid].time_s[inside][0])
+            first_owned[oid] = min(first_owned.get(oid, np.inf), t_first)
+            segments.append((tid, oid, inside))
 
-    # Position errors and NEES of every matched track update.
+    # Position errors and NEES of every matched track update, against its own object.
     err_t, err_m, err_o, nees_t, nees_v, nees_dof = [], [], [], [], [], []
-    for tid, oid in owner.items():
+    for tid, oid, inside in segments:
         tr, obj = tracks[tid], truth[oid]
-        inside = (tr.time_s >= obj.time_s[0]) & (tr.time_s <= obj.time_s[-1])
         e = tr.r_ecef_m[inside] - obj.position_at(tr.time_s[inside])
         err_t.append(tr.time_s[inside] - t0)
         err_m.append(np.linalg.norm(e, axis=-1))
@@ -367,8 +407,8 @@ def evaluate(
     tti, ierr, iin, iobj = [], [], [], []
     by_object_pred: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for p in predictions:
-        oid = owner.get(p.get("track_id", ""))
-        if oid is None:
+        oid = _product_owner(p, owners, tracks)
+        if not oid:
             continue
         by_object_pred[oid].append(p)
         obj = truth[oid]
@@ -405,7 +445,7 @@ def evaluate(
     for oid, obj in sorted(truth.items(), key=lambda kv: (kv[1].time_s[0], kv[0])):
         tids = per_object_tracks.get(oid, [])
         launch = launches[obj.launch_id]
-        first_track = min((tracks[t].time_s[0] for t in tids), default=None)
+        first_track = first_owned.get(oid)
         preds = sorted(by_object_pred.get(oid, []), key=lambda p: parse_time(p["time"]))
         with_impact = [p for p in preds if p.get("impact") is not None]
         first_pred = parse_time(with_impact[0]["time"]) if with_impact else None
@@ -415,7 +455,9 @@ def evaluate(
         )
         obj_err = np.array([o == oid for o in ev.error_object], bool)
         rmse = float(np.sqrt(np.mean(ev.error_m[obj_err] ** 2))) if obj_err.any() else None
-        first_alert, first_alert_by = alert_latency(alerts or [], tids, launch)
+        first_alert, first_alert_by = alert_latency(
+            (a for a in alerts or [] if _product_owner(a, owners, tracks) == oid), tids, launch
+        )
         obj_nees = None
         if obj_err.any():
             flat = np.concatenate(nees_v) if nees_v else np.zeros(0)
