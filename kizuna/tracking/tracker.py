@@ -165,6 +165,12 @@ class TrackerConfig:
     phase_coast_below: float = 0.2
     phase_dwell_s: float = 2.0
     phase_dwell_updates: int = 3
+    # A track born at a separation (a split child, or a start beside a confirmed track) is
+    # not declared coasting, nor collapsed to the ballistic model, in its first phase_settle_s
+    # (see Tracker._new_tracks): the piece that goes on may be lighting its next stage, and a
+    # third stage's 10-20 m/s^2 moves the object ~125-250 m from a coast in 5 s, under radar
+    # plots of 100-700 m, so the boost probability wanders on noise for several seconds.
+    phase_settle_s: float = 10.0
     boost_prior_low: float = 0.5  # initial boost probability below 150 km and 5 km/s
     boost_prior_high: float = 0.02  # ... and above (midcourse first detection)
     terminal_altitude_m: float = 100_000.0
@@ -335,6 +341,8 @@ class _Table:
         self.pending = np.zeros(cap, np.int8)
         self.pending_since = np.zeros(cap)
         self.pending_n = np.zeros(cap, np.int32)
+        # Before this time (s) the track is neither declared coasting nor collapsed.
+        self.settle_until = np.zeros(cap)
 
     def grow(self, need: int, sensors: int) -> None:
         cap, s_cap = self.alive.size, self.seen.shape[1]
@@ -730,7 +738,9 @@ class Tracker:
         post = imm.update(
             cfg.filter, imm.Prediction(xs, Ps, pred.c[r]), parent_imm, z[c], R[c], model
         )
-        slots = self._new_tracks(post.xm, post.Pm, post.mu, t_rep[c], tab.exercise[live[r]], 2)
+        slots = self._new_tracks(
+            post.xm, post.Pm, post.mu, t_rep[c], tab.exercise[live[r]], 2, separation=True
+        )
         tab.imm[slots] = parent_imm
         self._split_plots = c
         return slots
@@ -946,12 +956,16 @@ class Tracker:
                         self._pool_p[ac], self._pool_R[ac], self._pool_t[ac], p2, R2, t2, boost_p
                     )
                     pm = self._pool_meta[ac]
-                    short = (t2 - self._pool_t[ac] <= cfg.confirm_short_dt_s) & (
-                        pm[:, 0] == meta[ar, 0]
+                    # A start beside a confirmed track is born at a separation (see _new_tracks).
+                    clear = self._clear_of_tracks(p2, float(t2.max()))
+                    slots = self._new_tracks(
+                        init.xm, init.Pm, init.mu, t2, ex[ar], hits=2, separation=~clear
                     )
-                    if short.any():  # (pairs of old clutter plots mostly are not)
-                        short[short] = self._clear_of_tracks(p2[short], float(t2.max()))
-                    slots = self._new_tracks(init.xm, init.Pm, init.mu, t2, ex[ar], hits=2)
+                    short = (
+                        (t2 - self._pool_t[ac] <= cfg.confirm_short_dt_s)
+                        & (pm[:, 0] == meta[ar, 0])
+                        & clear
+                    )
                     self.table.need[slots] = np.where(
                         ambiguous,
                         cfg.confirm_hits_ambiguous,
@@ -1142,8 +1156,27 @@ class Tracker:
     # --- table maintenance ---------------------------------------------------------------
 
     def _new_tracks(
-        self, xm: Array, Pm: Array, mu: Array, t: Array, ex: Array, hits: int
+        self,
+        xm: Array,
+        Pm: Array,
+        mu: Array,
+        t: Array,
+        ex: Array,
+        hits: int,
+        separation: bool | NDArray[np.bool_] = False,
     ) -> NDArray[np.intp]:
+        """New tentative tracks in free slots; returns the slots.
+
+        ``separation`` (per track or for all): the track is born at a separation, beside a
+        confirmed track (a split child, a two-point start within ``confirm_short_clear_m``).
+        Such a track is declared ``unknown`` (UNDECIDED) at birth whatever its prior, and
+        neither declared coasting nor collapsed for ``phase_settle_s``: its prior says nothing
+        of whether this piece is the one that goes on under the next stage's thrust. Declared
+        coasting from its midcourse prior, the track that picked up satellite-sohae's payload
+        as it left its coasting second stage (536 s) was predicted to fall for 9 s, until its
+        third stage's thrust showed in the data; in those 9 s its boost probability fell to
+        0.001 and back to 1.
+        """
         k = xm.shape[0]
         tab = self.table
         reuse = [self._free.pop() for _ in range(min(k, len(self._free)))]
@@ -1159,13 +1192,16 @@ class Tracker:
         tab.hits[slots] = hits
         tab.nis[slots] = 3.0
         tab.need[slots] = self.config.confirm_hits
-        # A new track's declared phase is its prior's, when the prior is decided.
+        # A new track's declared phase is its prior's, when the prior is decided and the
+        # track was not born at a separation.
         p = mu[:, imm.BOOST_MODE]
+        at_separation = np.broadcast_to(np.asarray(separation, bool), (k,))
         tab.declared[slots] = np.where(
             p > self.config.phase_boost_above,
             POWERED,
-            np.where(p < self.config.phase_coast_below, COASTING, UNDECIDED),
+            np.where((p < self.config.phase_coast_below) & ~at_separation, COASTING, UNDECIDED),
         )
+        tab.settle_until[slots] = np.where(at_separation, t + self.config.phase_settle_s, t)
         tab.pending[slots] = UNDECIDED
         tab.pending_n[slots] = 0
         tab.misses[slots] = 0
@@ -1224,6 +1260,7 @@ class Tracker:
             tab.imm[slots]
             & (post.mu[:, imm.BALLISTIC_MODE] > cfg.collapse_probability)
             & (tab.hits[slots] >= cfg.collapse_min_hits)
+            & (t >= tab.settle_until[slots])
         )
         if ready.any():
             imm.collapse(tab.xm, tab.Pm, tab.mu, tab.imm, slots[ready])
@@ -1235,8 +1272,9 @@ class Tracker:
         COASTING once p < ``phase_coast_below`` has held for ``phase_dwell_s`` seconds and
         ``phase_dwell_updates`` updates in a row; a COASTING one POWERED again (a later stage
         lighting) once p > ``phase_boost_above`` has held as long; an UNDECIDED one (a new
-        track whose prior is between the thresholds) POWERED at the first update above, and
-        COASTING after the dwell below. Why: a phase change is a decision others act on (the
+        track whose prior is between the thresholds, or born at a separation) POWERED at the
+        first update above, and COASTING after the dwell below, and not before its
+        ``settle_until`` (see :meth:`_new_tracks`). Why: a phase change is a decision others act on (the
         predictor re-predicts at once and computes impact points only for a coast), so one
         must not follow each dip of p at a staging or through a few seconds of uninformative
         plots. The cost is phase_dwell_s of delay on a real burnout.
@@ -1266,6 +1304,7 @@ class Tracker:
             | (
                 (t - tab.pending_since[slots] >= cfg.phase_dwell_s)
                 & (tab.pending_n[slots] >= cfg.phase_dwell_updates)
+                & ((want != COASTING) | (t >= tab.settle_until[slots]))
             )
         )
         if done.any():

@@ -285,11 +285,6 @@ def test_satellite_launch_predicts_no_impact_once_orbital():
 
 
 @pytest.mark.slow  # shares the run above
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3, open: the satellite's track at third-stage ignition (KZ-000003) is "
-    "declared coasting at birth and predicted ballistic ~543-553 s (see branch sat-fix)",
-)
 def test_satellite_alone_is_never_predicted_to_fall():
     """Issue 3: the satellite, once apart from its spent stages, gets no ballistic prediction,
     no impact point and no impact alert of any level, not even a notice.
@@ -299,7 +294,9 @@ def test_satellite_alone_is_never_predicted_to_fall():
     really falls (03:17:59 UTC, east of the Philippines): an impact notice then is the
     stage's, and is allowed. "Apart" is 500 m nearer the satellite than any other object.
     The track that picks the satellite up as it leaves the coasting stage was declared
-    coasting from its high-altitude prior and predicted an impact for ~9 s.
+    coasting from its high-altitude prior and predicted an impact for ~9 s (543-553 s); a
+    start beside a confirmed track now keeps an even thrust prior, and no new track is
+    declared coasting before the data show it.
     """
     _, _, products = _run_until_orbital("satellite-sohae")
     alone = _owner_at(_sim("satellite-sohae"), products, margin_m=500.0)
