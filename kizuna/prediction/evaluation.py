@@ -13,9 +13,11 @@ it has not yet left, a re-entry vehicle just after separation: within :data:`AMB
 each other as seen from the update), the update goes to the object the same track is next
 matched to unambiguously (else the last one): the object the track stays on once they part. By
 majority instead, satellite-sohae's pair track (satellite and second stage, 230-536 s, then the
-stage alone) was scored against the satellite for the whole flight (RMSE 186 km). Position NEES uses ``position_sigma_m`` as an isotropic 1-sigma (kizuna's
-tracker writes the largest axis there, so this NEES is a *lower* bound on the full one) unless
-a track line carries the optional ``position_covariance_ecef_m2`` (3x3).
+stage alone) was scored against the satellite for the whole flight (RMSE 186 km).
+
+Position NEES uses ``position_sigma_m`` as an isotropic 1-sigma (kizuna's tracker writes the
+largest axis there, so this NEES is a *lower* bound on the full one) unless a track line
+carries the optional ``position_covariance_ecef_m2`` (3x3).
 """
 
 from __future__ import annotations

@@ -1274,10 +1274,10 @@ class Tracker:
         lighting) once p > ``phase_boost_above`` has held as long; an UNDECIDED one (a new
         track whose prior is between the thresholds, or born at a separation) POWERED at the
         first update above, and COASTING after the dwell below, and not before its
-        ``settle_until`` (see :meth:`_new_tracks`). Why: a phase change is a decision others act on (the
-        predictor re-predicts at once and computes impact points only for a coast), so one
-        must not follow each dip of p at a staging or through a few seconds of uninformative
-        plots. The cost is phase_dwell_s of delay on a real burnout.
+        ``settle_until`` (see :meth:`_new_tracks`). Why: a phase change is a decision others
+        act on (the predictor re-predicts at once and computes impact points only for a
+        coast), so one must not follow each dip of p at a staging or through a few seconds of
+        uninformative plots. The cost is phase_dwell_s of delay on a real burnout.
         """
         cfg = self.config
         tab = self.table
