@@ -167,3 +167,36 @@ def test_cli_missing_tracks_is_a_clear_error(tmp_path, run_dir, capsys):
     code = main(["evaluate", "--truth", str(run_dir / "truth.jsonl"), "--out", str(tmp_path)])
     assert code == 2
     assert "no tracks file" in capsys.readouterr().err
+
+
+def test_a_track_riding_with_two_objects_is_scored_against_the_one_it_stays_on():
+    """Two objects fly together for 100 s (a payload and its spent stage), then one draws
+    away at 200 m/s. Each track is scored, for the ride too, against the object it stays on
+    once they part; by majority of nearest matches (ties to the first object) the stage's
+    track was scored against the payload after they parted, at kilometres of error."""
+    t = np.arange(0.0, 201.0)
+    r0, v = np.array([6.5e6, 0.0, 0.0]), np.array([0.0, 7000.0, 0.0])
+    r_a = r0 + t[:, None] * v
+    away = np.clip(t - 100.0, 0.0, None)[:, None] * np.array([0.0, 0.0, 200.0])
+    r_b = r_a + away
+    v_b = np.where(t[:, None] > 100.0, v + np.array([0.0, 0.0, 200.0]), v)
+
+    def obj(oid, r, vel):
+        return evaluation.TruthObject(
+            oid, "L1", "stage", t + LAUNCH_TIME_S, r, vel, np.zeros(t.size, bool), None
+        )
+
+    def track(tid, r, vel):
+        return evaluation.TrackPoints(
+            tid, t + LAUNCH_TIME_S, r + 10.0, vel, np.full(t.size, SIGMA_M), None
+        )
+
+    truth = {"A": obj("A", r_a, np.broadcast_to(v, r_a.shape)), "B": obj("B", r_b, v_b)}
+    tracks = {"T1": track("T1", r_a, truth["A"].v_ecef_mps), "T2": track("T2", r_b, v_b)}
+    owners = evaluation.associate(truth, tracks)
+    assert set(owners["T1"]) == {"A"} and set(owners["T2"]) == {"B"}
+    ev = evaluation.evaluate(truth, tracks, [])
+    scores = {o.object_id: o for o in ev.objects}
+    assert scores["A"].tracks == ["T1"] and scores["B"].tracks == ["T2"]
+    for o in scores.values():
+        assert o.rmse_m == pytest.approx(10.0 * np.sqrt(3.0), rel=0.01)
