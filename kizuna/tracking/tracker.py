@@ -1119,7 +1119,13 @@ class Tracker:
                 Pm[row, :, LOG_BETA, LOG_BETA] = LOG_BETA_SIGMA**2
                 Pm[row, imm.BOOST_MODE, 7:10, 7:10] = np.eye(3) * 30.0**2
             mu = np.tile([cfg.boost_prior_high, 1.0 - cfg.boost_prior_high], (new.size, 1))
-            slots = self._new_tracks(xm, Pm, mu, t_rep[new], ex[new], hits=cfg.confirm_hits - 1)
+            # A partner's track beside one of ours is a piece that left it, as for radar starts
+            # (satellite-sohae, seed 5: JADGE's track of the payload after third-stage ignition
+            # was declared coasting at birth and predicted to fall for 17 updates).
+            beside = ~self._clear_of_tracks(z[new], t_rep[new])
+            slots = self._new_tracks(
+                xm, Pm, mu, t_rep[new], ex[new], hits=cfg.confirm_hits - 1, separation=beside
+            )
             self._absorb(slots, meta[new])
             touched.append(slots)
             for slot, i in zip(slots, new, strict=True):
@@ -1168,7 +1174,8 @@ class Tracker:
         """New tentative tracks in free slots; returns the slots.
 
         ``separation`` (per track or for all): the track is born at a separation, beside a
-        confirmed track (a split child, a two-point start within ``confirm_short_clear_m``).
+        confirmed track (a split child; a two-point start or a partner's track within
+        ``confirm_short_clear_m`` of one).
         Such a track is declared ``unknown`` (UNDECIDED) at birth whatever its prior, and
         neither declared coasting nor collapsed for ``phase_settle_s``: its prior says nothing
         of whether this piece is the one that goes on under the next stage's thrust. Declared

@@ -91,6 +91,35 @@ def test_partner_track_beside_ours_is_folded_and_keeps_its_number(mrbm_truth):
     assert e @ np.linalg.solve(last.P[:3, :3], e) < float(chi2.ppf(0.999, 3))
 
 
+@pytest.mark.parametrize(
+    ("offset_m", "first_phase"), [(3_000.0, "unknown"), (50_000.0, "midcourse")]
+)
+def test_partner_track_beside_ours_starts_unknown(mrbm_truth, offset_m, first_phase):
+    """A partner's track that starts a track of its own 3 km beside one of ours (not a
+    duplicate: 75 of its sigmas off) may be a piece that left our object, which may be
+    lighting a next stage: the new track is ``unknown`` until its data show a coast, not
+    ``midcourse`` from its prior. One 50 km away is a new object first seen in midcourse."""
+    t0 = mrbm_truth.start_s
+    radar = [r for r in plots(mrbm_truth, seed=21) if 130.0 <= r.t - t0 < 200.0]
+    partner = partner_points(
+        mrbm_truth,
+        5,
+        np.arange(t0 + 150.5, t0 + 200.0, 1.0),
+        "JADGE-2002",
+        40.0,
+        sensor=SensorRef(id="JPN-JADGE", nation="JPN", lat=35.7, lon=139.7, alt_m=0.0),
+        releasable_to=("JPN", "USA"),
+        offset_east_m=offset_m,
+        velocity_sigma_mps=20.0,
+    )
+    updates = Tracker().process(sorted([*radar, *partner], key=lambda r: r.t))
+    theirs = [u for u in updates if u.track_refs == {"JPN": "JADGE-2002"}]
+    assert theirs and theirs[0].track_id != updates[0].track_id
+    born = theirs[0].time_s
+    assert {u.phase for u in theirs if u.time_s - born < 5.0} == {first_phase}
+    assert theirs[-1].phase == "midcourse"
+
+
 @cache
 def _irbm(seed: int):
     """irbm-overflight with noise ``seed``: reports and the true objects' states (callables)."""
