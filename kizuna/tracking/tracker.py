@@ -985,11 +985,12 @@ class Tracker:
         self._pool_meta = np.concatenate([self._pool_meta, meta[rest]])
         return slots
 
-    def _clear_of_tracks(self, points: Array, t_s: float) -> NDArray[np.bool_]:
-        """Whether each point (ECEF, m; at time ``t_s``, s: the batch's latest start; starts
-        share one scan, <= 0.25 s) lies farther than
-        ``confirm_short_clear_m`` from every live confirmed track, each extrapolated in a
-        straight line from its last update (gravity's sag over a few seconds is metres).
+    def _clear_of_tracks(self, points: Array, t_s: float | Array) -> NDArray[np.bool_]:
+        """Whether each point (ECEF, m) lies farther than ``confirm_short_clear_m`` from every
+        live confirmed track, each extrapolated in a straight line from its last update to the
+        point's time (gravity's sag over a few seconds is metres). ``t_s`` (s) is one time for
+        all points (radar starts: the batch's latest, starts share one scan, <= 0.25 s) or one
+        per point (partners' reports); the tracks are extrapolated once per distinct time.
 
         Why: a start right beside a confirmed track is the one place where a quick pair is
         likely to be wrong rather than new: at a separation the pool holds plots of both
@@ -1004,10 +1005,12 @@ class Tracker:
         if live.size == 0 or points.shape[0] == 0:
             return clear
         x = np.einsum("km,kmd->kd", tab.mu[live], tab.xm[live, :, :6])  # mode-weighted r, v
-        dt = t_s - tab.t[live]
-        where = x[:, POS] + x[:, VEL] * dt[:, None]
-        rows, _ = ball_candidates(points, self.config.confirm_short_clear_m, where)
-        clear[rows] = False
+        times = np.broadcast_to(np.asarray(t_s, float), points.shape[:1])
+        for t in np.unique(times):
+            at = np.flatnonzero(times == t)
+            where = x[:, POS] + x[:, VEL] * (t - tab.t[live])[:, None]
+            rows, _ = ball_candidates(points[at], self.config.confirm_short_clear_m, where)
+            clear[at[rows]] = False
         return clear
 
     def _pool_keep(self, keep: NDArray[np.bool_]) -> None:

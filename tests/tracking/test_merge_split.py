@@ -226,3 +226,19 @@ def test_piece_born_at_separation_is_unknown_until_it_settles():
         early = {phase for age, phase in phases[tid] if age < settle / 2}
         assert early == {"unknown"}, (tid, early)
         assert "midcourse" in {phase for _, phase in phases[tid]}, tid
+
+
+def test_clear_of_tracks_takes_each_point_at_its_own_time(mrbm_truth):
+    """Partners' reports in one batch carry their own times: each is checked against our
+    tracks extrapolated to its time (srbm-salvo seed 117 crashed when 2 points met 3 tracks,
+    and one time per batch would call a point beside a track that has since flown on)."""
+    t0 = mrbm_truth.start_s
+    tracker = Tracker()
+    updates = tracker.process([r for r in plots(mrbm_truth, seed=21) if 130.0 <= r.t - t0 < 200.0])
+    last = updates[-1]
+    here = mrbm_truth.state_at(last.time_s)[:3]
+    points = np.array([here, here, here + 1e6])
+    times = np.array([last.time_s, last.time_s + 30.0, last.time_s])  # 30 s on: > 50 km away
+    clear = tracker._clear_of_tracks(points, times)
+    assert clear.tolist() == [False, True, True]
+    assert tracker._clear_of_tracks(points[:1], last.time_s).tolist() == [False]
