@@ -140,9 +140,15 @@ def test_nees_not_overconfident_few_runs():
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="seeds 100-119: mean 4.74 (3.5-6.5 per run), band [5.70, 6.31] for 50 runs: ~1.25x "
-    "too cautious, evenly over the flight (80-100 km 4.7, below 60 km 3.9-4.5); of the rest, CI "
-    "fusion of partner positions, Q_ACCEL_BALLISTIC and the l walk each cost ~0.3",
+    reason="seeds 100-149: mean 4.99, band [5.70, 6.31]: ~1.2x too cautious "
+    "over the whole flight (seeds 100-119: rising 5.2, above 80 km 4.9, below 60 km 4.7). CI "
+    "fusion that may keep the track (omega = 1) adds ~0.4 but unmasks irbm-overflight's "
+    "unresolved stage tracks, which the 1/0.995 inflation of every partner point was fading. "
+    "With that fusion, no process noise, no l walk and beta known the tracker reads 5.4 (seeds "
+    "100-139); an EKF started from an honest prior 5 s after burnout reads 6.0 on the same "
+    "plots, one started from the tracker's own state there reads what the tracker does: the "
+    "covariance the boost/burnout IMM hands over is cautious and, with little process noise, "
+    "is remembered all flight",
     strict=True,
 )
 def test_nees_in_band_50_runs():
