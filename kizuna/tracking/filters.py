@@ -98,8 +98,12 @@ def cholesky(S: Array) -> Array:
 def forward_substitute(L: Array, B: Array) -> Array:
     """Solve L Y = B for lower-triangular stacks L (..., m, m), B (..., m, p)."""
     m = L.shape[-1]
-    Y = np.empty(np.broadcast_shapes(L.shape[:-2], B.shape[:-2]) + B.shape[-2:])
-    for i in range(m):
+    lead = L.shape[:-2] if L.shape[:-2] == B.shape[:-2] or not B.shape[:-2] else None
+    if lead is None:
+        lead = np.broadcast_shapes(L.shape[:-2], B.shape[:-2])
+    Y = np.empty(lead + B.shape[-2:])
+    Y[..., 0, :] = B[..., 0, :] / L[..., 0, 0, None]  # (row 0 has nothing to subtract)
+    for i in range(1, m):
         acc = B[..., i, :] - np.einsum("...j,...jp->...p", L[..., i, :i], Y[..., :i, :])
         Y[..., i, :] = acc / L[..., i, i, None]
     return Y
@@ -146,7 +150,8 @@ def _propagate(
     """States (and covariances) moved by ``dt_s``; the inputs are never modified (a step
     returns new arrays; rows are written in place only into copies)."""
     x = np.asarray(x, float)
-    remaining = np.broadcast_to(np.asarray(dt_s, float), x.shape[:-1]).copy()
+    remaining = np.empty(x.shape[:-1])
+    remaining[...] = dt_s
     eye = _identity(x.shape[-1])
     rows = np.arange(x.shape[0]) if x.ndim > 1 else None
     owned = False  # x and P are this function's own arrays

@@ -214,7 +214,8 @@ def predict(
     reads it): it is returned as given.
     """
     k = xm.shape[0]
-    dt = np.broadcast_to(np.asarray(dt_s, float), (k,))
+    dt = np.empty(k)
+    dt[:] = dt_s  # (scalar or (K,))
     c = np.array(mu, float)
     sel = np.flatnonzero(imm)
     ns = sel.size

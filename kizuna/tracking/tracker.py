@@ -554,7 +554,7 @@ class Tracker:
         origin = self.frames.origins[sensor]
         rot = self.frames.rotations[sensor]
         R = np.zeros((m, 3, 3))
-        R[:, [0, 1, 2], [0, 1, 2]] = sig**2
+        R.reshape(m, 9)[:, ::4] = sig**2  # the diagonal, as a slice of the flat rows
         points = aer_to_point(z, origin, rot)
         t_ref = float(t_rep.min())
 
@@ -1265,7 +1265,9 @@ class Tracker:
         if meta is not None:
             self._absorb(slots, meta)
         _cap_log_beta(tab.Pm, slots, cfg.log_beta_sigma_max)
-        self._declare_phases(slots, np.broadcast_to(np.asarray(t, float), slots.shape))
+        t_rows = np.empty(slots.shape)
+        t_rows[:] = t  # one time per row (a scalar for a scan)
+        self._declare_phases(slots, t_rows)
         ready = (
             tab.imm[slots]
             & (post.mu[:, imm.BALLISTIC_MODE] > cfg.collapse_probability)
@@ -1434,7 +1436,7 @@ class Tracker:
         if a.size == 0:
             return none
         S = P[a] + P[b]
-        S[:, [0, 1, 2], [0, 1, 2]] += cfg.registration_sigma_m**2
+        S.reshape(-1, 36)[:, 0:15:7] += cfg.registration_sigma_m**2  # the position diagonal
         d2 = mahalanobis_sq(cholesky(S), x[a] - x[b])
         a, b = live[a], live[b]
         na, nb = tab.uid[a], tab.uid[b]
