@@ -282,26 +282,30 @@ def update(
         Rm = R / (1.0 - inflate)[:, None, None]
     k = xm.shape[0]
     sel = np.flatnonzero(imm)
-    rows = np.concatenate([sel, np.arange(k)])
-    up = filt.update(
-        np.concatenate([xm[sel, BOOST_MODE], xm[:, BALLISTIC_MODE]]),
-        np.concatenate([Pm[sel, BOOST_MODE], Pm[:, BALLISTIC_MODE]]),
-        z[rows],
-        Rm[rows],
-        measurement.take(rows),
-    )
+    if sel.size:
+        rows = np.concatenate([sel, np.arange(k)])
+        up = filt.update(
+            np.concatenate([xm[sel, BOOST_MODE], xm[:, BALLISTIC_MODE]]),
+            np.concatenate([Pm[sel, BOOST_MODE], Pm[:, BALLISTIC_MODE]]),
+            z[rows],
+            Rm[rows],
+            measurement.take(rows),
+        )
+    else:  # every track collapsed (most midcourse scans): the ballistic rows as they are
+        up = filt.update(xm[:, BALLISTIC_MODE], Pm[:, BALLISTIC_MODE], z, Rm, measurement)
     xm_out = pred.xm.copy()
     Pm_out = pred.Pm.copy()
     xm_out[sel, BOOST_MODE], Pm_out[sel, BOOST_MODE] = up.x[: sel.size], up.P[: sel.size]
     xm_out[:, BALLISTIC_MODE], Pm_out[:, BALLISTIC_MODE] = up.x[sel.size :], up.P[sel.size :]
     _zero_thrust(xm_out[:, BALLISTIC_MODE], Pm_out[:, BALLISTIC_MODE])
+    nis = up.nis[sel.size :].copy()
+    if not sel.size:  # no boost rows: every mode probability is (0, 1), as below
+        return Posterior(xm_out, Pm_out, np.tile((0.0, 1.0), (k, 1)), nis)
     loglik = np.full((k, 2), -np.inf)
     loglik[:, BALLISTIC_MODE] = up.log_likelihood[sel.size :]
-    nis = up.nis[sel.size :].copy()
-    if sel.size:
-        loglik[sel, BOOST_MODE] = up.log_likelihood[: sel.size]
-        c = pred.c[sel]
-        nis[sel] = c[:, 0] * up.nis[: sel.size] + c[:, 1] * nis[sel]
+    loglik[sel, BOOST_MODE] = up.log_likelihood[: sel.size]
+    c = pred.c[sel]
+    nis[sel] = c[:, 0] * up.nis[: sel.size] + c[:, 1] * nis[sel]
     # mu_j ∝ c_j L_j, in logs for range (likelihoods of a 3-D radar plot span 1e-300 easily).
     with np.errstate(divide="ignore"):
         log_post = np.log(np.maximum(pred.c, 0.0)) + loglik

@@ -192,7 +192,9 @@ def reduce_mixture(
     its gate has a no-plot weight of ~1e-10 (pd g / lambda ~ 1e11 for a 50 m by 0.02 deg
     plot), and a track left with one hypothesis is that hypothesis' estimate, exactly, with no
     (H, M, n, n) sums to form; most tracks of a scan are in that case.
-    Returns (xm (K, M, n), Pm (K, M, n, n), mu (K, M)).
+    Returns (xm (K, M, n), Pm (K, M, n, n), mu (K, M)); when every track has exactly one
+    hypothesis, in track order, and none is dropped, ``xm`` and ``Pm`` are the inputs
+    themselves (not copies).
     """
     src = np.arange(owner.size)  # hypotheses in play, as indices into the inputs
     if floor > 0.0:
@@ -214,7 +216,10 @@ def reduce_mixture(
     mu_h = mu.take(h, axis=0)
     total = mu_h.sum(axis=1, keepdims=True)
     if lone.all() and np.array_equal(t, np.arange(n_tracks)):
-        # Every track has one hypothesis, in track order (the usual scan): plain gathers.
+        # Every track has one hypothesis, in track order (the usual scan): plain gathers, or
+        # with every input kept, the inputs themselves (no copy of the covariances).
+        if h.size == xm.shape[0]:
+            return xm, Pm, mu_h / np.where(total > 0, total, 1.0)
         return xm.take(h, axis=0), Pm.take(h, axis=0), mu_h / np.where(total > 0, total, 1.0)
     x = np.empty((n_tracks,) + xm.shape[1:])
     P = np.empty((n_tracks,) + Pm.shape[1:])

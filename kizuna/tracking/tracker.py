@@ -843,12 +843,16 @@ class Tracker:
                 cfg.tau_burn_s,
             )
         delta = t_rep[cols] - t_star[local]
-        xs, Ps = _shift(pred.xm[local], pred.Pm[local], delta)
+        # One plot hypothesis per track, in track order (the usual scan: objects kilometres
+        # apart): the hypotheses' predictions are the tracks' own, not gathered copies.
+        one_each = rows.size == upd.size and np.array_equal(local, np.arange(upd.size))
+        pick = slice(None) if one_each else local
+        xs, Ps = _shift(pred.xm[pick], pred.Pm[pick], delta)
         model = RadarModel(self.frames.origins[meta[0, 0]], self.frames.rotations[meta[0, 0]])
         post = imm.update(
             cfg.filter,
-            imm.Prediction(xs, Ps, pred.c[local]),
-            is_imm[local],
+            imm.Prediction(xs, Ps, pred.c[pick]),
+            is_imm[pick],
             z[cols],
             R[cols],
             model,
@@ -881,16 +885,11 @@ class Tracker:
                 weight = weight / np.bincount(owner, weights=weight, minlength=upd.size)[owner]
                 if not plot.all():
                     xu, Pu, mu_u = xu[plot], Pu[plot], mu_u[plot]
-        x, P, mu = jpda.reduce_mixture(
-            owner,
-            weight,
-            np.concatenate([pred.xm[no_plot], xu]),
-            np.concatenate([pred.Pm[no_plot], Pu]),
-            np.concatenate([pred.c[no_plot], mu_u]),
-            upd.size,
-            centre,
-            floor=floor,
-        )
+        if no_plot.size:
+            xu = np.concatenate([pred.xm[no_plot], xu])
+            Pu = np.concatenate([pred.Pm[no_plot], Pu])
+            mu_u = np.concatenate([pred.c[no_plot], mu_u])
+        x, P, mu = jpda.reduce_mixture(owner, weight, xu, Pu, mu_u, upd.size, centre, floor=floor)
         mu[~is_imm] = (0.0, 1.0)
         _group_floor(x, P, local, beta, z[cols, 0], self.frames.origins[meta[0, 0]])
         detected = np.zeros(live.size, bool)
