@@ -1520,14 +1520,15 @@ class Tracker:
             return []
         tab = self.table
         mu = tab.mu[slots]
-        x, P = imm.combine(tab.xm[slots], tab.Pm[slots], mu)
-        beta = np.exp(x[:, LOG_BETA])
+        # The combined (r, v, l) block (the mixture is formed element by element, so it is
+        # the full combination's) and the combined thrust: no 10x10 stack is gathered.
+        b = BALLISTIC_DIM
+        xl7, Pl7 = imm.combine(tab.xm[slots, :, :b], tab.Pm[slots, :, :b, :b], mu)
+        thrust = np.einsum("kj,kji->ki", mu, tab.xm[slots, :, THRUST])
+        beta = np.exp(xl7[:, LOG_BETA])
         boost_p = mu[:, imm.BOOST_MODE]
-        phases = _phases(x, tab.declared[slots], self.config.terminal_altitude_m)
-        xl7 = x[:, :BALLISTIC_DIM]
-        Pl7 = P[:, :BALLISTIC_DIM, :BALLISTIC_DIM]
+        phases = _phases(xl7, tab.declared[slots], self.config.terminal_altitude_m)
         x7, P7 = to_inverse_beta(xl7, Pl7)
-        thrust = x[:, 7:10]
         seen = tab.seen[slots]
         sensor_cache, refs, launch = self._sensor_cache, self._refs, self._launch
         nation_cache, marking_cache = self._nation_cache, self._marking_cache
