@@ -291,12 +291,21 @@ def update(
             Rm[rows],
             measurement.take(rows),
         )
-    else:  # every track collapsed (most midcourse scans): the ballistic rows as they are
-        up = filt.update(xm[:, BALLISTIC_MODE], Pm[:, BALLISTIC_MODE], z, Rm, measurement)
+    else:
+        # Every track collapsed (most midcourse scans): the ballistic rows on their own 7
+        # states (the thrust block is zero, mean and covariance, and stays so: the update
+        # is the same, in 7x7 products instead of 10x10).
+        b = BALLISTIC_DIM
+        up = filt.update(
+            xm[:, BALLISTIC_MODE, :b], Pm[:, BALLISTIC_MODE, :b, :b], z, Rm, measurement
+        )
     xm_out = pred.xm.copy()
     Pm_out = pred.Pm.copy()
-    xm_out[sel, BOOST_MODE], Pm_out[sel, BOOST_MODE] = up.x[: sel.size], up.P[: sel.size]
-    xm_out[:, BALLISTIC_MODE], Pm_out[:, BALLISTIC_MODE] = up.x[sel.size :], up.P[sel.size :]
+    if sel.size:
+        xm_out[sel, BOOST_MODE], Pm_out[sel, BOOST_MODE] = up.x[: sel.size], up.P[: sel.size]
+        xm_out[:, BALLISTIC_MODE], Pm_out[:, BALLISTIC_MODE] = up.x[sel.size :], up.P[sel.size :]
+    else:
+        xm_out[:, BALLISTIC_MODE, :b], Pm_out[:, BALLISTIC_MODE, :b, :b] = up.x, up.P
     _zero_thrust(xm_out[:, BALLISTIC_MODE], Pm_out[:, BALLISTIC_MODE])
     nis = up.nis[sel.size :].copy()
     if not sel.size:  # no boost rows: every mode probability is (0, 1), as below
