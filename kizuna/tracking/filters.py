@@ -84,7 +84,9 @@ class Filter(Protocol):
 
 
 def symmetrize(P: Array) -> Array:
-    return 0.5 * (P + np.swapaxes(P, -1, -2))
+    # (.mT: the transpose of the last two axes as an attribute, without np.swapaxes'
+    # Python-level dispatch; the same view, used on every scan's small stacks.)
+    return 0.5 * (P + P.mT)
 
 
 def cholesky(S: Array) -> Array:
@@ -196,7 +198,7 @@ def _substep(
     if P is not None:
         A_h = model.jacobian(0.5 * (x + x_new)) * h[..., None, None]
         phi = eye + A_h + 0.5 * (A_h @ A_h)
-        P = phi @ P @ np.swapaxes(phi, -1, -2) + model.noise(x, h)
+        P = phi @ P @ phi.mT + model.noise(x, h)
     return x_new, P, h
 
 
@@ -219,19 +221,19 @@ class ExtendedKalmanFilter:
         zhat = measurement.predict(x)
         H = measurement.jacobian(x)
         nu = measurement.residual(z, zhat)
-        PHt = P @ np.swapaxes(H, -1, -2)
+        PHt = P @ H.mT
         S = H @ PHt + R
         L = cholesky(S)
         # S^-1 = L^-T L^-1 from the inverse of the (m <= 6)-row Cholesky factor, formed once
         # for the gain K = P H^T S^-1 and the normalised innovation |L^-1 nu|^2 (one
         # triangular pass instead of three).
         L_inv = forward_substitute(L, _identity(L.shape[-1]))
-        K = PHt @ (np.swapaxes(L_inv, -1, -2) @ L_inv)
+        K = PHt @ (L_inv.mT @ L_inv)
         x_new = x + np.einsum("...ij,...j->...i", K, nu)
         # Joseph form P = (I - K H) P (I - K H)^T + K R K^T: stays symmetric positive
         # definite under round-off and for a gain that is not exactly optimal.
         IKH = _identity(x.shape[-1]) - K @ H
-        P_new = IKH @ P @ np.swapaxes(IKH, -1, -2) + K @ R @ np.swapaxes(K, -1, -2)
+        P_new = IKH @ P @ IKH.mT + K @ R @ K.mT
         y = np.einsum("...ij,...j->...i", L_inv, nu)
         nis = np.einsum("...i,...i->...", y, y)
         return Update(x_new, symmetrize(P_new), nu, S, nis, gaussian_log_likelihood(L, nis))
