@@ -264,7 +264,7 @@ class MotionModel:
         :meth:`step_limit_s` in magnitude. Within the smallest limit (1 s: every row one scan
         of a 1 s radar ahead) the step is ``remaining_s`` itself, with no altitude to
         compute."""
-        if np.max(np.abs(remaining_s), initial=0.0) <= _MIN_STEP_S:
+        if np.abs(remaining_s).max(initial=0.0) <= _MIN_STEP_S:  # (method: no np.max dispatch)
             return remaining_s
         limit = self.step_limit_s(x)
         return np.sign(remaining_s) * np.minimum(np.abs(remaining_s), limit)
