@@ -86,6 +86,7 @@ from kizuna.tracking.measurement import (
     SensorFrames,
     aer_point_covariance,
     aer_to_point,
+    radar_jacobian,
 )
 from kizuna.tracking.motion import (
     BALLISTIC_DIM,
@@ -597,8 +598,10 @@ class Tracker:
                 xs[:, :3] += xs[:, 3:6] * dt_pair[:, None]
                 model = RadarModel(origin, rot)  # one site for every row
                 zhat = model.predict(xs)
-                H = model.jacobian(xs)
-                S = H @ Pp[rows] @ np.swapaxes(H, -1, -2) + R[cols]
+                # A plot measures position only: S from the 3x3 position blocks (the
+                # Jacobian's velocity and l columns are zero).
+                H = radar_jacobian(xs[:, :3], origin, rot)
+                S = H @ Pp[rows, :3, :3] @ H.mT + R[cols]
                 L = cholesky(S)
                 nu = model.residual(z[cols], zhat)
                 d2 = mahalanobis_sq(L, nu)
