@@ -70,22 +70,22 @@ this round, 110-240 page faults a scan (0.3-0.7 ms of system CPU at 100 objects,
 64 MB of free heap (``TrackerConfig.heap_pad_bytes``).
 
 Second round (speed2 branch: per-scan overhead; outputs bit-identical to main's on this
-scenario at 10, 100 and 300 objects), main 4fb47e2 against speed2, alternating, three runs
-each, 07:19-07:21 UTC at load average 3.8-5.2; medians of ms/scan (ratio):
+scenario at 10, 100 and 300 objects), main d406b34 against speed2, alternating, three runs
+each, 07:27-07:30 UTC at load average 2.5-4.3; medians of ms/scan (ratio), GOSPA unchanged:
 
     objects  main, with Stone Soup  speed2      main, --kizuna-only  speed2
-         10  2.11 (34x)             2.00 (35x)  2.13                 2.04
-        100  3.42 (188x)            3.38 (188x) 3.46                 3.23
-       1000                                     24.8                 23.6
+         10  2.13 (32x)             2.03 (34x)  2.30                 2.05
+        100  3.52 (176x)            3.22 (198x) 3.58                 3.26
+       1000                                     24.9                 23.2
 
-~5 % less CPU a scan (min-of-5 replays of scans 15-39 from copies of the tracker: 10 objects
-2.18-2.34 -> 1.98-2.12 ms, 100 objects 3.36-3.50 -> 3.00-3.29 ms), which the full run's
-noise hides at 100 objects: the 300x target is still NOT met. At 10 objects the ~2 ms left is
-the IMM prediction ~0.5 ms (RK4, STM and process noise of ~20 rows: ~200 numpy calls, seven
-density look-ups), the JPDA update ~0.4 ms, two-point initiation against the ~250-plot pool
-~0.37 ms, track management ~0.3 ms (duplicate test ~0.12, TrackUpdates ~0.12), three k-d
-tree ball queries ~0.15 ms; no one stage can be skipped in a bench scan (clutter keeps
-tentative IMM tracks alive and the pool full).
+5-9 % less CPU a scan (min-of-5 replays of scans 15-39 from copies of the tracker: 10 objects
+2.18-2.34 -> 1.98-2.12 ms, 100 objects 3.36-3.50 -> 3.00-3.29 ms): the 300x target is still
+NOT met. At 10 objects the ~2 ms left is the IMM prediction ~0.5 ms (RK4, STM and process
+noise of ~20 rows: ~200 numpy calls, seven density look-ups), the JPDA update ~0.4 ms,
+two-point initiation against the ~250-plot pool ~0.37 ms, track management ~0.3 ms
+(duplicate test ~0.12, TrackUpdates ~0.12), three k-d tree ball queries ~0.15 ms; no one
+stage can be skipped in a bench scan (clutter keeps tentative IMM tracks alive and the pool
+full).
 """
 
 from __future__ import annotations
