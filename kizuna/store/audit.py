@@ -91,18 +91,19 @@ def entry_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(body)).hexdigest()
 
 
-def _with_hash(body: bytes, action: str, digest: str) -> bytes:
-    """The written line of an entry from the canonical bytes of its fields without ``hash``.
-
-    Keys are sorted, ``action`` is the first and ``hash`` the second, and an action is one of
-    :data:`ACTIONS` (plain ASCII), so the hash goes right after ``{"action":"<action>",``:
-    the result is exactly ``canonical_bytes(fields | {"hash": digest}) + b"\\n"``.
-    """
-    cut = len(_ACTION_PREFIX) + len(action) + 2
-    return b"".join((body[:cut], b'"hash":"', digest.encode("ascii"), b'",', body[cut:], b"\n"))
+_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+"""The string escaping of :data:`_CANONICAL` (``ensure_ascii=False``; the C one when present)."""
 
 
-_ACTION_PREFIX = b'{"action":"'
+def _quote(memo: dict[str | None, str], text: str | None) -> str:
+    """``text`` as a JSON value (``null`` for None), memoised: actions, kinds, rules and peers
+    repeat from entry to entry."""
+    found = memo.get(text)
+    if found is None:
+        found = "null" if text is None else _encode_str(text)
+        if len(memo) < 4096:
+            memo[text] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,18 +149,31 @@ class AuditEvent:
 
     def check(self) -> None:
         """Reject what the log could not verify later (raised before anything is written)."""
-        if self.action not in ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {self.action!r}")
-        kind, key, rule, peer = self.kind, self.key, self.rule, self.peer
-        if not isinstance(kind, str) or not isinstance(key, str):
-            raise TypeError(f"{'kind' if not isinstance(kind, str) else 'key'} must be a string")
-        if not isinstance(rule, str | None) or not isinstance(peer, str | None):
-            name = "rule" if not isinstance(rule, str | None) else "peer"
-            raise TypeError(f"{name} must be a string or None")
-        try:  # one encoding of all four (the common case); lone surrogates have no UTF-8 form
-            f"{kind}{key}{rule or ''}{peer or ''}".encode()
+        check_row(self.action, self.kind, self.key, self.rule, self.peer)
+        try:  # one encoding of all four; lone surrogates have no UTF-8 form
+            f"{self.kind}{self.key}{self.rule or ''}{self.peer or ''}".encode()
         except UnicodeEncodeError as exc:
             raise ValueError(f"entry text has no UTF-8 form: {exc.reason}") from None
+
+    def row(self) -> AuditRow:
+        return (self.action, self.kind, self.key, self.rule, self.peer, self.time_s)
+
+
+AuditRow = tuple[str, str, str, "str | None", "str | None", "float | None"]
+"""``(action, kind, key, rule, peer, time_s)``: an :class:`AuditEvent` as a plain tuple."""
+
+_ACTION_SET = frozenset(ACTIONS)
+
+
+def check_row(action: Any, kind: Any, key: Any, rule: Any, peer: Any) -> None:
+    """The type checks of :meth:`AuditEvent.check` (the UTF-8 check is the encoding's own)."""
+    if action not in _ACTION_SET:
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
+    if not isinstance(kind, str) or not isinstance(key, str):
+        raise TypeError(f"{'kind' if not isinstance(kind, str) else 'key'} must be a string")
+    if not isinstance(rule, str | None) or not isinstance(peer, str | None):
+        name = "rule" if not isinstance(rule, str | None) else "peer"
+        raise TypeError(f"{name} must be a string or None")
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +364,7 @@ class AuditLog:
         self._seq = result.head_seq
         self._prev = result.head_hash
         self._handle = self.path.open("ab")
+        self._quoted: dict[str | None, str] = {}
 
     @property
     def head(self) -> tuple[int, str]:
@@ -392,44 +407,63 @@ class AuditLog:
         many products per tick records them together before sending any of them.
         """
         entries: list[AuditEntry] = []
-        self._append(list(events), entries)
+        self._append([event.row() for event in events], entries)
         return entries
 
     def extend(self, events: Iterable[AuditEvent]) -> tuple[int, str]:
         """:meth:`append_many` without building the entries (a node's writer thread, which
         only needs them on disk); returns the new :attr:`head`."""
-        return self._append(list(events), None)
+        return self._append([event.row() for event in events], None)
 
-    def _append(
-        self, events: list[AuditEvent], entries: list[AuditEntry] | None
+    def extend_rows(
+        self, rows: Iterable[tuple[str, str, str, str | None, str | None]]
     ) -> tuple[int, str]:
-        for event in events:
-            event.check()
+        """:meth:`extend` for entries given as ``(action, kind, key, rule, peer)`` tuples, all
+        at the time of the call: what a node's writer thread hands over (no object per
+        entry)."""
+        return self._append([(*row, None) for row in rows], None)
+
+    def _append(self, rows: list[AuditRow], entries: list[AuditEntry] | None) -> tuple[int, str]:
+        for action, kind, key, rule, peer, _ in rows:
+            check_row(action, kind, key, rule, peer)
         now = format_time(time.time())
+        quoted = self._quoted
         with self._lock:
             if self._handle.closed:
                 raise AuditError(f"audit log {self.path} is closed")
             seq, prev = self._seq, self._prev
             lines: list[bytes] = []
-            for event in events:
-                fields: dict[str, Any] = {
-                    "seq": seq + 1,
-                    "time": now if event.time_s is None else format_time(event.time_s),
-                    "node": self.node,
-                    "action": event.action,
-                    "kind": event.kind,
-                    "key": event.key,
-                    "rule": event.rule,
-                    "peer": event.peer,
-                    "prev": prev,
-                }
-                # One canonical encoding per entry, hashed and then written with the hash
-                # spliced in (the hot path of a node at thousands of releases per second).
-                body = canonical_bytes(fields)
-                digest = hashlib.sha256(body).hexdigest()
-                lines.append(_with_hash(body, event.action, digest))
+            node = _quote(quoted, self.node)
+            now_quoted = _encode_str(now)
+            for action, kind, key, rule, peer, time_s in rows:
+                stamp = now if time_s is None else format_time(time_s)
+                stamp_quoted = now_quoted if time_s is None else _encode_str(stamp)
+                # The canonical form (canonical_bytes: sorted keys, no spaces, the JSON
+                # encoder's own string escaping) written out field by field: the fields are
+                # fixed, and all but the key repeat, so their quoted forms are kept. One
+                # encoding per entry, hashed and then written with the hash spliced in (the
+                # hot path of a node at thousands of releases per second).
+                head = f'{{"action":{_quote(quoted, action)}'
+                rest = (
+                    f',"key":{_encode_str(key)},"kind":{_quote(quoted, kind)},"node":{node}'
+                    f',"peer":{_quote(quoted, peer)},"prev":"{prev}"'
+                    f',"rule":{_quote(quoted, rule)},"seq":{seq + 1}'
+                    f',"time":{stamp_quoted}}}'
+                )
+                try:
+                    head_bytes, rest_bytes = head.encode(), rest.encode()
+                except UnicodeEncodeError as exc:
+                    raise ValueError(f"entry text has no UTF-8 form: {exc.reason}") from None
+                digest = hashlib.sha256(head_bytes + rest_bytes).hexdigest()
+                lines.append(
+                    b"".join((head_bytes, b',"hash":"', digest.encode(), b'"', rest_bytes, b"\n"))
+                )
                 if entries is not None:
-                    entries.append(AuditEntry(**fields, hash=digest))
+                    entries.append(
+                        AuditEntry(
+                            seq + 1, stamp, self.node, action, kind, key, rule, peer, prev, digest
+                        )
+                    )
                 seq, prev = seq + 1, digest
             # Everything that can fail on content has run; only now touch the file.
             self._handle.write(b"".join(lines))

@@ -226,30 +226,38 @@ def test_batch_append_equals_sequential_appends(tmp_path: Path) -> None:
     key=st.text(min_size=1, max_size=20),
     rule=st.one_of(st.none(), st.text(max_size=12)),
     peer=st.one_of(st.none(), st.text(max_size=12)),
+    kind=st.one_of(st.just("report"), st.text(max_size=8)),
+    node=st.one_of(st.just("JJOC"), st.text(min_size=1, max_size=8)),
 )
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_written_line_is_the_canonical_form_of_the_entry(
-    tmp_path: Path, action: str, key: str, rule: str | None, peer: str | None
+    tmp_path: Path, action: str, key: str, rule: str | None, peer: str | None, kind: str, node: str
 ) -> None:
     # The writer encodes each entry once and splices the hash in; the bytes must be exactly the
     # canonical form verify() recomputes (quotes, escapes and non-ASCII text included).
     path = tmp_path / "splice.jsonl"
     path.unlink(missing_ok=True)
-    with AuditLog(path, "JJOC", sync=False) as log:
+    with AuditLog(path, node, sync=False) as log:
         try:
             entries = log.append_many(
-                [AuditEvent(action, "report", key, rule, peer), AuditEvent(action, "track", "k")]  # type: ignore[arg-type]
+                [AuditEvent(action, kind, key, rule, peer), AuditEvent(action, "track", "k")]  # type: ignore[arg-type]
             )
         except ValueError as refused:  # text with no UTF-8 form (lone surrogates) is refused
             assert "UTF-8" in str(refused)
-            assert not all(_encodable(t) for t in (action, key, rule, peer) if t is not None)
+            texts = (action, kind, key, rule, peer, node)
+            assert not all(_encodable(t) for t in texts if t is not None)
             return
     lines = path.read_bytes().splitlines(keepends=True)
     assert lines == [canonical_bytes(e.to_dict()) + b"\n" for e in entries]
     assert all(e.hash == entry_hash(e.to_dict()) for e in entries)
     assert verify(path).ok
+    # The writer thread's path (extend_rows) writes the same bytes.
+    path.unlink()
+    with AuditLog(path, node, sync=False) as log:
+        log.extend_rows([(e.action, e.kind, e.key, e.rule, e.peer) for e in entries])
+    assert verify(path).ok and verify(path).entries == 2
 
 
 def _encodable(text: str) -> bool:

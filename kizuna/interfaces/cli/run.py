@@ -80,10 +80,8 @@ class _AuditWriter:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"kizuna-audit-{node_id}")
 
     def __call__(self, batch: list[tuple[str, str, str, str | None, str | None]]) -> Any:
-        from kizuna.store import AuditEvent
-
-        events = [AuditEvent(a, k, key, rule, peer) for a, k, key, rule, peer in batch]  # type: ignore[arg-type]
-        return self._executor.submit(self.log.extend, events)
+        # The batch is the node's (it starts a new one): no copy, no object per entry.
+        return self._executor.submit(self.log.extend_rows, batch)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
