@@ -225,18 +225,18 @@ class SQLiteStore(SQLStore):
             try:
                 self._writer.execute("BEGIN IMMEDIATE")
                 try:
-                    existing = self._existing(table, key_column, rows)
-                    flags: list[bool] = []
-                    fresh: list[tuple[Any, ...]] = []
-                    for row in rows:
-                        identity = (row[0], row[1])
-                        is_new = identity not in existing
-                        flags.append(is_new)
-                        if is_new:
-                            # A second copy inside the same batch is a duplicate too.
-                            existing.add(identity)
-                            fresh.append(row)
-                    self._writer.executemany(sql, fresh)
+                    # Usually every row is new: inserted as they are, and the count of rows
+                    # changed says so without looking each key up first. Otherwise (a
+                    # redelivery, a copy inside the batch) the batch starts over in a new
+                    # transaction and finds the duplicates by key.
+                    before = self._writer.total_changes
+                    self._writer.executemany(sql, rows)
+                    if self._writer.total_changes - before == len(rows):
+                        flags = [True] * len(rows)
+                    else:
+                        self._writer.execute("ROLLBACK")
+                        self._writer.execute("BEGIN IMMEDIATE")
+                        flags = self._insert_checked(table, key_column, sql, rows)
                     # Durable here: with synchronous=FULL the COMMIT returns after the fsync.
                     self._writer.execute("COMMIT")
                 except BaseException:
@@ -244,6 +244,23 @@ class SQLiteStore(SQLStore):
                     raise
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: write failed, nothing stored: {exc}") from exc
+        return flags
+
+    def _insert_checked(
+        self, table: str, key_column: str, sql: str, rows: list[tuple[Any, ...]]
+    ) -> list[bool]:
+        existing = self._existing(table, key_column, rows)
+        flags: list[bool] = []
+        fresh: list[tuple[Any, ...]] = []
+        for row in rows:
+            identity = (row[0], row[1])
+            is_new = identity not in existing
+            flags.append(is_new)
+            if is_new:
+                # A second copy inside the same batch is a duplicate too.
+                existing.add(identity)
+                fresh.append(row)
+        self._writer.executemany(sql, fresh)
         return flags
 
     def _existing(
