@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Literal
 
@@ -121,6 +122,18 @@ class _ReportBase(_Model):
         if cached is None or cached[0] is not self.time:
             cached = (self.time, parse_time(self.time))
             self.__dict__["_t"] = cached
+        return cached[1]  # type: ignore[no-any-return]
+
+    def dump_json(self) -> str:
+        """``model_dump_json()``, made once per report object: in laptop mode every node a
+        report reaches stores the same object. Kept beside the fields with a weak reference to
+        this object, so a ``model_copy`` (which copies them) dumps again. Not a field: dumps,
+        equality and hashing ignore it.
+        """
+        cached = self.__dict__.get("_json")
+        if cached is None or cached[0]() is not self:
+            cached = (weakref.ref(self), self.model_dump_json())
+            self.__dict__["_json"] = cached
         return cached[1]  # type: ignore[no-any-return]
 
 

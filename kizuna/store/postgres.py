@@ -213,7 +213,7 @@ class PostgresStore(SQLStore):
                 r.sensor.id,
                 r.sensor.nation,
                 now,
-                r.model_dump_json(),
+                r.dump_json(),
             )
             for r in reports
         ]

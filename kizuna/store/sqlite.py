@@ -94,7 +94,7 @@ def _report_row(node_id: str, report: AnyReport, received_at_s: float) -> tuple[
         report.sensor.id,
         report.sensor.nation,
         received_at_s,
-        report.model_dump_json(),
+        report.dump_json(),
     )
 
 

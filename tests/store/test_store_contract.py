@@ -180,3 +180,19 @@ def test_closed_store_refuses(store: Any) -> None:
     with pytest.raises(StoreError, match="closed"):
         store.put_report(report("X", T0_S))
     store.close()  # idempotent
+
+
+def test_a_copied_report_is_stored_with_its_own_content(store: Any) -> None:
+    # A report's payload is dumped once per report object and kept with it (every node of a
+    # laptop run stores the same object); a model_copy carries that over and must dump again.
+    first = report("JPN-FPS5-1:000007", T0_S + 1.0, range_m=800_000.0)
+    store.put_report(first, node_id="JJOC")
+    changed = first.model_copy(update={"range_m": 700_000.0})
+    store.put_report(changed, node_id="USFK")
+    store.put_report(first, node_id="INDOPACOM")
+    by_node = {n: store.reports(node_id=n)[0].report for n in ("JJOC", "USFK", "INDOPACOM")}
+    assert by_node["JJOC"] == by_node["INDOPACOM"] == first
+    assert by_node["USFK"] == changed and by_node["USFK"].range_m == 700_000.0
+    assert first.dump_json() == first.model_dump_json() and first == report(
+        "JPN-FPS5-1:000007", T0_S + 1.0, range_m=800_000.0
+    )
