@@ -133,8 +133,13 @@ def decide(
     release (POSIX seconds, or a datetime/date/ISO string). Never raises for unknown names: it
     refuses them.
     """
-    t = to_posix(at_time)
+    # Every egress calls this for every product: the common case (POSIX seconds, a decision
+    # already made in this epoch) is one look-up without further calls.
+    t = at_time if type(at_time) is float and at_time - at_time == 0.0 else to_posix(at_time)
     key = ("decide", kind, _marking_key(marking), originator, to_node, agreement.epoch(t))
+    hit = agreement.policy_cache.get(key)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
     return _memo(agreement, key, lambda: _decide(kind, marking, originator, to_node, agreement, t))
 
 
