@@ -22,7 +22,7 @@ delivery.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -147,9 +147,7 @@ class InProcessHub:
     ) -> None:
         self.agreement = agreement
         self.observer = observer
-        self._inboxes: dict[str, asyncio.Queue[Delivery | _Beat]] = {
-            node_id: asyncio.Queue() for node_id in agreement.node_ids
-        }
+        self._inboxes: dict[str, _Inbox] = {node_id: _Inbox() for node_id in agreement.node_ids}
         self._seen = _SeenIds(dedup_window)
         self.dropped: list[BusEvent] = []
 
@@ -186,7 +184,7 @@ class InProcessHub:
         nations = heartbeat_nations(self.agreement, node_id, at_time)
         for target in self.agreement.node_ids:
             if target != node_id and self.agreement.node(target).nation in nations:
-                self._inboxes[target].put_nowait(_Beat(node_id, watermark_s))
+                self._inboxes[target].put(_Beat(node_id, watermark_s))
 
     def _deliver(self, target: str, envelope: Envelope, path: tuple[str, ...]) -> None:
         # The receiving node checks again: routing computed the decision, but the inbox is
@@ -205,7 +203,43 @@ class InProcessHub:
             self._emit(event)
             return
         self._emit(BusEvent("received", target, envelope.origin_node, envelope, decision))
-        self._inboxes[target].put_nowait(Delivery(envelope, decision, path))
+        self._inboxes[target].put(Delivery(envelope, decision, path))
+
+
+class _Inbox:
+    """One node's in-process inbox: deliveries and heartbeats in the order they were put, one
+    reader. (An asyncio.Queue costs several calls per item on each side; the reader here takes
+    everything waiting in one go and waits only when there is nothing.)"""
+
+    __slots__ = ("_waiter", "items")
+
+    def __init__(self) -> None:
+        self.items: deque[Delivery | _Beat] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: Delivery | _Beat) -> None:
+        self.items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout_s: float) -> None:
+        """Until something is put or ``timeout_s`` has passed."""
+        if self.items or timeout_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout_s, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -256,13 +290,11 @@ class InProcessBus:
     async def receive(self, max_messages: int = 256, timeout_s: float = 1.0) -> list[Delivery]:
         inbox = self._hub._inboxes[self._node_id]
         out: list[Delivery] = []
-        if inbox.empty():
-            try:
-                self._keep(await asyncio.wait_for(inbox.get(), timeout=timeout_s), out)
-            except TimeoutError:
-                return out
-        while len(out) < max_messages and not inbox.empty():
-            self._keep(inbox.get_nowait(), out)
+        items = inbox.items
+        if not items:
+            await inbox.wait(timeout_s)
+        while len(out) < max_messages and items:
+            self._keep(items.popleft(), out)
         return out
 
     async def close(self) -> None:

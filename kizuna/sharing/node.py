@@ -663,12 +663,14 @@ class Node:
     # --- the pipeline ------------------------------------------------------------------------
 
     async def _enter(self, reports: list[AnyReport], auto_clock: bool) -> None:
+        pending = self._pending
         for report in reports:
-            heapq.heappush(self._pending, (report.t, report.id, report))
+            t = report.t
+            heapq.heappush(pending, (t, report.id, report))
             if self._next_step is None:
-                self._next_step = math.floor(report.t / self.step_s) * self.step_s
-            if auto_clock and report.t > self._watermark:
-                await self._tick(report.t)
+                self._next_step = math.floor(t / self.step_s) * self.step_s
+            if auto_clock and t > self._watermark:
+                await self._tick(t)
 
     async def advance(self, own_watermark_s: float | None) -> list[AnyProduct]:
         """Sources clock: take the own feed's watermark (every own report with ``time <=`` it
