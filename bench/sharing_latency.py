@@ -123,6 +123,42 @@ What changed, and why:
   4,375/s) shows the nodes and the server do not get the CPU they need (~0.1 ms per report
   on each side, ~1.1 cores at 5,000/s before the server), and reports queue behind whatever
   else runs. The rows need rerunning on an idle machine.
+
+Fourth round, 2026-11-26 07:24-07:34 UTC, ``--rates 5000 --duration 10``, alternating main
+(aea0650, then d406b34/0bdc903: tracking commits only) with this branch, six runs each (three
+at 7360674, three at the final commit, which adds the BusEvent change), load average 2.0-5.3
+(2 cores shared with other sessions). CPU us/report (system part in brackets):
+
+    transport  main CPU us/report           branch CPU us/report
+    inprocess  186-219 (34-47), median 194  142-172 (37-51), median 154
+         nats  96-110 + 99-117              83-93 + 93-105
+
+p99 ms, each run: in-process main 66.6, 71.2, 41.9, 32.6, 59.0, 43.0 (median 51.0), branch
+42.9, 54.3, 16.6, 11.7, 196, 52.3 (median 47.6); over NATS main 427, 157, 71.1, 98.0, 95.5,
+137 (median 118), branch 167, 95.1, 74.7, 56.1, 49.1, 121 (median 85). The latencies follow the
+load of the minute (branch's 196 ms came as the load went from 3.2 to 5.3; its 11.7 and 16.6 ms
+runs met the target); the CPU per report is the figure that does not. Where the in-process
+CPU went, per thread (thread_time of the event loop and of the store and audit workers, summed
+over the five nodes; one 10 s run each at load ~2.5-3): main loop 74 + store 59 + audit 55 us,
+branch loop 69 + store 52 + audit 34. What changed:
+
+* audit (8 entries per report in-process: JJOC received, released x3, refused x1; three US
+  nodes received): the canonical line is written field by field with the JSON encoder's own
+  string escaping (the repeating values quoted once per log) instead of encoding a dict, and
+  the node's writer thread takes its tuples as they are (``AuditLog.extend_rows``) instead of
+  an ``AuditEvent`` each: 5.4 -> 1.9 us per entry without fsync.
+* store (4 nodes store each report): a batch is inserted as it is and the count of rows
+  changed says whether all were new; the duplicate look-up (``SELECT ... IN``) runs only when
+  not. A report's JSON is dumped once per report object (``dump_json``), not once per node.
+* event loop: ``decide`` with one look-up on a cached decision (0.96 -> 0.71 us, 7 calls per
+  report); the in-process inbox a deque with one waiter instead of an ``asyncio.Queue``;
+  ``BusEvent`` a NamedTuple (0.63 -> 0.21 us to make, 7 per report).
+
+Still not met under this load: the in-process path needs ~0.75 core at 5,000/s and a quarter
+to a third of it is system time (fsyncs: each node commits its store and its audit log once
+per batch, durable before acknowledged), and the NATS receiver spends most of its ~95 us in
+nats-py's message handling, the one-pass pydantic validation of the report envelope (~8 of
+the ~14 us of ``Envelope.from_bytes``) and the per-message acknowledgement.
 """
 
 from __future__ import annotations
