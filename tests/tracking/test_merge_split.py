@@ -242,3 +242,31 @@ def test_clear_of_tracks_takes_each_point_at_its_own_time(mrbm_truth):
     clear = tracker._clear_of_tracks(points, times)
     assert clear.tolist() == [False, True, True]
     assert tracker._clear_of_tracks(points[:1], last.time_s).tolist() == [False]
+
+
+def test_piece_left_behind_is_not_overconfident_after_the_separation():
+    """satellite-sohae: the payload lights its third stage at ~536 s beside its coasting spent
+    second stage, and for the next ~10 s the two are closer than the radars' 1-3 km of
+    cross-range noise, so the stage's track takes the payload's plots too and is pulled
+    ~40 m/s. Its covariance must say so (the separation's velocity doubt, given to the parent
+    when the child is confirmed): over the stage's track from 10 s after ignition to its last
+    update the mean 6-D NEES was 20.8 (30 % of updates above chi2(6) 99.9 %); now 12.0. Still
+    ~2x overconfident in the first minute (see Tracker._widen_parents), hence the bound."""
+    sim = simulate(load_scenario("satellite-sohae"))
+    truth = {o.object_id: o.trajectory for o in sim.objects}
+    satellite = truth["L1-V1"]
+    lit = np.flatnonzero(satellite.powered[1:] & ~satellite.powered[:-1])
+    ignition = float(satellite.time_s[lit[-1] + 1])  # the third stage lights after the coast
+    updates = Tracker().process(parse_report(r) for r in sim.reports)
+    values: dict[str, list[float]] = defaultdict(list)
+    for u in updates:
+        if u.time_s < ignition + 10.0:
+            continue
+        e = u.x[:6] - truth["L1-V1-S2"].state_at(u.time_s)
+        if np.linalg.norm(e[:3]) < np.linalg.norm(u.x[:3] - satellite.state_at(u.time_s)[:3]):
+            values[u.track_id].append(float(e @ np.linalg.solve(u.P[:6, :6], e)))
+    # One track stays on the stage (the payload's may pass nearer it for an update or two).
+    values = max(values.values(), key=len)
+    assert len(values) > 300
+    assert np.mean(values) < 16.0, np.mean(values)
+    assert np.mean(np.array(values) > NEES_999) < 0.2
