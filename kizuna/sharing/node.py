@@ -426,7 +426,9 @@ class Node:
         nothing of the batch). The reports are recorded and published after they are durable.
         """
         async with self._lock:
-            return await self._accept(list(reports), self._auto(auto_clock))  # type: ignore[no-any-return]
+            added, fresh = await self._accept(list(reports))
+            await self._enter(fresh, self._auto(auto_clock))
+            return added
 
     def _auto(self, auto_clock: bool | None) -> bool:
         return self.auto_clock if auto_clock is None else auto_clock
@@ -441,20 +443,17 @@ class Node:
         """
         async with self._lock:
             stamp = self._stamp(reports) if reports or deliveries else None
-            added, own = await self._accept(list(reports), False, stamp=stamp, enter=False)
-            theirs = await self._take(deliveries, False, stamp=stamp, enter=False)
+            added, own = await self._accept(list(reports), stamp=stamp)
+            theirs = await self._take(deliveries, stamp=stamp)
             fresh = sorted([*own, *theirs], key=lambda r: (r.t, r.id))
             await self._enter(fresh, self.auto_clock)
             return added
 
     async def _accept(
-        self,
-        batch: list[AnyReport],
-        auto_clock: bool,
-        *,
-        stamp: float | None = None,
-        enter: bool = True,
-    ) -> Any:
+        self, batch: list[AnyReport], *, stamp: float | None = None
+    ) -> tuple[list[bool], list[AnyReport]]:
+        """Store, record, audit and publish own reports; per-report "new" flags and the new
+        reports, for the caller to enter into the pipeline."""
         for report in batch:
             if not self.owns(report):
                 raise PolicyError(
@@ -473,10 +472,7 @@ class Node:
             self._audit_buffer.append(("received", "report", envelope.id, None, report.sensor.id))
         await self._publish_many(envelopes)
         self._flush_audit()
-        if not enter:
-            return added, fresh
-        await self._enter(fresh, auto_clock)
-        return added
+        return added, fresh
 
     async def _put_reports(
         self, reports: list[AnyReport], stamp: float | None = None
@@ -586,16 +582,14 @@ class Node:
         """Store, record and audit partner products, then acknowledge them; reports go on
         into the pipeline."""
         async with self._lock:
-            await self._take(deliveries, self._auto(auto_clock))
+            fresh = await self._take(deliveries)
+            await self._enter(fresh, self._auto(auto_clock))
 
     async def _take(
-        self,
-        deliveries: list[Delivery],
-        auto_clock: bool,
-        *,
-        stamp: float | None = None,
-        enter: bool = True,
+        self, deliveries: list[Delivery], *, stamp: float | None = None
     ) -> list[AnyReport]:
+        """Store, record, audit and acknowledge partner deliveries; the new reports among
+        them, for the caller to enter into the pipeline."""
         reports: list[AnyReport] = []
         products: list[tuple[AnyProduct, Envelope, str | None]] = []
         envelopes: list[Envelope] = []
@@ -652,8 +646,6 @@ class Node:
                 # Stored already: the server redelivers after its ack wait and the store
                 # drops the copy as a duplicate. The pipeline still takes the report now.
                 self.stats.ack_failures += 1
-        if enter:
-            await self._enter(fresh, auto_clock)
         return fresh
 
     def _record(self, envelopes: list[Envelope]) -> None:
