@@ -669,11 +669,13 @@ class Tracker:
         unused[assigned_c] = False
         children = np.zeros(0, np.intp)
         if live.size and rows.size and unused.any():
-            children = self._split(live, pred, t_ref, gated_r, gated_c, log_g, unused, z, R, t_rep)
+            children, taken = self._split(
+                live, pred, t_ref, gated_r, gated_c, log_g, unused, z, R, t_rep
+            )
             if children.size:
-                self._absorb(children, meta[self._split_plots])
-                tab.exercise[children] = ex[self._split_plots]
-                unused[self._split_plots] = False
+                self._absorb(children, meta[taken])
+                tab.exercise[children] = ex[taken]
+                unused[taken] = False
         new_slots = self._initiate(
             points[unused], z[unused], sig[unused], rot, t_rep[unused], ex[unused], meta[unused]
         )
@@ -701,7 +703,7 @@ class Tracker:
         z: Array,
         R: Array,
         t_rep: Array,
-    ) -> NDArray[np.intp]:
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         """Split hypothesis: a plot that a confirmed track gated but did not take (its own plot
         of this scan went to it) is a piece that left that object (a stage, a re-entry
         vehicle), and starts a tentative child of it.
@@ -713,15 +715,14 @@ class Tracker:
         radars, 900 m cross-range noise each) gives velocities 1-2 km/s wrong, whose first
         predictions put a spent stage's impact 2,000 km from where it falls. ``rows``, ``cols``,
         ``log_g``: the scan's gated pairs (live-track index, plot index, log likelihood);
-        ``unused`` the plots no track took. Returns the children's slots; their plots are
-        left in ``self._split_plots``.
+        ``unused`` the plots no track took. Returns the children's slots and, row for row,
+        the plots that started them.
         """
         cfg = self.config
         tab = self.table
         cand = unused[cols] & (tab.status[live[rows]] == CONFIRMED)
-        self._split_plots = np.zeros(0, np.intp)
         if not cand.any():
-            return np.zeros(0, np.intp)
+            return np.zeros(0, np.intp), np.zeros(0, np.intp)
         r, c, g = rows[cand], cols[cand], log_g[cand]
         order = np.lexsort((-g, c))  # per plot, the most likely parent first
         first = order[np.concatenate([[0], np.flatnonzero(np.diff(c[order])) + 1])]
@@ -745,8 +746,7 @@ class Tracker:
             post.xm, post.Pm, post.mu, t_rep[c], tab.exercise[live[r]], 2, separation=True
         )
         tab.imm[slots] = parent_imm
-        self._split_plots = c
-        return slots
+        return slots, c
 
     def _monitor(self, slots: NDArray[np.intp], nis: Array, shared: NDArray[np.bool_]) -> None:
         """Innovation consistency of detected tracks; fade the memory of inconsistent ones.
