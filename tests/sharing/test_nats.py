@@ -13,6 +13,7 @@ import stat
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -24,6 +25,7 @@ from kizuna.sharing import Envelope, nats_bus, remark
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.nats_bus import NatsBus, msg_id
 from kizuna.sharing.natsconfig import generate_nats_config, node_permissions
+from kizuna.sharing.node import Node
 from kizuna.sharing.subjects import STREAM, consumer_filter, product_subject
 
 pytestmark = needs_nats
@@ -567,6 +569,22 @@ async def _heartbeat_of(bus: NatsBus, node: str) -> float | None:
     raise AssertionError(f"no heartbeat from {node}")
 
 
+def _jjoc_node(
+    agreement: Agreement, bus: NatsBus, tmp_path: Path, audit: list[tuple[str, ...]], **options: Any
+) -> Node:
+    """JJOC's node over ``bus``, owning the sensor JPN-IR, its audit entries into ``audit``."""
+    return Node(
+        "JJOC",
+        agreement,
+        bus,
+        open_store(tmp_path, "JJOC"),
+        pipeline=cheap_pipeline(),
+        audit=audit.extend,
+        owners={"JPN-IR": "JJOC"},
+        **options,
+    )
+
+
 async def test_a_heartbeat_never_vouches_for_an_own_report_not_yet_published(
     trilateral: Agreement, tmp_path: Path
 ) -> None:
@@ -575,7 +593,6 @@ async def test_a_heartbeat_never_vouches_for_an_own_report_not_yet_published(
     keeps it in its outbox however often that happens, and its heartbeats stay below R's time
     until R is stored."""
     from kizuna.contract import parse_report
-    from kizuna.sharing.node import Node
 
     with nats_server(trilateral) as server:
         usfj = await NatsBus.connect(
@@ -585,16 +602,7 @@ async def test_a_heartbeat_never_vouches_for_an_own_report_not_yet_published(
             trilateral, "JJOC", server.url, **server.creds("JJOC"), publish_timeout_s=0.2
         )
         audit: list[tuple[str, ...]] = []
-        node = Node(
-            "JJOC",
-            trilateral,
-            bus,
-            open_store(tmp_path, "JJOC"),
-            pipeline=cheap_pipeline(),
-            audit=audit.extend,
-            owners={"JPN-IR": "JJOC"},
-            clock="sources",
-        )
+        node = _jjoc_node(trilateral, bus, tmp_path, audit, clock="sources")
         r = parse_report(report("JPN-IR:1", "JPN", ["JPN", "USA"]))
         server.process.send_signal(signal.SIGSTOP)
         try:
@@ -620,7 +628,6 @@ async def test_an_own_report_the_server_refuses_for_good_is_given_up_logged_and_
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from kizuna.contract import parse_report
-    from kizuna.sharing.node import Node
 
     agreement = _reports_to_usa_from_2027()
     with nats_server(agreement, at_time=T_2026) as server:
@@ -628,15 +635,7 @@ async def test_an_own_report_the_server_refuses_for_good_is_given_up_logged_and_
             agreement, "JJOC", server.url, **server.creds("JJOC"), publish_timeout_s=0.3
         )
         audit: list[tuple[str, ...]] = []
-        node = Node(
-            "JJOC",
-            agreement,
-            bus,
-            open_store(tmp_path, "JJOC"),
-            pipeline=cheap_pipeline(),
-            audit=audit.extend,
-            owners={"JPN-IR": "JJOC"},
-        )
+        node = _jjoc_node(agreement, bus, tmp_path, audit)
         r = parse_report(
             report("JPN-IR:2", "JPN", ["JPN", "USA"], time_text="2027-06-01T00:00:00.000Z")
         )
