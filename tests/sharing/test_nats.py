@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +189,7 @@ async def test_receiver_drops_a_product_whose_marking_excludes_it(trilateral: Ag
         )
         await buggy.publish(product_subject("JPN", "USA", "report", "JJOC"), japan_only.to_bytes())
         # And an envelope that lies about its origin on an honest subject.
-        liar = Envelope.of(
-            report("JPN-FPS5:9", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
-        )
+        [liar] = _jjoc_reports(trilateral, [9])
         await buggy.publish(product_subject("JPN", "USA", "track", "JJOC"), liar.to_bytes())
         await buggy.flush()
         assert await _collect(indo) == []
@@ -304,9 +303,7 @@ async def test_jetstream_deduplicates_by_message_id(trilateral: Agreement) -> No
         indo = await NatsBus.connect(
             trilateral, "INDOPACOM", server.url, **server.creds("INDOPACOM")
         )
-        envelope = Envelope.of(
-            report("JPN-FPS5:1", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
-        )
+        [envelope] = _jjoc_reports(trilateral, [1])
         for _ in range(3):  # e.g. a node restarted and re-published its backlog
             await jjoc.publish(envelope)
         # Direct check of the header contract: a fourth copy is acknowledged as a duplicate.
@@ -324,7 +321,8 @@ async def test_jetstream_deduplicates_by_message_id(trilateral: Agreement) -> No
         await indo.close()
 
 
-def _jjoc_reports(agreement: Agreement, numbers: range) -> list[Envelope]:
+def _jjoc_reports(agreement: Agreement, numbers: Iterable[int]) -> list[Envelope]:
+    """JJOC's envelopes of the JPN-FPS5 reports numbered ``numbers`` (releasable to JPN, USA)."""
     return [
         Envelope.of(
             report(f"JPN-FPS5:{i}", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=agreement
@@ -339,9 +337,7 @@ async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -
         usfj = await NatsBus.connect(
             trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ"), ack_wait_s=1.0
         )
-        first = Envelope.of(
-            report("JPN-FPS5:10", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
-        )
+        [first] = _jjoc_reports(trilateral, [10])
         await jjoc.publish(first)
         assert await _collect(usfj) == [first]
         await usfj.close()  # the node goes away...
@@ -373,9 +369,7 @@ async def test_durable_consumer_resumes_after_a_restart(trilateral: Agreement) -
         # (USFK has no durable consumer yet, so it is created at that start time).
         cutoff = time.time()
         await asyncio.sleep(0.05)
-        newest = Envelope.of(
-            report("JPN-FPS5:20", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
-        )
+        [newest] = _jjoc_reports(trilateral, [20])
         await jjoc.publish(newest)
         usfk = await NatsBus.connect(
             trilateral, "USFK", server.url, **server.creds("USFK"), deliver_from=cutoff
@@ -473,9 +467,7 @@ async def test_a_heartbeat_waits_for_the_reports_a_dead_process_left_unacknowled
         usfj = await NatsBus.connect(
             trilateral, "USFJ-JFHQ", server.url, **server.creds("USFJ-JFHQ"), ack_wait_s=3.0
         )
-        r = Envelope.of(
-            report("JPN-FPS5:1", "JPN", ["JPN", "USA"]), origin_node="JJOC", agreement=trilateral
-        )
+        [r] = _jjoc_reports(trilateral, [1])
         await jjoc.publish(r)
         [pulled] = await usfj.receive(100, 0.3)
         assert pulled.envelope == r
