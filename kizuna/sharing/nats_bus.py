@@ -358,9 +358,14 @@ class NatsBus:
                 key = str(self._ack_seq)
                 self._ack_waiting[key] = (batch, k)
                 keys.append(key)
+                subject = product_subject(envelope.originator, dest, envelope.kind, self._node_id)
+                # A refusal counts for the copy it answers: one from an earlier publish (the
+                # server's permissions since reloaded) must not turn a timeout now into a
+                # refusal for good, which would abandon the envelope instead of keeping it.
+                self._refused_subjects.discard(subject.lower())
                 try:
                     await self._nc.publish(
-                        product_subject(envelope.originator, dest, envelope.kind, self._node_id),
+                        subject,
                         payload,
                         reply=self._ack_prefix + key,
                         headers={

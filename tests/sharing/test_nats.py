@@ -682,3 +682,30 @@ async def test_a_marking_built_without_validation_is_checked_alike_on_both_trans
         await usfk.close()
         await jjoc.close()
     assert in_process == over_nats == envelope
+
+
+async def test_an_earlier_refusal_does_not_make_a_later_timeout_a_refusal(
+    trilateral: Agreement,
+) -> None:
+    """A subject the server refused once (its permissions since reloaded) that then times out
+    (the server stalls) is a transient failure, kept for another try, not refused for good."""
+    from kizuna.sharing.nats_bus import PermissionRefusedError, TransportError
+    from kizuna.sharing.subjects import product_subject
+
+    with nats_server(trilateral) as server:
+        jjoc = await NatsBus.connect(
+            trilateral, "JJOC", server.url, **server.creds("JJOC"), publish_timeout_s=0.3
+        )
+        [envelope] = _jjoc_reports(trilateral, [30])
+        for dest in ("JPN", "USA"):  # what an earlier permissions violation left
+            jjoc._refused_subjects.add(
+                product_subject(envelope.originator, dest, envelope.kind, "JJOC").lower()
+            )
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            [outcome] = await jjoc.publish_many([envelope])
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert isinstance(outcome, TransportError), outcome
+        assert not isinstance(outcome, PermissionRefusedError)
+        await jjoc.close()
