@@ -147,14 +147,6 @@ class AuditEvent:
         """The event for a contract report or product (kind and key derived from it)."""
         return cls(action, product_kind(item), product_key(item), rule, peer, time_s)
 
-    def check(self) -> None:
-        """Reject what the log could not verify later (raised before anything is written)."""
-        check_row(self.action, self.kind, self.key, self.rule, self.peer)
-        try:  # one encoding of all four; lone surrogates have no UTF-8 form
-            f"{self.kind}{self.key}{self.rule or ''}{self.peer or ''}".encode()
-        except UnicodeEncodeError as exc:
-            raise ValueError(f"entry text has no UTF-8 form: {exc.reason}") from None
-
     def row(self) -> AuditRow:
         return (self.action, self.kind, self.key, self.rule, self.peer, self.time_s)
 
@@ -166,7 +158,8 @@ _ACTION_SET = frozenset(ACTIONS)
 
 
 def check_row(action: Any, kind: Any, key: Any, rule: Any, peer: Any) -> None:
-    """The type checks of :meth:`AuditEvent.check` (the UTF-8 check is the encoding's own)."""
+    """Reject a row the log could not verify later (raised before anything is written); text
+    with no UTF-8 form is refused by the encoding itself."""
     if action not in _ACTION_SET:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
     if not isinstance(kind, str) or not isinstance(key, str):
