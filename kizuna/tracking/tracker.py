@@ -1006,11 +1006,10 @@ class Tracker:
         live = np.flatnonzero(tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED))
         if live.size == 0 or points.shape[0] == 0:
             return clear
-        x = np.einsum("km,kmd->kd", tab.mu[live], tab.xm[live, :, :6])  # mode-weighted r, v
         times = np.broadcast_to(np.asarray(t_s, float), points.shape[:1])
         for t in np.unique(times):
             at = np.flatnonzero(times == t)
-            where = x[:, POS] + x[:, VEL] * (t - tab.t[live])[:, None]
+            where = self._positions_at(live, t)
             rows, _ = ball_candidates(points[at], self.config.confirm_short_clear_m, where)
             clear[at[rows]] = False
         return clear
@@ -1369,6 +1368,14 @@ class Tracker:
         emit = touched[tab.alive[touched] & (tab.status[touched] == CONFIRMED)]
         return self._updates_of(emit)
 
+    def _positions_at(self, slots: NDArray[np.intp], t_s: float) -> Array:
+        """ECEF positions (K, 3), m, of tracks ``slots`` at ``t_s``: the mode-weighted (r, v)
+        of each extrapolated in a straight line from its last update (for proximity tests
+        over a few seconds, where gravity's sag is metres)."""
+        tab = self.table
+        x = np.einsum("km,kmd->kd", tab.mu[slots], tab.xm[slots, :, :6])
+        return x[:, POS] + x[:, VEL] * (t_s - tab.t[slots])[:, None]
+
     def _widen_parents(self, children: NDArray[np.intp], now_s: float) -> None:
         """Give the confirmed tracks beside newly confirmed separation children (``children``:
         born at a separation, still settling) the child's separation velocity doubt.
@@ -1392,10 +1399,8 @@ class Tracker:
         others = others[~np.isin(others, children)]
         if others.size == 0:
             return
-        x = np.einsum("km,kmd->kd", tab.mu[others], tab.xm[others, :, :6])
-        where = x[:, POS] + x[:, VEL] * (now_s - tab.t[others])[:, None]
-        c = np.einsum("km,kmd->kd", tab.mu[children], tab.xm[children, :, :6])
-        points = c[:, POS] + c[:, VEL] * (now_s - tab.t[children])[:, None]
+        where = self._positions_at(others, now_s)
+        points = self._positions_at(children, now_s)
         _, near = ball_candidates(points, self.config.confirm_short_clear_m, where)
         parents = others[np.unique(near)]
         if parents.size:
