@@ -444,6 +444,9 @@ def evaluate(
     launches: dict[str, float] = {}
     for obj in truth.values():
         launches[obj.launch_id] = min(launches.get(obj.launch_id, np.inf), float(obj.time_s[0]))
+    by_object_alert: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for a in alerts or []:
+        by_object_alert[_product_owner(a, owners, tracks)].append(a)
     for oid, obj in sorted(truth.items(), key=lambda kv: (kv[1].time_s[0], kv[0])):
         tids = per_object_tracks.get(oid, [])
         launch = launches[obj.launch_id]
@@ -457,9 +460,7 @@ def evaluate(
         )
         obj_err = np.array([o == oid for o in ev.error_object], bool)
         rmse = float(np.sqrt(np.mean(ev.error_m[obj_err] ** 2))) if obj_err.any() else None
-        first_alert, first_alert_by = alert_latency(
-            (a for a in alerts or [] if _product_owner(a, owners, tracks) == oid), tids, launch
-        )
+        first_alert, first_alert_by = alert_latency(by_object_alert.get(oid, []), tids, launch)
         obj_nees = None
         if obj_err.any():
             flat = np.concatenate(nees_v) if nees_v else np.zeros(0)
