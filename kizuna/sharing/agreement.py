@@ -46,6 +46,8 @@ Instant = float | int | datetime | date | str
 
 def to_posix(at: Instant) -> float:
     """POSIX seconds (UTC) of an instant given as seconds, datetime, date or ISO/RFC 3339 text."""
+    if type(at) is float and at - at == 0.0:  # finite POSIX seconds: every release asks
+        return at
     if isinstance(at, bool):
         raise InputError(f"not a time: {at!r}")
     if isinstance(at, int | float):

@@ -84,11 +84,15 @@ def _matching_rules(
 _CACHE_LIMIT = 100_000
 
 
-def _memo(agreement: Agreement, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+def _memo(
+    agreement: Agreement, key: tuple[Any, ...], compute: Callable[..., _T], *args: Any
+) -> _T:
+    """``compute(*args)``, made once per ``key`` in the agreement's policy cache (every egress
+    asks for every product: the common case is one look-up, no closure made)."""
     cache = agreement.policy_cache
     hit = cache.get(key)
     if hit is None:
-        hit = compute()
+        hit = compute(*args)
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
         cache[key] = hit
@@ -133,14 +137,9 @@ def decide(
     release (POSIX seconds, or a datetime/date/ISO string). Never raises for unknown names: it
     refuses them.
     """
-    # Every egress calls this for every product: the common case (POSIX seconds, a decision
-    # already made in this epoch) is one look-up without further calls.
-    t = at_time if type(at_time) is float and at_time - at_time == 0.0 else to_posix(at_time)
+    t = to_posix(at_time)
     key = ("decide", kind, _marking_key(marking), originator, to_node, agreement.epoch(t))
-    hit = agreement.policy_cache.get(key)
-    if hit is not None:
-        return hit  # type: ignore[no-any-return]
-    return _memo(agreement, key, lambda: _decide(kind, marking, originator, to_node, agreement, t))
+    return _memo(agreement, key, _decide, kind, marking, originator, to_node, agreement, t)
 
 
 def _decide(
@@ -208,7 +207,7 @@ def remark(
         return marking
     t = to_posix(at_time)
     key = ("remark", kind, _marking_key(marking), originator, agreement.epoch(t))
-    return _memo(agreement, key, lambda: _remark(kind, marking, originator, agreement, t))
+    return _memo(agreement, key, _remark, kind, marking, originator, agreement, t)
 
 
 def _remark(
@@ -309,7 +308,7 @@ def route(
     t = to_posix(at_time)
     agreement.node(from_node)
     key = ("route", kind, _marking_key(marking), originator, from_node, agreement.epoch(t))
-    return _memo(agreement, key, lambda: _route(kind, marking, originator, from_node, agreement, t))
+    return _memo(agreement, key, _route, kind, marking, originator, from_node, agreement, t)
 
 
 def _route(
