@@ -52,7 +52,7 @@ def approx_altitude_m(r_ecef_m: ArrayLike) -> Array:
     exact heights (impact detection) use :func:`kizuna.geo.geodetic_altitude_m`.
     """
     r = np.asarray(r_ecef_m, float)
-    rn = np.linalg.norm(r, axis=-1)
+    rn = np.sqrt(np.add.reduce(r * r, axis=-1))  # np.linalg.norm's own sum, less its dispatch
     sin2 = (r[..., 2] / rn) ** 2
     ellipsoid_radius = WGS84_A_M * WGS84_B_M / np.sqrt(
         WGS84_B_M**2 * (1.0 - sin2) + WGS84_A_M**2 * sin2

@@ -41,7 +41,7 @@ def ball_candidates(
     # One pass of C-level iteration over the lists (no per-list array): ~40 % of this
     # function's time at 100-1,000 tracks.
     counts = np.fromiter(map(len, hits), dtype=np.intp, count=len(hits))
-    rows = np.repeat(np.arange(len(hits), dtype=np.intp), counts)
+    rows = np.arange(len(hits), dtype=np.intp).repeat(counts)
     cols = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.intp, count=rows.size)
     return rows, cols
 

@@ -134,7 +134,7 @@ def mahalanobis_sq(L: Array, nu: Array) -> Array:
 
 def gaussian_log_likelihood(L: Array, nis: Array) -> Array:
     m = L.shape[-1]
-    log_det = 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+    log_det = 2.0 * np.log(L.diagonal(axis1=-2, axis2=-1)).sum(axis=-1)
     return -0.5 * (nis + log_det + m * _LOG_2PI)
 
 

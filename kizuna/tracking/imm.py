@@ -83,8 +83,10 @@ def burnout_rate_per_s(x_boost: Array, tau_burn_s: float) -> Array:
     ECEF speed (m/s); the thrust estimate's own sign noise does not matter (its norm is used).
     """
     x = np.asarray(x_boost, float)
-    speed = np.linalg.norm(x[..., 3:6], axis=-1)
-    accel = np.linalg.norm(x[..., 7:10], axis=-1)
+    v, a = x[..., 3:6], x[..., 7:10]
+    # np.linalg.norm's own sum, without its Python dispatch
+    speed = np.sqrt(np.add.reduce(v * v, axis=-1))
+    accel = np.sqrt(np.add.reduce(a * a, axis=-1))
     cap = 1.0 / tau_burn_s
     rate = np.where(
         speed < BURNOUT_SPEED_MAX_MPS,
@@ -217,7 +219,7 @@ def predict(
     dt = np.empty(k)
     dt[:] = dt_s  # (scalar or (K,))
     c = np.array(mu, float)
-    sel = np.flatnonzero(imm)
+    sel = imm.nonzero()[0]
     ns = sel.size
     rows_x = np.empty((ns + k, xm.shape[-1]))
     rows_P = np.empty((ns + k,) + Pm.shape[-2:])
@@ -281,7 +283,7 @@ def update(
         Pm = Pm / inflate[:, None, None, None]
         Rm = R / (1.0 - inflate)[:, None, None]
     k = xm.shape[0]
-    sel = np.flatnonzero(imm)
+    sel = imm.nonzero()[0]
     if sel.size:
         rows = np.concatenate([sel, np.arange(k)])
         up = filt.update(

@@ -91,7 +91,7 @@ def marginals(
         has = np.zeros(n_rows, bool)
         has[r] = True
         beta0[has] = (np.exp(-top) / total)[has]
-    multi = np.flatnonzero(~single)
+    multi = (~single).nonzero()[0]
     if multi.size:
         order = multi[np.argsort(label[rows[multi]], kind="stable")]
         cuts = np.flatnonzero(np.diff(label[rows[order]])) + 1
@@ -215,7 +215,7 @@ def reduce_mixture(
     t, h = owner[lone], src[lone]
     mu_h = mu.take(h, axis=0)
     total = mu_h.sum(axis=1, keepdims=True)
-    if lone.all() and np.array_equal(t, np.arange(n_tracks)):
+    if lone.all() and t.size == n_tracks and (t == np.arange(n_tracks)).all():
         # Every track has one hypothesis, in track order (the usual scan): plain gathers, or
         # with every input kept, the inputs themselves (no copy of the covariances).
         if h.size == xm.shape[0]:

@@ -559,7 +559,9 @@ class Tracker:
         points = aer_to_point(z, origin, rot)
         t_ref = float(t_rep.min())
 
-        live = np.flatnonzero(tab.alive[: tab.n])
+        # (ndarray methods here and below rather than np.flatnonzero, np.trace, np.max, ...:
+        # the same C loops without the functions' Python dispatch, ~1-3 us a call.)
+        live = tab.alive[: tab.n].nonzero()[0]
         jpda_slots = np.zeros(0, np.intp)
         assigned_r = np.zeros(0, np.intp)
         assigned_c = np.zeros(0, np.intp)
@@ -583,9 +585,10 @@ class Tracker:
             )
             # Stage 1: k-d tree ball containing each track's gate (plus the batch's time spread).
             spread = float(t_rep.max() - t_ref)
-            pos_sigma = np.sqrt(np.trace(Pp[:, :3, :3], axis1=-2, axis2=-1))
-            report_sigma = float(np.max(sig[:, 0]) + np.max(z[:, 0] * np.max(sig[:, 1:], axis=1)))
-            speed = np.linalg.norm(xp[:, 3:6], axis=-1)
+            pos_sigma = np.sqrt(Pp[:, :3, :3].trace(axis1=1, axis2=2))
+            report_sigma = float(sig[:, 0].max() + (z[:, 0] * sig[:, 1:].max(axis=1)).max())
+            v = xp[:, 3:6]
+            speed = np.sqrt(np.add.reduce(v * v, axis=-1))  # np.linalg.norm's own sum
             radius = cfg.gate_sigma * (pos_sigma + report_sigma) + speed * spread + 1.0
             rows, cols = ball_candidates(xp[:, :3], radius, points)
             keep = ex[cols] == tab.exercise[live][rows]
@@ -685,7 +688,7 @@ class Tracker:
             mask = np.zeros(tab.n, bool)
             mask[touched] = True
             mask[jpda_slots] = True
-            touched = np.flatnonzero(mask)
+            touched = mask.nonzero()[0]
         # Tracks that took distinct plots of this one scan are distinct objects.
         detected = np.concatenate([live[assigned_r], new_slots]) if live.size else new_slots
         updates = self._manage(touched, t_ref, detected)
@@ -825,14 +828,15 @@ class Tracker:
             return np.zeros(0, np.intp), top
         present = np.zeros(live.size, bool)
         present[rows] = True
-        upd = np.flatnonzero(present)
+        upd = present.nonzero()[0]
         local = (np.cumsum(present) - 1)[rows]  # index into upd (np.unique's inverse)
         order = np.lexsort((-beta, local))
-        best = order[np.concatenate([[0], np.flatnonzero(np.diff(local[order])) + 1])]
+        lo = local[order]
+        best = order[np.concatenate([[0], (lo[1:] != lo[:-1]).nonzero()[0] + 1])]
         t_star = t_rep[cols[best]]
         slots = live[upd]
         is_imm = tab.imm[slots]
-        if gating is not None and np.all(t_star == gating[1]):
+        if gating is not None and (t_star == gating[1]).all():
             g = gating[0]
             pred = imm.Prediction(g.xm[upd], g.Pm[upd], g.c[upd])
         else:
@@ -848,7 +852,7 @@ class Tracker:
         delta = t_rep[cols] - t_star[local]
         # One plot hypothesis per track, in track order (the usual scan: objects kilometres
         # apart): the hypotheses' predictions are the tracks' own, not gathered copies.
-        one_each = rows.size == upd.size and np.array_equal(local, np.arange(upd.size))
+        one_each = rows.size == upd.size and bool((local == np.arange(upd.size)).all())
         pick = slice(None) if one_each else local
         xs, Ps = _shift(pred.xm[pick], pred.Pm[pick], delta)
         model = RadarModel(self.frames.origins[meta[0, 0]], self.frames.rotations[meta[0, 0]])
@@ -880,7 +884,7 @@ class Tracker:
             # The no-plot hypotheses that reduce_mixture would keep (weight above the floor;
             # a track inside its gate has ~1e-10): only these predictions are passed, with the
             # weights renormalised exactly as it would (the floor then drops nothing more).
-            no_plot = np.flatnonzero(weight[: upd.size] > floor)
+            no_plot = (weight[: upd.size] > floor).nonzero()[0]
             if no_plot.size < upd.size:
                 plot = weight[upd.size :] > floor
                 kept = np.concatenate([no_plot, upd.size + np.flatnonzero(plot)])
@@ -925,14 +929,15 @@ class Tracker:
         used_new = np.zeros(points.shape[0], bool)
         slots = empty
         if self._pool_t.size:
-            pool_sigma = np.sqrt(np.trace(self._pool_R, axis1=-2, axis2=-1))
-            new_sigma = np.sqrt(np.trace(R_pts, axis1=-2, axis2=-1))
+            pool_sigma = np.sqrt(self._pool_R.trace(axis1=1, axis2=2))
+            new_sigma = np.sqrt(R_pts.trace(axis1=1, axis2=2))
             span = float(t.max() - self._pool_t.min())
             radius = cfg.max_speed_mps * span + 4.0 * (new_sigma + pool_sigma.max())
             rows, cols = ball_candidates(points, radius, self._pool_p)
             if rows.size:
                 dt = t[rows] - self._pool_t[cols]
-                dist = np.linalg.norm(points[rows] - self._pool_p[cols], axis=-1)
+                gap = points[rows] - self._pool_p[cols]
+                dist = np.sqrt(np.add.reduce(gap * gap, axis=-1))  # np.linalg.norm's own sum
                 slack = 4.0 * (new_sigma[rows] + pool_sigma[cols])
                 ok = (
                     (dt >= cfg.pair_min_dt_s)
@@ -1003,7 +1008,7 @@ class Tracker:
         """
         tab = self.table
         clear = np.ones(points.shape[0], bool)
-        live = np.flatnonzero(tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED))
+        live = (tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED)).nonzero()[0]
         if live.size == 0 or points.shape[0] == 0:
             return clear
         times = np.broadcast_to(np.asarray(t_s, float), points.shape[:1])
@@ -1361,7 +1366,7 @@ class Tracker:
         stale = now_s - tab.t[:n] > tab.timeout[:n]
         dead = alive & (below | too_many | stale)
         if dead.any():
-            idx = np.flatnonzero(dead)
+            idx = dead.nonzero()[0]
             tab.alive[idx] = False
             self._free.extend(int(i) for i in idx)
             self._forget(idx)
@@ -1451,9 +1456,9 @@ class Tracker:
         touched = touched[
             tab.alive[touched] & ((tab.status[touched] == CONFIRMED) | (tab.hits[touched] >= 3))
         ]
-        live = np.flatnonzero(
+        live = (
             tab.alive[: tab.n] & ((tab.status[: tab.n] == CONFIRMED) | (tab.hits[: tab.n] >= 3))
-        )
+        ).nonzero()[0]
         none = np.zeros(0, np.intp)
         if touched.size == 0 or live.size < 2:
             return none
@@ -1462,8 +1467,8 @@ class Tracker:
         t_ref = float(tab.t[touched].max())
         xs, Ps = _shift(x[:, None], P[:, None], t_ref - tab.t[live])
         x, P = xs[:, 0], Ps[:, 0]
-        sigma = np.sqrt(np.trace(P[:, :3, :3], axis1=-2, axis2=-1))
-        where = np.searchsorted(live, touched)
+        sigma = np.sqrt(P[:, :3, :3].trace(axis1=1, axis2=2))
+        where = live.searchsorted(touched)
         rows, cols = ball_candidates(
             x[where, :3], 3.0 * (sigma[where] + sigma.max()) + 1.0, x[:, :3]
         )
@@ -1727,10 +1732,10 @@ def _pair_hypotheses(
         return rows, cols, np.zeros(0, bool)
     order = np.lexsort((dist, rows))
     rows, cols, dist = rows[order], cols[order], dist[order]
-    first = np.concatenate([[0], np.flatnonzero(np.diff(rows)) + 1])
-    counts = np.diff(np.append(first, rows.size))
-    rank = np.arange(rows.size) - np.repeat(first, counts)
-    nearest = np.repeat(dist[first], counts)
+    first = np.concatenate([[0], (rows[1:] != rows[:-1]).nonzero()[0] + 1])
+    counts = np.concatenate([first[1:], [rows.size]]) - first
+    rank = np.arange(rows.size) - first.repeat(counts)
+    nearest = dist[first].repeat(counts)
     keep = (rank < per_plot) & (dist <= 2.0 * nearest + 1.0)
     rows, cols = rows[keep], cols[keep]
     scan = np.floor(pool_t[cols] / window_s).astype(np.int64)
@@ -1760,7 +1765,7 @@ def _cap_log_beta(Pm: Array, slots: NDArray[np.intp], sigma_max: float) -> None:
     """
     var = Pm[slots, :, LOG_BETA, LOG_BETA]
     scale = np.minimum(1.0, sigma_max / np.sqrt(np.maximum(var, 1e-300)))
-    if np.all(scale >= 1.0):
+    if (scale >= 1.0).all():
         return
     P = Pm[slots]
     P[..., LOG_BETA, :] *= scale[..., None]
@@ -1812,7 +1817,7 @@ def _shift(x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
     """States (H, M, n) and covariances moved along straight lines by dt_s (H,): F x, F P F^T
     with F = [[I, dt I], [0, I]] on (r, v) (the rest unchanged). All dt zero: the inputs
     themselves, not copies."""
-    if not np.any(dt_s):
+    if not dt_s.any():
         return x, P  # one time stamp (the usual radar scan): nothing to move
     d = dt_s[:, None, None]
     x = x.copy()
