@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.optimize import linear_sum_assignment
 
 from kizuna.tracking.association import assign, ball_candidates
 
 
-def test_ball_candidates_equals_all_pairs():
-    rng = np.random.default_rng(0)
-    tracks = rng.uniform(0, 1e5, (200, 3))
-    reports = rng.uniform(0, 1e5, (300, 3))
-    radius = rng.uniform(1e3, 8e3, 200)
+@pytest.mark.parametrize(("n_tracks", "n_reports"), [(200, 300), (12, 40), (1, 1)])
+@pytest.mark.parametrize("one_radius", [False, True])
+def test_ball_candidates_equals_all_pairs(n_tracks, n_reports, one_radius):
+    # Large problems take the k-d tree, small ones (<= _DENSE_PAIRS pairs) the dense path.
+    rng = np.random.default_rng(n_tracks)
+    box = 1e5 if n_tracks > 100 else 2e4
+    tracks = rng.uniform(0, box, (n_tracks, 3))
+    reports = rng.uniform(0, box, (n_reports, 3))
+    radius = 2e4 if one_radius else rng.uniform(1e3, 8e3, n_tracks)
     rows, cols = ball_candidates(tracks, radius, reports)
     d = np.linalg.norm(tracks[:, None] - reports[None], axis=-1)
-    want = set(zip(*np.nonzero(d <= radius[:, None]), strict=True))
+    want = set(zip(*np.nonzero(d <= np.reshape(radius, (-1, 1))), strict=True))
+    assert want or n_tracks == 1  # the case has pairs to find
     assert set(zip(rows.tolist(), cols.tolist(), strict=True)) == want
+    assert len(rows) == len(want)  # no pair twice
+    assert np.all(np.diff(rows) >= 0)  # grouped by track
 
 
 def test_assignment_matches_dense_linear_sum_assignment():
