@@ -6,18 +6,29 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+from kizuna.tracking import association
 from kizuna.tracking.association import assign, ball_candidates
 
 
-@pytest.mark.parametrize(("n_tracks", "n_reports"), [(200, 300), (12, 40), (1, 1)])
+@pytest.mark.parametrize(
+    ("n_tracks", "n_reports", "box", "path"),
+    [
+        (200, 300, 1e5, "tree"),  # slabs of ~8 % of the box: too many candidates to sweep
+        (200, 300, 2e6, "sweep"),  # objects far apart: the sweep's few candidates per slab
+        (12, 40, 2e4, "dense"),  # <= _DENSE_PAIRS pairs: every distance
+        (1, 1, 2e4, "dense"),
+    ],
+)
 @pytest.mark.parametrize("one_radius", [False, True])
-def test_ball_candidates_equals_all_pairs(n_tracks, n_reports, one_radius):
-    # Large problems take the k-d tree, small ones (<= _DENSE_PAIRS pairs) the dense path.
+def test_ball_candidates_equals_all_pairs(n_tracks, n_reports, box, path, one_radius):
     rng = np.random.default_rng(n_tracks)
-    box = 1e5 if n_tracks > 100 else 2e4
     tracks = rng.uniform(0, box, (n_tracks, 3))
     reports = rng.uniform(0, box, (n_reports, 3))
+    if box > 1e6:  # half the reports beside a track, so that there are pairs to find
+        reports[:150] = tracks[:150] + rng.normal(0, 3e3, (150, 3))
     radius = 2e4 if one_radius else rng.uniform(1e3, 8e3, n_tracks)
+    swept = association._sweep(tracks, radius, reports)
+    assert (swept is not None) == (path == "sweep") or path == "dense"
     rows, cols = ball_candidates(tracks, radius, reports)
     d = np.linalg.norm(tracks[:, None] - reports[None], axis=-1)
     want = set(zip(*np.nonzero(d <= np.reshape(radius, (-1, 1))), strict=True))
