@@ -156,6 +156,27 @@ def _hard(
             beta0[rows[p]] = 0.0
 
 
+def floor_weights(
+    owner: IntArray,
+    weight: Array,
+    n_tracks: int,
+    floor: float,
+    always: IntArray | None = None,
+) -> tuple[NDArray[np.bool_], IntArray, Array]:
+    """Drop the hypotheses of weight <= ``floor`` (except those at indices ``always``) and
+    renormalise each track's remaining weights to sum to 1 (see :func:`reduce_mixture`).
+
+    Returns the kept mask (H,) and the kept hypotheses' owners and weights; when nothing is
+    dropped, the inputs themselves."""
+    keep = weight > floor
+    if always is not None:
+        keep[always] = True
+    if keep.all():
+        return keep, owner, weight
+    owner, weight = owner[keep], weight[keep]
+    return keep, owner, weight / np.bincount(owner, weights=weight, minlength=n_tracks)[owner]
+
+
 def reduce_mixture(
     owner: IntArray,
     weight: Array,
@@ -198,14 +219,10 @@ def reduce_mixture(
     """
     src = np.arange(owner.size)  # hypotheses in play, as indices into the inputs
     if floor > 0.0:
-        keep = weight > floor
-        if centre is not None:
-            keep[centre] = True
-        if not keep.all():
+        keep, owner, weight = floor_weights(owner, weight, n_tracks, floor, centre)
+        if owner.size < src.size:
             index = np.cumsum(keep) - 1
             src = src[keep]
-            owner, weight = owner[keep], weight[keep]
-            weight = weight / np.bincount(owner, weights=weight, minlength=n_tracks)[owner]
             centre = index[centre] if centre is not None else None
     counts = np.bincount(owner, minlength=n_tracks)
     lone = counts[owner] == 1  # hypotheses that are their track's only one
@@ -281,4 +298,4 @@ def _moment_match(
     return x, 0.5 * (P + np.swapaxes(P, -1, -2)), mode_w / np.where(total > 0, total, 1.0)
 
 
-__all__ = ["clusters", "marginals", "reduce_mixture"]
+__all__ = ["clusters", "floor_weights", "marginals", "reduce_mixture"]

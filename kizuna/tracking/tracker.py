@@ -881,17 +881,14 @@ class Tracker:
             centre[local[is_pair]] = upd.size + np.flatnonzero(is_pair)
             no_plot = np.arange(upd.size)
         else:
-            # The no-plot hypotheses that reduce_mixture would keep (weight above the floor;
-            # a track inside its gate has ~1e-10): only these predictions are passed, with the
-            # weights renormalised exactly as it would (the floor then drops nothing more).
-            no_plot = (weight[: upd.size] > floor).nonzero()[0]
-            if no_plot.size < upd.size:
-                plot = weight[upd.size :] > floor
-                kept = np.concatenate([no_plot, upd.size + np.flatnonzero(plot)])
-                owner, weight = owner[kept], weight[kept]
-                weight = weight / np.bincount(owner, weights=weight, minlength=upd.size)[owner]
-                if not plot.all():
-                    xu, Pu, mu_u = xu[plot], Pu[plot], mu_u[plot]
+            # reduce_mixture's floor applied here (a track inside its gate has a no-plot weight
+            # of ~1e-10): only the kept no-plot predictions are gathered and passed, and the
+            # floor there then drops nothing more.
+            kept, owner, weight = jpda.floor_weights(owner, weight, upd.size, floor)
+            no_plot = kept[: upd.size].nonzero()[0]
+            plot = kept[upd.size :]
+            if not plot.all():
+                xu, Pu, mu_u = xu[plot], Pu[plot], mu_u[plot]
         if no_plot.size:
             xu = np.concatenate([pred.xm[no_plot], xu])
             Pu = np.concatenate([pred.Pm[no_plot], Pu])
@@ -1603,7 +1600,7 @@ class Tracker:
             sensors = sensor_cache.get(key)
             if sensors is None:
                 row = seen[len(out)]
-                sensors = tuple(self._sensor_ids[j] for j in np.flatnonzero(row))
+                sensors = tuple(self._sensor_ids[j] for j in row.nonzero()[0])
                 sensor_cache[key] = sensors
             nations = nation_cache.get(nat)
             if nations is None:
@@ -1631,7 +1628,7 @@ class Tracker:
                     marking,
                     ex,
                     dict(refs[slot]) if slot in refs else {},
-                    launch.get(slot),
+                    launch.get(slot) if launch else None,
                     xli,
                     Pli,
                 )
@@ -1639,21 +1636,18 @@ class Tracker:
         return out
 
     def _nations_of(self, mask: int) -> tuple[str, ...]:
-        found = self._nation_cache.get(mask)
-        if found is None:
-            found = tuple(self.registry.codes(mask))
-            self._nation_cache[mask] = found
+        """The nation codes of a bit mask, cached (the caller has looked in the cache)."""
+        found = self._nation_cache[mask] = tuple(self.registry.codes(mask))
         return found
 
     def _marking_of(self, cls: int, rel: int) -> Marking:
-        found = self._marking_cache.get((cls, rel))
-        if found is None:
-            found = Marking.model_construct(
-                classification=_CLASSIFICATIONS[cls],
-                releasable_to=self.registry.codes(rel),
-                released_by=None,
-            )
-            self._marking_cache[(cls, rel)] = found
+        """The marking of (classification rank, releasability mask), cached (the caller has
+        looked in the cache)."""
+        found = self._marking_cache[(cls, rel)] = Marking.model_construct(
+            classification=_CLASSIFICATIONS[cls],
+            releasable_to=self.registry.codes(rel),
+            released_by=None,
+        )
         return found
 
     def estimates(self, time_s: float) -> tuple[list[str], Array, Array]:
