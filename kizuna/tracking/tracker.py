@@ -838,7 +838,8 @@ class Tracker:
         is_imm = tab.imm[slots]
         if gating is not None and (t_star == gating[1]).all():
             g = gating[0]
-            pred = imm.Prediction(g.xm[upd], g.Pm[upd], g.c[upd])
+            # Every live track has a plot (upd is then 0..K-1): the prediction itself.
+            pred = g if upd.size == live.size else imm.Prediction(g.xm[upd], g.Pm[upd], g.c[upd])
         else:
             pred = imm.predict(
                 cfg.filter,
@@ -895,7 +896,8 @@ class Tracker:
             mu_u = np.concatenate([pred.c[no_plot], mu_u])
         x, P, mu = jpda.reduce_mixture(owner, weight, xu, Pu, mu_u, upd.size, centre, floor=floor)
         mu[~is_imm] = (0.0, 1.0)
-        _group_floor(x, P, local, beta, z[cols, 0], self.frames.origins[meta[0, 0]])
+        if rows.size > upd.size:  # some track has two plots (else there is nothing to floor)
+            _group_floor(x, P, local, beta, z[cols, 0], self.frames.origins[meta[0, 0]])
         detected = np.zeros(live.size, bool)
         detected[assigned[0]] = True
         hit = detected[upd]
