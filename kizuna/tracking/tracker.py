@@ -611,7 +611,7 @@ class Tracker:
                 # A plot measures position only: S from the 3x3 position blocks (the
                 # Jacobian's velocity and l columns are zero).
                 H = radar_jacobian(xs[:, :3], origin, rot)
-                S = H @ Pp[rows, :3, :3] @ H.mT + R[cols]
+                S = H @ Pp.take(rows, axis=0)[:, :3, :3] @ H.mT + R[cols]
                 L = cholesky(S)
                 nu = model.residual(z[cols], zhat)
                 d2 = mahalanobis_sq(L, nu)
