@@ -376,7 +376,7 @@ def to_inverse_beta(x: Array, P: Array) -> tuple[Array, Array]:
     P = np.array(P, float)
     m = x[..., LOG_BETA]
     s2 = np.maximum(P[..., LOG_BETA, LOG_BETA], 0.0)
-    mean_k = np.exp(-np.clip(m, -50.0, 50.0) + 0.5 * s2)
+    mean_k = np.exp(-np.minimum(np.maximum(m, -50.0), 50.0) + 0.5 * s2)  # (np.clip's values)
     cross = -mean_k[..., None] * P[..., :, LOG_BETA]
     P[..., :, LOG_BETA] = cross
     P[..., LOG_BETA, :] = cross
@@ -398,8 +398,9 @@ def _fast_acceleration(r: Array, v: Array, inv_beta: Array | None) -> Array:
     w = WGS84_OMEGA_RAD_S
     vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
     out = np.empty(r.shape)
-    out[..., 0] = (f_xy + w * w) * x + 2.0 * w * vy
-    out[..., 1] = (f_xy + w * w) * y - 2.0 * w * vx
+    f_frame = f_xy + w * w
+    out[..., 0] = f_frame * x + 2.0 * w * vy
+    out[..., 1] = f_frame * y - 2.0 * w * vx
     out[..., 2] = f_z * z
     if inv_beta is not None:
         sin2 = z * z / r2
