@@ -228,3 +228,22 @@ def test_consecutive_plots_of_one_radar_confirm_at_once(mrbm_truth, period_s, co
     assert first == confirmed_at
     (update,) = tracker.tracks()
     assert np.linalg.norm(update.x[:3] - mrbm_truth.state_at(update.time_s)[:3]) < 2_000.0
+
+
+def test_pair_hypotheses_flags_competing_partners():
+    """Two-point start candidates: each new plot keeps partners within twice its nearest's
+    distance (at most per_plot), and a start is ambiguous when its new plot keeps another
+    partner of the same pool scan or its pool plot is kept by another new plot. Pool times
+    are POSIX seconds (scan keys far beyond any array length)."""
+    from kizuna.tracking.tracker import _pair_hypotheses
+
+    t0 = 1_795_000_000.0
+    pool_t = np.array([t0, t0 + 0.05, t0 + 1.0, t0 + 1.0, t0 + 2.0])
+    # new plot 0: partners 0 and 1 (one pool scan), 2 (another scan), 3 too far;
+    # new plot 1: partner 4 alone; new plot 2: partner 2, shared with new plot 0.
+    rows = np.array([0, 0, 0, 0, 1, 2])
+    cols = np.array([0, 1, 2, 3, 4, 2])
+    dist = np.array([1000.0, 1500.0, 1900.0, 5000.0, 800.0, 700.0])
+    r, c, ambiguous = _pair_hypotheses(rows, cols, dist, pool_t, 3, 0.25)
+    got = {(int(a), int(b)): bool(f) for a, b, f in zip(r, c, ambiguous, strict=True)}
+    assert got == {(0, 0): True, (0, 1): True, (0, 2): True, (1, 4): False, (2, 2): True}
