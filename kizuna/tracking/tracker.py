@@ -1017,9 +1017,12 @@ class Tracker:
         live = (tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED)).nonzero()[0]
         if live.size == 0 or points.shape[0] == 0:
             return clear
-        times = np.broadcast_to(np.asarray(t_s, float), points.shape[:1])
-        for t in np.unique(times):
-            at = np.flatnonzero(times == t)
+        if np.ndim(t_s) == 0:  # one time for all (a radar batch's starts): no grouping
+            groups = [(np.arange(points.shape[0]), float(t_s))]  # type: ignore[arg-type]
+        else:
+            times = np.asarray(t_s, float)
+            groups = [((times == t).nonzero()[0], float(t)) for t in np.unique(times)]
+        for at, t in groups:
             where = self._positions_at(live, t)
             rows, _ = ball_candidates(points[at], self.config.confirm_short_clear_m, where)
             clear[at[rows]] = False
