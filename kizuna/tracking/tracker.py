@@ -1356,15 +1356,17 @@ class Tracker:
             touched = np.union1d(touched, survivors)  # they took over the others' updates
         alive = tab.alive[:n]
         promote = alive & (tab.status[:n] == TENTATIVE) & (tab.hits[:n] >= tab.need[:n])
-        tab.status[:n][promote] = CONFIRMED
         if promote.any():
+            tab.status[:n][promote] = CONFIRMED
             # Public numbers go to confirmed tracks only, in creation order: tentative starts
             # (clutter, split children folded back into their parent) use none up.
             born = np.flatnonzero(promote)
             born = born[np.argsort(tab.uid[born])]
             tab.number[born] = [next(self._numbers) for _ in range(born.size)]
             self._widen_parents(born[tab.settle_until[born] > now_s], now_s)
-        tab.timeout[:n][promote] = np.maximum(tab.timeout[:n][promote], cfg.confirmed_timeout_s)
+            tab.timeout[:n][promote] = np.maximum(
+                tab.timeout[:n][promote], cfg.confirmed_timeout_s
+            )
         x = np.einsum("kj,kji->ki", tab.mu[:n], tab.xm[:n, :, :3])
         below = approx_altitude_m(x) < -1000.0
         too_many = np.where(
