@@ -86,6 +86,27 @@ two-point initiation against the ~250-plot pool ~0.37 ms, track management ~0.3 
 (duplicate test ~0.12, TrackUpdates ~0.12), three k-d tree ball queries ~0.15 ms; no one
 stage can be skipped in a bench scan (clutter keeps tentative IMM tracks alive and the pool
 full).
+
+Third round (speed branch, 2026-11-26 10:15-11:18 UTC; outputs bit-identical to main's at
+10, 100 and 300 objects: every TrackUpdate and every ``estimates`` state and covariance equal,
+GOSPA unchanged). The machine ran at load average 8-13 (other jobs): kizuna's scans and Stone
+Soup alike took ~3x their times above (Stone Soup 50 rep/s at 100 objects instead of 145), so
+bench runs alternating main and the branch could not tell them apart (ratio at 100 objects
+240-258 main, 247-260 branch; --kizuna-only medians at 10, 100 and 1,000 objects 6.4, 9.2 and
+72.7 ms main, 5.3, 7.6 and 65.7 ms branch). The figure that held still: the same scans
+(15-39) of copies of main's and the branch's trackers, interleaved in one process, min of 7
+per scan: CPU per scan branch/main 0.83-0.85 at 10 objects, 0.87-0.90 at 100, 0.88-0.90 at
+1,000. On the quiet machine of the lines above that would be ~1.7, ~2.7 and ~21 ms a scan and
+~215x at 100 objects (projected, not measured): the 300x target is still NOT met. What went:
+the Python dispatch of np.flatnonzero, np.trace, np.linalg.norm, np.any, np.unique and the
+like on the per-scan path (ndarray methods, bincount); the k-d tree for small or spread-out
+point sets (association.ball_candidates: every distance up to 4,096 pairs, else a sweep along
+one axis while its slabs stay small); gathers mixing an index array with slices (take, then
+slice); stages with nothing to do (the gating prediction's gather when every track has a
+plot, the group floor with one plot a track, confirmation with nothing to confirm). What is
+left is flat: ~500 numpy calls of IMM prediction a scan (~300 of them the four acceleration
+evaluations of RK4), the EKF update's, and ~1.5-2 us of Python per report and per
+TrackUpdate.
 """
 
 from __future__ import annotations
