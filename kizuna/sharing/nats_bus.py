@@ -4,7 +4,11 @@ Publishing: the node routes the product with :func:`kizuna.sharing.policy.route`
 policy decision, exactly as in-process) and publishes one JetStream message per nation it may
 reach, on ``kz.<originator>.<dest>.<kind>.<node>`` with header ``Nats-Msg-Id:
 <dest>|<envelope id>`` so that each stream stores each product once. The publish returns after
-the streams acknowledged every copy (durable before acknowledged). A batch
+the streams acknowledged every copy (durable before acknowledged): the copy for nation ``D`` is
+acknowledged by ``D``'s stream, the one ``D``'s nodes read (the server carries the
+acknowledgement back across accounts, :mod:`kizuna.sharing.natsconfig`), so a copy ``D``'s stream
+could not store (it was stopping with the server, or does not exist yet) is not acknowledged and
+the node keeps it in its outbox. A batch
 (:meth:`NatsBus.publish_many`) is pipelined: all its copies are written to the connection with
 reply subjects of the bus, then their acknowledgements are awaited together, so a batch costs
 one round trip, not one per message.
@@ -231,7 +235,7 @@ class NatsBus:
             raise TransportError(f"node {node_id}: cannot connect to {servers}: {exc}") from None
         bus._js = bus._nc.jetstream(timeout=publish_timeout_s)
         try:
-            await _ensure_stream(bus._js, agreement, bus._nation)
+            await _ensure_stream(bus._js, bus._nation)
             info, _ = await _ensure_consumer(
                 bus._js, node_id, bus._nation, deliver_from, ack_wait_s
             )
@@ -654,7 +658,7 @@ async def provision(
     ``admins``: ``{nation: (user, password)}`` of the nations to provision, the
     administrators of :func:`kizuna.sharing.natsconfig.admin_user`. Run it once before the
     nodes start: a node creates only its own nation's stream, and a copy published to a nation
-    whose stream does not exist yet is stored by the sender's stream alone and never arrives.
+    whose stream does not exist yet is not acknowledged (the sender holds it and tries again).
     Idempotent: an existing consumer is kept as it is (its ``ack_wait`` and start position
     included), an existing stream is updated to the agreement's subjects.
     """
@@ -681,7 +685,7 @@ async def provision(
             ) from None
         try:
             js = nc.jetstream(timeout=timeout_s)
-            created = await _ensure_stream(js, agreement, nation)
+            created = await _ensure_stream(js, nation)
             done.append(f"{nation}: stream {STREAM} {'created' if created else 'updated'}")
             for node in sorted(nodes, key=lambda n: n.id):
                 _, created = await _ensure_consumer(js, node.id, nation, None, ack_wait_s)
@@ -696,12 +700,13 @@ async def provision(
     return done
 
 
-async def _ensure_stream(js: Any, agreement: Agreement, nation: str) -> bool:
-    """Create ``nation``'s stream, or update it to the agreement's subjects (the agreement may
-    have gained or lost a nation); returns whether it was created."""
+async def _ensure_stream(js: Any, nation: str) -> bool:
+    """Create ``nation``'s stream, or update it to :func:`stream_subjects` (a stream made by an
+    earlier version also captured what the nation sent to others: no longer, see there);
+    returns whether it was created."""
     config = StreamConfig(
         name=STREAM,
-        subjects=stream_subjects(nation, agreement.nation_codes),
+        subjects=stream_subjects(nation),
         duplicate_window=DUPLICATE_WINDOW_S,
     )
     try:

@@ -2,11 +2,16 @@
 
 One account per nation, one user per node, JetStream enabled per account, and:
 
-* **exports/imports mirror the release rules**: nation ``O``'s account exports
-  ``kz.O.D.<kind>.>`` to account ``D`` only when a rule of ``O`` in force releases ``kind`` to
-  ``D`` *and* ``D`` can be reached over the links (:func:`kizuna.sharing.policy.reachable_nations`,
-  the policy itself evaluated with the widest marking). Nothing else crosses accounts, so a
-  partner's client that asks for what it may not see finds nothing there.
+* **exports/imports mirror the release rules**: ``kz.O.D.<kind>.>`` crosses from nation ``O``'s
+  account to account ``D`` only when a rule of ``O`` in force releases ``kind`` to ``D`` *and*
+  ``D`` can be reached over the links (:func:`kizuna.sharing.policy.reachable_nations`, the
+  policy itself evaluated with the widest marking). Nothing else crosses accounts, so a
+  partner's client that asks for what it may not see finds nothing there. The crossing is a
+  *service* ``D`` exports to ``O`` (``O`` imports it), not a stream ``O`` exports: ``D``'s
+  stream stores the copy and its acknowledgement goes back to the sender as the service's
+  reply. With a stream export the only acknowledgement the sender could get was its own
+  stream's, and a copy ``D``'s stream missed (stopping with the server a moment before ``O``'s,
+  or not created yet) was lost although acknowledged.
 * **users may publish only their own releases**: node ``n`` of nation ``O`` may publish
   ``kz.O.D.<kind>.n`` for exactly the ``D`` and kinds above (and ``D == O``), plus the
   JetStream API calls for its nation's stream and its own durable consumer. A forged
@@ -215,16 +220,18 @@ def generate_nats_config(
                     },
                 }
             )
+        # The receiving nation exports a service, so its stream's acknowledgement is the reply
+        # the sender waits for (module docstring).
         exports = [
-            {"stream": release_subject(nation, dest, kind), "accounts": [dest]}
+            {"service": release_subject(origin, nation, kind), "accounts": [origin]}
             for (origin, dest), kinds in sorted(table.items())
-            if origin == nation
+            if dest == nation
             for kind in kinds
         ]
         imports = [
-            {"stream": {"account": origin, "subject": release_subject(origin, nation, kind)}}
+            {"service": {"account": dest, "subject": release_subject(nation, dest, kind)}}
             for (origin, dest), kinds in sorted(table.items())
-            if dest == nation
+            if origin == nation
             for kind in kinds
         ]
         account: dict[str, Any] = {"jetstream": "enabled", "users": users}

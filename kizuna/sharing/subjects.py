@@ -4,9 +4,9 @@ A product released by nation ``O`` to nation ``D`` travels on
 
     kz.<O>.<D>.<kind>.<origin node>          e.g. kz.JPN.USA.report.JJOC
 
-so that the server can enforce the agreement by subject alone: nation ``O``'s account exports
-``kz.O.D.<kind>.>`` only to account ``D`` and only where a release rule allows it, and a node
-user may publish only ``kz.<its nation>.<D>.<kind>.<itself>`` for those same ``D`` and kinds.
+so that the server can enforce the agreement by subject alone: ``kz.O.D.<kind>.>`` crosses from
+account ``O`` to account ``D`` only where a release rule allows it, and a node user may publish
+only ``kz.<its nation>.<D>.<kind>.<itself>`` for those same ``D`` and kinds.
 ``D == O`` is the originating nation's own copy (delivery to its other nodes). A node's
 heartbeat (:mod:`kizuna.sharing.watermark`) travels the same way as its reports, on
 
@@ -14,15 +14,15 @@ heartbeat (:mod:`kizuna.sharing.watermark`) travels the same way as its reports,
 
 to the nations its reports may reach, so it is ordered after them in each stream.
 
-Each nation's account holds one stream, :data:`STREAM`, capturing what the nation sends
-(``kz.O.>``) and what it receives (``kz.X.O.>`` for every other nation ``X``; the two sets must
-not overlap, which nats-server checks). Each node reads through one durable pull consumer named
-after the node, with exactly one filter subject, ``kz.*.<its nation>.>``.
+Each nation's account holds one stream, :data:`STREAM`, capturing what the nation receives,
+``kz.*.<nation>.>`` (its own copies ``kz.O.O.>`` included), and nothing it sends elsewhere: the
+copy for ``D`` is stored by ``D``'s stream alone, which acknowledges it to the sender
+(:mod:`kizuna.sharing.natsconfig`), so an acknowledged copy is one its receivers can read. Each
+node reads through one durable pull consumer named after the node, with the same single filter
+subject.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 ROOT = "kz"
 STREAM = "KIZUNA"
@@ -53,11 +53,14 @@ def consumer_filter(nation: str) -> str:
     return f"{ROOT}.*.{nation}.>"
 
 
-def stream_subjects(nation: str, nations: Iterable[str]) -> list[str]:
-    """Subjects of ``nation``'s stream: all it sends, plus all others send to it."""
-    return [f"{ROOT}.{nation}.>"] + [
-        f"{ROOT}.{other}.{nation}.>" for other in sorted(set(nations)) if other != nation
-    ]
+def stream_subjects(nation: str) -> list[str]:
+    """Subjects of ``nation``'s stream: everything sent to it, by itself or a partner.
+
+    Not what it sends to others: a stream capturing those would acknowledge them to the
+    sender too, and the sender takes the first acknowledgement, its own stream's, as "stored",
+    even when the partner's stream did not store the copy (it was stopping, or did not exist).
+    """
+    return [consumer_filter(nation)]
 
 
 def parse_subject(subject: str) -> tuple[str, str, str, str]:

@@ -89,6 +89,15 @@ def nats_server(agreement: Agreement, *, at_time: Any = T_2026) -> Iterator[Runn
                 process.wait()
 
 
+async def provision_streams(agreement: Agreement, server: RunningServer) -> None:
+    """Every nation's stream and every node's durable consumer, as `kizuna streams create`
+    makes them (each nation's stream acknowledges what is sent to that nation)."""
+    from kizuna.sharing.nats_bus import provision
+
+    admins = {n: (c.user, c.password) for n, c in server.config.admins.items()}
+    await provision(agreement, server.url, admins)
+
+
 def report(
     report_id: str,
     nation: str,

@@ -19,7 +19,15 @@ from typing import Any
 import nats
 import pytest
 from node_support import cheap_pipeline, open_store
-from sharing_helpers import NATS_SERVER, T_2026, nats_server, needs_nats, report, track
+from sharing_helpers import (
+    NATS_SERVER,
+    T_2026,
+    nats_server,
+    needs_nats,
+    provision_streams,
+    report,
+    track,
+)
 
 from kizuna.interfaces.cli.main import main
 from kizuna.sharing import Envelope, nats_bus, remark
@@ -234,6 +242,8 @@ async def test_server_enforces_the_config_even_when_the_node_would_release() -> 
         indo = await NatsBus.connect(
             agreement, "INDOPACOM", server.url, **server.creds("INDOPACOM")
         )
+        # Korea's stream exists too: it is the one that acknowledges the copy sent to Korea.
+        rok = await NatsBus.connect(agreement, "ROK-JCS", server.url, **server.creds("ROK-JCS"))
         jjoc = await NatsBus.connect(
             agreement,
             "JJOC",
@@ -295,6 +305,7 @@ async def test_server_enforces_the_config_even_when_the_node_would_release() -> 
         assert await _collect(indo) == [jpn_track]
         await jjoc.close()
         await indo.close()
+        await rok.close()
 
 
 async def test_jetstream_deduplicates_by_message_id(trilateral: Agreement) -> None:
@@ -675,6 +686,8 @@ async def test_a_marking_built_without_validation_is_checked_alike_on_both_trans
     await hub.connect("USFK").publish(envelope)
     [in_process] = [d.envelope for d in await hub.connect("JJOC").receive(timeout_s=0.01)]
     with nats_server(trilateral) as server:
+        # Every nation's stream: each acknowledges the copy sent to its nation.
+        await provision_streams(trilateral, server)
         usfk = await NatsBus.connect(trilateral, "USFK", server.url, **server.creds("USFK"))
         jjoc = await NatsBus.connect(trilateral, "JJOC", server.url, **server.creds("JJOC"))
         await usfk.publish(envelope)
@@ -709,3 +722,32 @@ async def test_an_earlier_refusal_does_not_make_a_later_timeout_a_refusal(
         assert isinstance(outcome, TransportError), outcome
         assert not isinstance(outcome, PermissionRefusedError)
         await jjoc.close()
+
+
+async def test_a_copy_is_acknowledged_by_the_stream_its_receivers_read(
+    trilateral: Agreement,
+) -> None:
+    """The copy for the US is acknowledged by the US stream, not by Korea's own: while the US
+    stream cannot store it (here it does not exist yet; in the slow fault suite it had stopped
+    with the server a moment before Korea's) the publish fails, so the node keeps the copy in
+    its outbox, instead of counting it stored. Korea's stream acknowledged such copies, the US
+    stream never held them, and Korea's next heartbeats vouched for three reports the US nodes
+    never got."""
+    from kizuna.sharing.nats_bus import TransportError
+
+    with nats_server(trilateral) as server:
+        rok = await NatsBus.connect(
+            trilateral, "ROK-JCS", server.url, **server.creds("ROK-JCS"), publish_timeout_s=0.5
+        )
+        envelope = Envelope.of(
+            report("KOR-R1:1", "KOR", ["KOR", "USA"]), origin_node="ROK-JCS", agreement=trilateral
+        )
+        with pytest.raises(TransportError, match="not stored for USA"):
+            await rok.publish(envelope)
+        # USFK's connection creates the US stream and its consumer; the copy sent again is
+        # stored there, once.
+        usfk = await NatsBus.connect(trilateral, "USFK", server.url, **server.creds("USFK"))
+        assert "USFK" in (await rok.publish(envelope)).reached
+        assert [e.id for e in await _collect(usfk)] == [envelope.id]
+        await rok.close()
+        await usfk.close()

@@ -1,7 +1,8 @@
 """`kizuna streams create` against a real nats-server (2.9.x) started with the generated config:
 every nation's stream and every node's durable consumer exist before any node runs, so a
 product published before its receivers ever connected still reaches them. Without it, the copy
-for a nation whose stream does not exist yet is kept by the sender's stream alone."""
+for a nation whose stream does not exist yet is not acknowledged (that nation's stream is the
+one that acknowledges it), so the sender cannot publish until that nation's first node ran."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sharing_helpers import T_2026, RunningServer, nats_server, needs_nats, repo
 from kizuna.interfaces.cli.main import main
 from kizuna.sharing import Envelope, remark
 from kizuna.sharing.agreement import Agreement
-from kizuna.sharing.nats_bus import NatsBus
+from kizuna.sharing.nats_bus import NatsBus, TransportError
 from kizuna.sharing.natsconfig import admin_user
 from kizuna.sharing.subjects import STREAM
 
@@ -64,14 +65,26 @@ def _create(server: RunningServer, tmp_path: Path, capsys: pytest.CaptureFixture
     return capsys.readouterr().out
 
 
-def test_without_streams_create_a_copy_sent_before_the_partner_stream_exists_is_lost(
+def test_without_streams_create_a_copy_sent_before_the_partner_stream_exists_is_refused(
     trilateral: Agreement,
 ) -> None:
-    # The failure the command exists for: documented so that a change in the transport that
-    # makes provisioning unnecessary (or worse) is noticed.
-    with nats_server(trilateral) as server:
-        got = asyncio.run(_publish_then_late_receivers(trilateral, server))
-    assert got == {"USFK": [], "ROK-JCS": []}
+    # What the command spares the nodes: documented so that a change in the transport that
+    # makes provisioning unnecessary (or loses such a copy again, as it once did while the
+    # sender's own stream acknowledged it) is noticed.
+    async def publish() -> None:
+        jjoc = await NatsBus.connect(
+            trilateral, "JJOC", server.url, **server.creds("JJOC"), publish_timeout_s=0.5
+        )
+        try:
+            await jjoc.publish(_japanese_track(trilateral))
+        finally:
+            await jjoc.close()
+
+    with (
+        nats_server(trilateral) as server,
+        pytest.raises(TransportError, match=r"not stored for (KOR, USA|USA, KOR)"),
+    ):
+        asyncio.run(publish())
 
 
 def test_streams_create_makes_every_stream_and_consumer_so_nothing_is_lost(

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from node_support import cheap_pipeline, open_store, read_record, short_feed
-from sharing_helpers import RunningServer, nats_server, needs_nats
+from sharing_helpers import RunningServer, nats_server, needs_nats, provision_streams
 
 from kizuna.contract import Marking
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.federation import assign_owners, serve_node
-from kizuna.sharing.nats_bus import NatsBus, provision
+from kizuna.sharing.nats_bus import NatsBus
 from kizuna.sharing.node import Node
 from kizuna.sharing.policy import decide
 from kizuna.timefmt import parse_time
@@ -61,18 +61,13 @@ def _feeds(agreement: Agreement, nodes: list[str]) -> tuple[dict[str, list[Any]]
     return mine, min(r.t for _, r in feed)
 
 
-async def _provision(agreement: Agreement, server: RunningServer) -> None:
-    admins = {n: (c.user, c.password) for n, c in server.config.admins.items()}
-    await provision(agreement, server.url, admins)
-
-
 def test_after_the_idle_time_the_node_finishes_and_partners_get_its_last_products(
     trilateral: Agreement, tmp_path: Path
 ) -> None:
     nodes = ["JJOC", "INDOPACOM", "USFK"]
 
     async def run(server: RunningServer) -> dict[str, Any]:
-        await _provision(trilateral, server)
+        await provision_streams(trilateral, server)
         mine, t0 = _feeds(trilateral, nodes)
         assert all(mine[n] for n in ("JJOC", "USFK"))
         running = {n: await _node(trilateral, server, n, tmp_path) for n in nodes}
@@ -140,7 +135,7 @@ def test_a_stop_finishes_only_when_asked_and_the_last_products_are_stored_by_the
         return await task
 
     async def run(server: RunningServer) -> dict[str, Any]:
-        await _provision(trilateral, server)
+        await provision_streams(trilateral, server)
         mine, t0 = _feeds(trilateral, ["ROK-JCS"])
         plain = await _node(trilateral, server, "ROK-JCS", tmp_path / "plain")
         stopped = await serve_until_fed(plain, mine["ROK-JCS"], t0)
@@ -188,7 +183,7 @@ def test_with_the_sources_clock_a_partner_that_never_comes_is_waited_for_then_dr
     nodes = ["JJOC", "INDOPACOM", "USFK"]
 
     async def run(server: RunningServer) -> dict[str, Any]:
-        await _provision(trilateral, server)
+        await provision_streams(trilateral, server)
         mine, t0 = _feeds(trilateral, nodes)
         audits: dict[str, list[Any]] = {n: [] for n in nodes}
         running = {

@@ -131,7 +131,8 @@ def streams_create_command(
     """Create every nation's stream and every node's durable consumer on the server, as each
     nation's administrator. Run it once after starting nats-server and before `kizuna node`:
     a node creates only its own nation's stream, and a copy published to a nation whose stream
-    does not exist yet never arrives. Safe to repeat: existing consumers are kept.
+    does not exist yet is not acknowledged (the sender holds it until that stream exists).
+    Safe to repeat: existing consumers are kept.
     """
     import asyncio
 

@@ -474,7 +474,9 @@ def node_command(
     First, once per server: `kizuna nats-config AGREEMENT --out FILE`, start `nats-server -c
     FILE`, then `kizuna streams create AGREEMENT --credentials FILE.credentials.json` to create
     every nation's stream and every node's durable consumer. (A node creates only its own
-    nation's stream: what it sends to a nation whose stream does not exist yet never arrives.)
+    nation's stream: what it sends to a nation whose stream does not exist yet is not
+    acknowledged, and the node holds it and sends it again until that nation's first node has
+    created it.)
 
     Reports of the node's own sensors come from --feed, each accepted (stored with fsync,
     then published) when the scenario clock reaches its time. Partner products arrive through
