@@ -3,8 +3,16 @@ on a free port, configured by ``generate_nats_config``), ``kizuna node`` process
 proxy in front of the server whose connections can be cut and restored (a link cut).
 
 A run replays one feed file at ``SPEED`` with every node started with the same
-``--start-at``; once the feed is over and no record changed for ``QUIET_S``, every node is
-stopped with SIGTERM. The records of two runs are compared as sets of canonical lines.
+``--start-at``; once the feed is over and for ``QUIET_S`` no record changed and no node was
+computing (:func:`running`), every node is stopped with SIGTERM. The records of two runs are
+compared as sets of canonical lines.
+
+Why "no node computing" too: a node that waited for a partner through an outage runs every
+step it held back in one go and writes their products only at the end. Loaded (two cores
+shared with other work), that catch-up took longer than ``QUIET_S``, the records stood still
+meanwhile and the run was stopped before the catch-up was written: every node's record then
+lacked hundreds of lines. A computing node is running or waiting for a CPU (state R) however
+slow the machine, while an idle one sleeps in its poll.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +46,23 @@ KIZUNA = str(Path(sys.executable).with_name("kizuna"))
 SPEED = 6.0  # scenario seconds per wall second
 LAG_S = 24.0  # data seconds a step waits: 4 s of wall time at SPEED for partners' reports
 ACK_WAIT_S = 2.0
-QUIET_S = 5.0  # a run is over when no record changed for this long after the feed ended
+QUIET_S = 5.0  # a run is over when no record changed and no node computed for this long
+POLL_S = 0.1
+BUSY_POLLS = 10  # a node is computing if running at half of the last BUSY_POLLS polls (1 s)
 PARTNER_TIMEOUT_S = 120.0  # longer than any outage injected: every node waits it out
 # Seconds of the srbm-salvo feed: its radar tracks, to the first missile's burnout (~140 s)
 # and the first impact notice that follows.
 WINDOW = (55.0, 170.0)
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` is running or waiting for a CPU now (state R in /proc), as a
+    computing process is whether or not the machine gives it a CPU; False once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "R"
 
 
 def write_feed(path: Path, window: tuple[float, float] = WINDOW) -> int:
@@ -194,7 +216,8 @@ class Federation:
     async def _provision(self) -> None:
         """Every nation's stream and every node's durable consumer before any node runs, as
         `kizuna streams create` does (a node creates only its own nation's stream, so a copy
-        published to a nation whose stream does not exist yet would never arrive)."""
+        published to a nation whose stream does not exist yet would not be acknowledged and
+        the run would wait for that nation's node)."""
         admins = {n: (c.user, c.password) for n, c in self.server.config.admins.items()}
         await provision(self.agreement, self.server.url, admins, ack_wait_s=ACK_WAIT_S)
 
@@ -272,19 +295,44 @@ class Federation:
             time.sleep(0.05)
         raise AssertionError(f"{node_id} holds fewer than {n} lines after {timeout_s} s")
 
+    def computing(self, polls: dict[str, deque[bool]]) -> bool:
+        """Take one sample of every node's state into ``polls``; whether any node was running
+        at half of its last :data:`BUSY_POLLS` samples or more."""
+        for node_id, process in self.processes.items():
+            polls.setdefault(node_id, deque(maxlen=BUSY_POLLS)).append(running(process.pid))
+        return any(2 * sum(p) >= BUSY_POLLS for p in polls.values())
+
+    def settle(
+        self, count: Callable[[], int], quiet_s: float = 1.0, timeout_s: float = 60.0
+    ) -> int:
+        """Wait until ``count()`` stood still for ``quiet_s`` while no node was computing (what
+        the nodes had in hand is taken in); returns it."""
+        polls: dict[str, deque[bool]] = {}
+        deadline = time.monotonic() + timeout_s
+        last, since = count(), time.monotonic()
+        while time.monotonic() - since < quiet_s:
+            assert time.monotonic() < deadline, f"still changing after {timeout_s} s"
+            time.sleep(POLL_S)
+            now = count()
+            if self.computing(polls) or now != last:
+                last, since = now, time.monotonic()
+        return last
+
     def kill(self, node_id: str) -> None:
         process = self.processes[node_id]
         process.send_signal(signal.SIGKILL)
         process.wait()
 
     def wait(self, timeout_s: float = 180.0) -> None:
-        """Wait for the feed to end and every record to stay unchanged for ``QUIET_S``, then
-        stop every node with SIGTERM (a clean exit, status 0)."""
+        """Wait for the feed to end and every record to stay unchanged, with no node computing,
+        for ``QUIET_S`` (module docstring), then stop every node with SIGTERM (a clean exit,
+        status 0)."""
         times = [json.loads(line)["time"] for line in self.feed.read_text().splitlines()]
         span = parse_time(max(times)) - parse_time(min(times))
         feed_end = self.start_at + span / SPEED
         deadline = time.monotonic() + timeout_s
         sizes: dict[str, int] = {}
+        polls: dict[str, deque[bool]] = {}
         quiet_since = time.monotonic()
         while True:
             for node_id, process in self.processes.items():
@@ -296,14 +344,14 @@ class Federation:
                 else -1
                 for n in self.processes
             }
-            if now_sizes != sizes:
+            if self.computing(polls) or now_sizes != sizes:
                 sizes, quiet_since = now_sizes, time.monotonic()
             elif time.time() > feed_end and time.monotonic() - quiet_since >= QUIET_S:
                 break
             if time.monotonic() > deadline:
                 self.close()
                 raise AssertionError("the federation did not settle")
-            time.sleep(0.1)
+            time.sleep(POLL_S)
         for process in self.processes.values():
             process.terminate()
         for node_id, process in self.processes.items():

@@ -19,13 +19,15 @@ here: a partner silent for longer is dropped and the run is then not equal to a 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from federation_support import SPEED, Federation, assert_same_records, write_feed
+from federation_support import SPEED, Federation, assert_same_records, running, write_feed
 from node_support import canonical, record_keys
 from sharing_helpers import needs_nats
 
@@ -78,6 +80,26 @@ def own_products(lines: list[dict[str, Any]], node_id: str) -> list[str]:
     )
 
 
+def test_the_harness_tells_a_computing_process_from_an_idle_one() -> None:
+    """What ``Federation.wait`` and ``settle`` count on: a process computing is seen running
+    (or waiting for a CPU) at nearly every poll, one waiting for input almost never."""
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.5)  # both started (the interpreter's start-up is computing too)
+        seen = {"spin": 0, "idle": 0}
+        for _ in range(20):
+            seen["spin"] += running(spin.pid)
+            seen["idle"] += running(idle.pid)
+            time.sleep(0.02)
+        assert seen["spin"] >= 15 and seen["idle"] <= 5, seen
+    finally:
+        for process in (spin, idle):
+            process.kill()
+            process.wait()
+    assert not running(spin.pid)  # gone
+
+
 def test_kill_9_a_node_and_restart_it_fast(federation: Federation) -> None:
     """The default-run variant (one run, no reference run): the three US nodes receive the
     same reports (everything Japan and Korea release to the US, and each other's), so the
@@ -125,10 +147,11 @@ def test_cut_the_link_between_a_node_and_the_federation_for_30_s(
     federation.start_all()
     federation.wait_for_lines("INDOPACOM", 100)
     proxy.cut()
-    time.sleep(2.0)  # what it had fetched before the cut is taken in
-    held = len(federation.records()["INDOPACOM"])
+    cut_at = time.monotonic()
+    # What it had fetched before the cut is taken in (however long that takes, loaded).
+    held = federation.settle(lambda: len(federation.records()["INDOPACOM"]))
     others = len(federation.records()["USFK"])
-    time.sleep(28.0)
+    time.sleep(max(0.0, cut_at + 30.0 - time.monotonic()))
     # Nothing reached INDOPACOM while its link was down; its partners went on.
     assert len(federation.records()["INDOPACOM"]) == held
     assert len(federation.records()["USFK"]) > others
@@ -156,9 +179,10 @@ def test_cut_a_node_fed_by_its_own_radars_for_30_s(
         time.sleep(0.05)
     own_before, _ = counts()
     proxy.cut()
-    time.sleep(2.0)  # what it had fetched before the cut is taken in
-    _, partners_held = counts()
-    time.sleep(28.0)
+    cut_at = time.monotonic()
+    # What it had fetched before the cut is taken in (however long that takes, loaded).
+    partners_held = federation.settle(lambda: counts()[1])
+    time.sleep(max(0.0, cut_at + 30.0 - time.monotonic()))
     own_after, partners_after = counts()
     # Fed by its own radar through the cut; nothing from its partners reached it.
     assert own_after - own_before >= 40, (own_before, own_after)
