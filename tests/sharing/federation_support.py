@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import select
 import signal
@@ -29,7 +30,6 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,21 +302,25 @@ class Federation:
             polls.setdefault(node_id, deque(maxlen=BUSY_POLLS)).append(running(process.pid))
         return any(2 * sum(p) >= BUSY_POLLS for p in polls.values())
 
-    def settle(
-        self, count: Callable[[], int], quiet_s: float = 1.0, timeout_s: float = 60.0
-    ) -> int:
-        """Wait until ``count()`` stood still for ``quiet_s`` while no node was computing (what
-        the nodes had in hand is taken in); returns it."""
-        polls: dict[str, deque[bool]] = {}
-        deadline = time.monotonic() + timeout_s
-        last, since = count(), time.monotonic()
-        while time.monotonic() - since < quiet_s:
-            assert time.monotonic() < deadline, f"still changing after {timeout_s} s"
-            time.sleep(POLL_S)
-            now = count()
-            if self.computing(polls) or now != last:
-                last, since = now, time.monotonic()
-        return last
+    def last_partner_report_due(self, node_id: str) -> float:
+        """The latest wall time (POSIX s) at which a partner's report that ``node_id`` holds was
+        due from its owner's feed (-inf if none): a report due after a cut of ``node_id``'s
+        link was published after it and cannot have come through. Unlike a count of lines
+        taken some time after the cut, this does not depend on how long the node takes to
+        record what it had fetched before it: loaded, or blocked for a publish timeout on
+        acknowledgements that cannot come, a record that stood still for 1 s after the cut
+        still grew by 4 lines fetched before it."""
+        t0 = min(
+            parse_time(json.loads(line)["time"]) for line in self.feed.read_text().splitlines()
+        )
+        return max(
+            (
+                self.start_at + (parse_time(line["time"]) - t0) / SPEED
+                for line in self.records()[node_id]
+                if line["product"] == "report" and line["origin_node"] != node_id
+            ),
+            default=-math.inf,
+        )
 
     def kill(self, node_id: str) -> None:
         process = self.processes[node_id]
