@@ -24,7 +24,13 @@ from numpy.typing import ArrayLike, NDArray
 from kizuna.geo.constants import WGS84_A_M, WGS84_B_M
 from kizuna.physics.atmosphere import density_kg_m3
 from kizuna.physics.constants import WGS84_OMEGA_RAD_S
-from kizuna.physics.gravity import gravity_ecef, gravity_gradient_ecef, gravity_potential
+from kizuna.physics.gravity import (
+    GEOPOTENTIAL_MAX_DEGREE,
+    geopotential_beyond_j2_ecef,
+    gravity_ecef,
+    gravity_gradient_ecef,
+    gravity_potential,
+)
 
 Array = NDArray[np.float64]
 
@@ -33,15 +39,21 @@ NO_DRAG = np.inf  # a ballistic coefficient of infinity means drag-free
 
 @dataclass(frozen=True)
 class ForceModel:
-    """Which forces act. The default is the full model: J2, rotating Earth and drag."""
+    """Which forces act. The default is the full model of filters and predictions: J2,
+    rotating Earth and drag. ``geopotential_degree`` above 2 adds the rest of the EGM2008
+    field to that degree (:func:`kizuna.physics.gravity.geopotential_beyond_j2_ecef`), and
+    only to the acceleration: the simulated truth flies it, nothing estimates with it."""
 
     j2: bool = True
     rotation: bool = True
     drag: bool = True
+    geopotential_degree: int = 2
 
 
 FULL = ForceModel()
 KEPLER = ForceModel(j2=False, rotation=False, drag=False)
+# What the simulated world obeys: the full model plus the geopotential beyond J2.
+TRUTH = ForceModel(geopotential_degree=GEOPOTENTIAL_MAX_DEGREE)
 
 
 def approx_altitude_m(r_ecef_m: ArrayLike) -> Array:
@@ -89,6 +101,8 @@ def acceleration_ecef(
 ) -> Array:
     """Total acceleration (m/s^2) of an unpowered body in the ECEF frame, shape (..., 3)."""
     a = gravity_ecef(r_ecef_m, j2=forces.j2)
+    if forces.geopotential_degree > 2:
+        a = a + geopotential_beyond_j2_ecef(r_ecef_m, forces.geopotential_degree)
     if forces.rotation:
         a = a + frame_acceleration_ecef(r_ecef_m, v_ecef_mps)
     if forces.drag:

@@ -325,11 +325,13 @@ class SpentStage:
     impact_lat_deg: float
     impact_lon_deg: float
 
-    def trajectory(self, launch_time_s: float = 0.0, dt_s: float = 1.0) -> Trajectory:
+    def trajectory(
+        self, launch_time_s: float = 0.0, dt_s: float = 1.0, forces: ForceModel = FULL
+    ) -> Trajectory:
         """Separation to impact, sampled every ``dt_s`` seconds (absolute times)."""
         trajectory, _ = ballistic_trajectory(
             self.separation_state, launch_time_s + self.separation_s,
-            self.ballistic_coefficient_kg_m2, dt_s=dt_s,
+            self.ballistic_coefficient_kg_m2, forces, dt_s=dt_s,
         )
         return trajectory
 

@@ -142,6 +142,17 @@ class Flight:
         """Speed relative to the rotating Earth at burnout (m/s)."""
         return float(np.linalg.norm(self.burnout_state[3:]))
 
+    def flown_in(self, forces: ForceModel) -> Flight:
+        """The same burn time and burnout pitch flown under ``forces``, to its own impact.
+
+        The simulator designs a flight in the model the filters use (J2) and flies it in the
+        truth's (:data:`kizuna.physics.dynamics.TRUTH`), as a real programme aims with its own
+        model of the Earth: the impact moves by what the model lacks (hundreds of metres).
+        """
+        c = evaluate(self.geometry, self.vehicle, np.array([self.burn_s]),
+                     np.array([self.burnout_pitch_deg]), forces)
+        return _flight_from(self.geometry, self.vehicle, c, 0, forces)
+
     def trajectory(self, launch_time_s: float = 0.0, dt_s: float = 1.0) -> Trajectory:
         """Sample the whole flight, pad to impact, every ``dt_s`` seconds of elapsed time."""
         _, boost_trace = fly_boost(

@@ -4,6 +4,10 @@ Each resolved :class:`~kizuna.sensors.scenario.Launch` becomes one or more
 :class:`TruthObject` (a missile, or a launcher that becomes a satellite, plus any spent stages),
 each with a :class:`~kizuna.physics.trajectory.Trajectory` on the scenario's absolute clock.
 
+Flights are designed in the force model the filters use (J2) and flown in
+:data:`~kizuna.physics.dynamics.TRUTH` (the EGM2008 field to degree 5 besides), so the truth
+has the residual accelerations a tracker's process noise is there for.
+
 Designing a flight costs seconds (a missile) to tens of seconds; a scenario designs each
 distinct launch once (salvo members share a design) and keeps the result on disk, keyed by the
 launch parameters *and a fingerprint of the physics source code*, so a cached flight is never
@@ -15,6 +19,7 @@ or corrupt entries are ignored), and cached and fresh designs give bit-identical
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kizuna.physics.boost import LaunchGeometry, Vehicle
+from kizuna.physics.dynamics import TRUTH
 from kizuna.physics.orbital import ballistic_trajectory, design_orbital
 from kizuna.physics.trajectory import Trajectory, design_for_apogee, design_min_energy
 from kizuna.sensors.scenario import Launch
@@ -35,7 +41,7 @@ from kizuna.sensors.scenario import Launch
 Array = NDArray[np.float64]
 ObjectKind = Literal["missile", "stage", "satellite"]
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: flown in the TRUTH force model
 SEPARATION_DV_MPS = 3.0  # a spent body is pushed back this much at separation (assumed)
 TRUTH_STEP_S = 1.0
 
@@ -108,8 +114,11 @@ def _design_fresh(launch: Launch) -> Designed:
     geometry = LaunchGeometry(launch.lat_deg, launch.lon_deg, launch.azimuth_deg, launch.alt_m)
     if launch.kind == "satellite":
         orbital = design_orbital(geometry, launch.insertion_m, launch.perigee_m)
+        # The ascent as designed; the orbit and the falling stages in the true field.
+        orbital = dataclasses.replace(orbital, forces=TRUTH)
         main = orbital.trajectory(0.0, duration_s=launch.follow_s, dt_s=TRUTH_STEP_S)
-        stages = [stage.trajectory(0.0, dt_s=TRUTH_STEP_S) for stage in orbital.stages]
+        stages = [stage.trajectory(0.0, dt_s=TRUTH_STEP_S, forces=TRUTH)
+                  for stage in orbital.stages]
         altitudes = _altitude_m(main.state)
         info = {
             "apogee_m": float(altitudes[main.time_s <= orbital.insertion_s].max()),
@@ -127,6 +136,7 @@ def _design_fresh(launch: Launch) -> Designed:
     else:
         flight = design_for_apogee(geometry, float(launch.range_m), float(launch.apogee_m),  # type: ignore[arg-type]
                                    vehicle)
+    flight = flight.flown_in(TRUTH)
     main = flight.trajectory(0.0, dt_s=TRUTH_STEP_S)
     stages = []
     if launch.stage_separation:
@@ -134,7 +144,7 @@ def _design_fresh(launch: Launch) -> Designed:
         speed = np.linalg.norm(body[3:])
         body[3:] *= (speed - SEPARATION_DV_MPS) / speed
         stage, _ = ballistic_trajectory(body, flight.burn_s,
-                                        vehicle.body_ballistic_coefficient_kg_m2,
+                                        vehicle.body_ballistic_coefficient_kg_m2, TRUTH,
                                         dt_s=TRUTH_STEP_S)
         stages.append((stage.time_s, stage.state))
     info = {
