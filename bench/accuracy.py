@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 from kizuna.geo.frames import ecef_to_aer, enu_rotation, lla_to_ecef
 from kizuna.geo.geodesic import distance_m
 from kizuna.physics.boost import LaunchGeometry, Vehicle, fly_boost
-from kizuna.physics.dynamics import state_jacobian
+from kizuna.physics.dynamics import TRUTH, state_jacobian
 from kizuna.physics.propagate import ballistic, propagate_fixed, propagate_to_impact, rk4_step
 from kizuna.prediction.impact import in_ellipse, predict_impact
 from kizuna.prediction.metrics import RadarSite, nees, nees_band, pcrlb, radar_jacobian, rmse
@@ -115,9 +115,10 @@ class BuiltinEKF:
 
     name = "builtin"
 
-    # No process noise by default: the truth here is this very model (same RK4, same forces),
-    # so Q = 0 makes the EKF the (linearised) efficient estimator whose covariance the PCRLB
-    # is; any Q > 0 shows up as a NEES below its band on long flights.
+    # No process noise by default: the truth here flies this very model (same RK4, the same
+    # TRUTH forces: J2 and the geopotential to degree 5), so Q = 0 makes the EKF the
+    # (linearised) efficient estimator whose covariance the PCRLB is; any Q > 0 shows up as a
+    # NEES below its band on long flights.
     def __init__(self, beta_kg_m2: float, q_m2_s3: float = 0.0) -> None:
         self.beta = beta_kg_m2
         self.q = q_m2_s3
@@ -128,7 +129,7 @@ class BuiltinEKF:
         self.x, self.P = x0[:, :6].copy(), P0[:, :6, :6].copy()
 
     def predict(self, dt_s: float) -> None:
-        deriv = ballistic(self.beta)
+        deriv = ballistic(self.beta, TRUTH)
         new = rk4_step(deriv, self.x, dt_s)
         a0 = state_jacobian(self.x, self.beta)
         am = state_jacobian(0.5 * (self.x + new), self.beta)
@@ -249,9 +250,11 @@ def run(
     burnout, _ = fly_boost(
         case.geometry, case.vehicle, np.array([case.burn_s]), np.array([case.pitch_deg])
     )
-    impact = propagate_to_impact(burnout, 0.0, beta)
+    impact = propagate_to_impact(burnout, 0.0, beta, TRUTH)
     # Track from start_s after burnout until 20 s before impact, on a 1 s grid.
-    _, states = propagate_fixed(burnout, float(np.floor(impact.time_s[0])) - 20.0, 1.0, beta)
+    _, states = propagate_fixed(
+        burnout, float(np.floor(impact.time_s[0])) - 20.0, 1.0, beta, TRUTH
+    )
     truth = states[int(start_s) :, 0]
     t = np.arange(truth.shape[0], dtype=float) + start_s
     sites = list(radars.values())
