@@ -429,16 +429,19 @@ LOG_BETA_PRIOR = float(np.log(7000.0))
 LOG_BETA_SIGMA = 1.0
 
 # Above the air the residual accelerations the filter lacks are the geopotential beyond J2
-# (J3, J4, the sectorial terms: (n + 1) J_n g ~ 1e-4 m/s^2 at the surface, less aloft) and the
-# Sun and Moon (~1e-6 m/s^2). They vary over thousands of kilometres, so over a track they act
-# as a nearly constant bias a ~ 1e-4 m/s^2, which white noise covers over the filter's memory
-# T (a few hundred seconds with radars every 1-2 s) when q T^3 / 3 >= (a T^2 / 2)^2, i.e.
-# q = 3 a^2 T / 4 ~ 2e-6 at T = 300 s. It was 1e-5, with a factor 10 for "finite-difference
-# truth sampling" and a margin; the simulator's truth is Hermite-interpolated from the
-# integrated states to well under a millimetre (kizuna.physics.trajectory), and on flights
-# whose truth has exactly the filter's forces that margin read as caution (6-D NEES at 1e-5,
-# 2e-6 and 0: bench/accuracy.py mrbm, 200 runs, 3.7, 4.2, 6.0; srbm-salvo seeds 100-119 4.74
-# and 5.05 at the first two).
+# (J3, J4, the tesseral and sectorial terms: (n + 1) C_nm g ~ 1e-4 m/s^2 at the surface, less
+# aloft) and the Sun and Moon (~1e-6 m/s^2). They vary over thousands of kilometres, so over a
+# track they act as a nearly constant bias a ~ 1e-4 m/s^2, which white noise covers over the
+# filter's memory T (a few hundred seconds with radars every 1-2 s) when q T^3 / 3 >=
+# (a T^2 / 2)^2, i.e. q = 3 a^2 T / 4 ~ 2e-6 at T = 300 s.
+# Measured against a truth that has that bias (the simulator flies the EGM2008 field to degree
+# 5, kizuna.physics.gravity: 1.5-2.0e-4 m/s^2 along srbm-salvo, 0.6-2.1e-4 along
+# irbm-overflight, down to 1.5e-5 near icbm-lofted's apogee): bench/accuracy.py
+# mrbm (1,470 km, 200 runs) keeps 95 % impact-ellipse coverage at 93-94 % with 2e-6, and
+# falls to 91 % at 5e-7 and 89 % at 0 (the bias builds up over its long midcourse faster
+# than the data correct it); srbm-salvo's tracks (seeds 100-103) read a 6-D NEES of 4.9 at
+# 2e-6, 5.5 at 5e-7 and 6.0 at 0. One white-noise density cannot be exact for a bias on
+# flights of every length; this one is right for the long ones and cautious on the short.
 Q_ACCEL_BALLISTIC_M2_S3 = 2e-6
 # In dense air beta drifts with Mach number and attitude by ~10 % per 100 s: a random walk
 # of l = ln(beta) with density (0.1)^2 / 100 s (scaled down with density above ~60 km).

@@ -101,7 +101,8 @@ def _potential_beyond_j2(r: np.ndarray) -> np.ndarray:
     for (n, m), (c, s) in EGM2008_NORMALIZED.items():
         norm = np.sqrt((2.0 - (m == 0)) * (2 * n + 1) * factorial(n - m) / factorial(n + m))
         legendre = (-1.0) ** m * lpmv(m, n, sin_lat)  # without the Condon-Shortley phase
-        total += (WGS84_A_M / rn) ** n * norm * legendre * (c * np.cos(m * lon) + s * np.sin(m * lon))
+        harmonic = c * np.cos(m * lon) + s * np.sin(m * lon)
+        total += (WGS84_A_M / rn) ** n * norm * legendre * harmonic
     return WGS84_GM_M3_S2 / rn * total
 
 
