@@ -19,21 +19,24 @@ does not depend on the tracking package.
     .venv/bin/python bench/accuracy.py --runs 200
     .venv/bin/python bench/accuracy.py --runs 200 --flight mrbm --filter ckf
 
-Measured 2026-11-26 (200 runs, seed 1, shared 2-core machine, load ~5; 30-75 s each):
+Measured 2026-11-26 (200 runs, seed 1, shared 2-core machine, load ~10; 55-150 s each). The
+truth flies the EGM2008 field to degree 5 (kizuna.physics.dynamics.TRUTH), the tracking
+filters J2 with white acceleration noise for the rest (kizuna.tracking.motion):
 
     flight  filter   RMSE/PCRLB after 60 s     NEES mean (band 5.53-6.49)   ellipse coverage
-    srbm    ekf      median 0.997, max 2.38    5.76 (78 % of times in band)  95.7 % +/- 0.9
-    srbm    ckf      median 0.997, max 2.37    5.75 (75 %)                   95.7 % +/- 0.9
-    srbm    builtin  median 0.997, max 1.05    5.99 (100 %)                  94.1 % +/- 1.1
-    mrbm    ekf      median 1.002, max 1.08    4.21 (15 %)                   97.3 % +/- 0.5
+    srbm    ekf      median 0.997, max 2.39    6.11 (100 % of times in band) 95.8 % +/- 0.9
+    srbm    ckf      median 0.997, max 2.37    6.12 (100 %)                  95.8 % +/- 0.9
+    srbm    builtin  median 0.997, max 1.05    5.99 (100 %)                  94.2 % +/- 1.1
+    mrbm    ekf      median 1.069, max 1.19    5.28 (37 %)                   93.4 % +/- 0.7
 
-RMSE/PCRLB and coverage meet their targets except mrbm's coverage (97.3 %, a little
-cautious). The tracking filters' NEES is in its band on srbm and below it on mrbm (0.7x): the
-white acceleration noise the tracker adds for the geopotential beyond J2 (2e-6 m^2/s^3, see
-kizuna.tracking.motion), which the truth here lacks, builds up over mrbm's long midcourse
-(6.0 without it; 3.7 and coverage 98.2 % at the former 1e-5); the builtin filter (beta known,
-no process noise) has none. The max ratio 2.4 is in the last seconds of re-entry, and is not
-from the process noise (2.5 with neither it nor the ln(beta) walk, 100 runs).
+Every target is met. On a J2-only truth (before) mrbm read NEES 4.21 and coverage 97.3 %: the
+process noise had nothing to stand for. With the residual field in the truth, mrbm's NEES
+(5.28) sits just under its band and coverage near the low end of its target: the noise is
+about right for a 1,470 km flight (at 5e-7 coverage falls to 91 %, at 0 to 89 %). The PCRLB is
+the bound for a filter that knows the truth's forces; the J2 filter's RMSE rises above it by
+up to 1.19x late in mrbm's midcourse. The builtin filter (beta known, no process noise)
+propagates the truth's own forces. The max ratio 2.4 on srbm is in the last seconds of
+re-entry, and is not from the process noise (2.5 with neither it nor the ln(beta) walk).
 """
 
 from __future__ import annotations
