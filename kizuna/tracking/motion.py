@@ -76,6 +76,10 @@ _DRAG_CORRELATION_S = 5.0
 _DENSITY_STEP_M = 50.0  # finite-difference step for d(rho)/dh in the Jacobian
 _RHO_60KM_KG_M3 = float(density_kg_m3(60_000.0))
 _MIN_STEP_S = 1.0  # the smallest RK4 step limit (below 40 km)
+# Drag decays speed at rate rho |v| / beta; RK4 is stable for h * rate < 2.78 (its stability
+# bound on the real axis) and accurate well inside it.
+_RK4_DRAG_STABLE = 1.0
+_RHO_MAX_KG_M3 = 1.3  # sea-level air (1.225) and a margin: no air a track flies is denser
 _EYE3 = np.eye(3)
 
 
@@ -264,10 +268,32 @@ class MotionModel:
         :meth:`step_limit_s` in magnitude. Within the smallest limit (1 s: every row one scan
         of a 1 s radar ahead) the step is ``remaining_s`` itself, with no altitude to
         compute."""
-        if np.abs(remaining_s).max(initial=0.0) <= _MIN_STEP_S:  # (method: no np.max dispatch)
+        ahead = np.abs(remaining_s)
+        stiff = self.drag and self._drag_stiff(x, ahead)
+        if not stiff and ahead.max(initial=0.0) <= _MIN_STEP_S:  # (method: no np.max dispatch)
             return remaining_s
         limit = self.step_limit_s(x)
-        return np.sign(remaining_s) * np.minimum(np.abs(remaining_s), limit)
+        if stiff:
+            limit = np.minimum(limit, _RK4_DRAG_STABLE / self._drag_rate_per_s(x))
+        return np.sign(remaining_s) * np.minimum(ahead, limit)
+
+    def _drag_stiff(self, x: Array, ahead_s: Array) -> bool:
+        """Whether some row's drag could decay its speed too fast for one RK4 step of
+        ``ahead_s``: the bound takes sea-level air, so it costs no altitude."""
+        speed = np.sqrt(np.einsum("...i,...i->...", x[..., VEL], x[..., VEL]))
+        bound = _RHO_MAX_KG_M3 * speed * _inverse_beta(x[..., LOG_BETA]) * ahead_s
+        return bool((bound > _RK4_DRAG_STABLE).any())
+
+    def _drag_rate_per_s(self, x: Array) -> Array:
+        """rho |v| / beta (1/s): the rate at which drag takes speed away, and the eigenvalue
+        an explicit step must resolve. Low in the air with a small beta (a track that believes
+        it follows a light body at 3 km/s and 6 km: ~20 /s) a 0.5 s RK4 step is unstable and
+        blows the state up by 10^5 (srbm-salvo seed 122, a tentative track re-entering)."""
+        r = x[..., POS]
+        r2 = np.einsum("...i,...i->...", r, r)
+        rho = density_kg_m3(_altitude_m(r, r2, np.sqrt(r2)))
+        speed = np.sqrt(np.einsum("...i,...i->...", x[..., VEL], x[..., VEL]))
+        return np.maximum(rho * speed * _inverse_beta(x[..., LOG_BETA]), 1e-12)
 
     def take(self, rows: NDArray[np.intp]) -> MotionModel:
         """The model for a subset of rows (per-row noise densities follow the rows)."""
