@@ -8,7 +8,8 @@ follows the usual augmentation: the ballistic estimate enters the boost model wi
 and zero thrust variance, and the boost estimate enters the ballistic model by its marginal.
 
 At the boost -> ballistic transition (burnout) l = ln(beta) does not carry over: the mixing
-hands it to the ballistic mode at its prior (see :func:`_mixing_sources`).
+hands it to the ballistic mode at its prior; at the ballistic -> boost one (a stage lighting)
+the thrust starts at zero with the prior thrust uncertainty (see :func:`_mixing_sources`).
 
 Mode transitions per step of length dt (Markov, time-continuous):
 
@@ -24,7 +25,11 @@ into the ballistic mode by the Markov prior alone.
 
 Once a track's ballistic probability exceeds a threshold for good it is *collapsed* to the
 ballistic model alone (``imm`` False): a missile does not relight after burnout (spent stages
-are separate objects), and the tracker then runs one filter instead of two for it.
+are separate objects), and the tracker then runs one filter instead of two for it. A space
+launcher's upper stage does relight after a coast (satellite-sohae's third stage, 300 s after
+the second stage's burnout), and it is seen doing so as it leaves the spent stage it coasted
+with: the tracker *reopens* (:func:`reopen`) a collapsed track beside which a separation is
+seen.
 
 Arrays: ``xm`` (K, 2, 10), ``Pm`` (K, 2, 10, 10), ``mu`` (K, 2), ``imm`` (K,) bool.
 """
@@ -46,6 +51,7 @@ from kizuna.tracking.motion import (
     LOG_BETA,
     LOG_BETA_PRIOR,
     LOG_BETA_SIGMA,
+    THRUST,
     MotionModel,
 )
 
@@ -64,6 +70,10 @@ MODELS: tuple[MotionModel, MotionModel] = (BOOST, BALLISTIC)
 # on a southward launch).
 BURNOUT_SPEED_MIN_MPS = 1500.0
 BURNOUT_SPEED_MAX_MPS = 7500.0
+# Thrust acceleration per axis (m/s^2) of a track that may be under thrust but whose thrust
+# the data have not yet shown: a track first seen possibly powered, or a stage lighting.
+# Missiles mid-burn accelerate at 20-100 m/s^2, upper stages at 10-20, in an unknown direction.
+THRUST_SIGMA_MPS2 = 30.0
 # Below the slowest burnout speed the hazard keeps this floor (1/h): a track started on a
 # slow unpowered object with a boost prior still leaves the boost mode by its likelihood.
 BURNOUT_RATE_FLOOR_PER_S = 1.0 / 3600.0
@@ -189,6 +199,11 @@ def _mixing_sources(xm: Array, Pm: Array) -> tuple[Array, Array]:
     about the vehicle after burnout. Carried over, it was: srbm-salvo's ballistic tracks left
     the boost with l 1 off the truth and sigma 0.05 (20 sigma), and an l that wrong is a drag
     error the ballistic model then met as unmodelled acceleration all the way down.
+
+    Likewise ballistic -> boost, a stage lighting, hands over the thrust at zero with
+    THRUST_SIGMA_MPS2 per axis: the ballistic mode's thrust is zero with zero variance, and a
+    boost mode fed that could only grow a thrust through its jerk noise, seconds after the
+    data showed it (the lit stage's plots went to a track that called it ballistic).
     """
     xi = np.repeat(xm[:, :, None, :], 2, axis=2)
     Pi = np.repeat(Pm[:, :, None, :, :], 2, axis=2)
@@ -197,6 +212,8 @@ def _mixing_sources(xm: Array, Pm: Array) -> tuple[Array, Array]:
     Pi[burnout + (LOG_BETA, slice(None))] = 0.0
     Pi[burnout + (slice(None), LOG_BETA)] = 0.0
     Pi[burnout + (LOG_BETA, LOG_BETA)] = LOG_BETA_SIGMA**2
+    relight = (slice(None), BALLISTIC_MODE, BOOST_MODE)
+    Pi[relight + (THRUST, THRUST)] = THRUST_SIGMA_MPS2**2 * np.eye(3)
     return xi, Pi
 
 
@@ -335,6 +352,25 @@ def collapse(xm: Array, Pm: Array, mu: Array, imm: BoolArray, which: BoolArray) 
     Pm[which, BOOST_MODE] = Pm[which, BALLISTIC_MODE]
 
 
+def reopen(
+    xm: Array, Pm: Array, mu: Array, imm: BoolArray, which: NDArray[np.intp], boost_p: float
+) -> None:
+    """In place: collapsed tracks among ``which`` run both models again (undoes :func:`collapse`).
+
+    The boost mode starts from the ballistic estimate with zero thrust and THRUST_SIGMA_MPS2
+    per axis (a stage lighting, as in mixing), at boost probability ``boost_p``; tracks still
+    in the IMM are left as they are.
+    """
+    closed = which[~imm[which]]
+    if closed.size == 0:
+        return
+    imm[closed] = True
+    mu[closed] = (boost_p, 1.0 - boost_p)
+    xm[closed, BOOST_MODE] = xm[closed, BALLISTIC_MODE]
+    Pm[closed, BOOST_MODE] = Pm[closed, BALLISTIC_MODE]
+    Pm[closed, BOOST_MODE, THRUST, THRUST] = THRUST_SIGMA_MPS2**2 * np.eye(3)
+
+
 __all__ = [
     "BALLISTIC_MODE",
     "BOOST_DIM",
@@ -342,12 +378,14 @@ __all__ = [
     "BURNOUT_SPEED_MAX_MPS",
     "BURNOUT_SPEED_MIN_MPS",
     "MODELS",
+    "THRUST_SIGMA_MPS2",
     "Posterior",
     "Prediction",
     "burnout_rate_per_s",
     "collapse",
     "combine",
     "predict",
+    "reopen",
     "transition_matrix",
     "update",
 ]

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from kizuna.geo.frames import enu_rotation, lla_to_ecef
 from kizuna.physics.dynamics import ForceModel, acceleration_ecef
-from kizuna.tracking.imm import BALLISTIC_MODE, BOOST_MODE
+from kizuna.tracking.imm import BALLISTIC_MODE, BOOST_MODE, THRUST_SIGMA_MPS2
 from kizuna.tracking.motion import (
     BALLISTIC_DIM,
     BOOST_DIM,
@@ -48,7 +48,6 @@ Array = NDArray[np.float64]
 _GRAVITY_FRAME = ForceModel(j2=True, rotation=True, drag=False)
 
 THRUST_PRIOR_MPS2 = 30.0  # typical thrust acceleration of a missile mid-burn (20-100 m/s^2)
-THRUST_SIGMA_MPS2 = 30.0  # per axis, for a track first seen possibly under thrust
 
 
 @dataclass(frozen=True)
