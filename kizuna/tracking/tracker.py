@@ -75,11 +75,8 @@ from kizuna.tracking import imm, jpda
 from kizuna.tracking.association import assign, ball_candidates
 from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likelihood, mahalanobis_sq
 from kizuna.tracking.fusion import ci_omega
-from kizuna.tracking.initiation import (
-    THRUST_SIGMA_MPS2,
-    launch_seed,
-    two_point,
-)
+from kizuna.tracking.imm import THRUST_SIGMA_MPS2
+from kizuna.tracking.initiation import launch_seed, two_point
 from kizuna.tracking.measurement import (
     PositionModel,
     RadarModel,
@@ -1421,6 +1418,12 @@ class Tracker:
         parents = others[np.unique(near)]
         if parents.size:
             tab.Pm[parents, :, 3:6, 3:6] += self.config.split_dv_mps**2 * np.eye(3)
+            # Either piece may be the one that lights next: collapsed ones get their boost
+            # model back (see imm.reopen). satellite-sohae: the pair track of the coasting
+            # third and second stages, collapsed, took the third stage's plots for 10-25 s
+            # after it lit (536 s), up to 900 m behind it, predicting its fall all along.
+            pieces = np.concatenate([children, parents])
+            imm.reopen(tab.xm, tab.Pm, tab.mu, tab.imm, pieces, self.config.boost_prior_high)
 
     def _merge_duplicates(
         self, touched: NDArray[np.intp], detected: NDArray[np.intp] | None = None
