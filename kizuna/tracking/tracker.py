@@ -339,6 +339,8 @@ class _Table:
         self.pending = np.zeros(cap, np.int8)
         self.pending_since = np.zeros(cap)
         self.pending_n = np.zeros(cap, np.int32)
+        # When (s) the declared phase was last set.
+        self.declared_t = np.zeros(cap)
         # Before this time (s) the track is neither declared coasting nor collapsed.
         self.settle_until = np.zeros(cap)
 
@@ -1223,6 +1225,7 @@ class Tracker:
             POWERED,
             np.where((p < self.config.phase_coast_below) & ~at_separation, COASTING, UNDECIDED),
         )
+        tab.declared_t[slots] = t
         tab.settle_until[slots] = np.where(at_separation, t + self.config.phase_settle_s, t)
         tab.pending[slots] = UNDECIDED
         tab.pending_n[slots] = 0
@@ -1333,6 +1336,7 @@ class Tracker:
         )
         if done.any():
             tab.declared[slots[done]] = want[done]
+            tab.declared_t[slots[done]] = t[done]
             tab.pending[slots[done]] = UNDECIDED
             tab.pending_n[slots[done]] = 0
 
@@ -1424,6 +1428,21 @@ class Tracker:
             # after it lit (536 s), up to 900 m behind it, predicting its fall all along.
             pieces = np.concatenate([children, parents])
             imm.reopen(tab.xm, tab.Pm, tab.mu, tab.imm, pieces, self.config.boost_prior_high)
+            # A parent declared coasting after the child was born took that decision on the
+            # plots of both pieces, in the separation's first seconds: it is undecided again
+            # and settles with the child. satellite-sohae seed 1: the boost track, fed the
+            # falling first stage's plots and met by the thrust drop (60 -> 13 m/s^2), was
+            # declared coasting 11 s after the staging, 0.3 s before the first stage's child
+            # was confirmed, and predicted the satellite's fall for 8 s.
+            born = float(tab.settle_until[children].min()) - self.config.phase_settle_s
+            hasty = parents[(tab.declared[parents] == COASTING) & (tab.declared_t[parents] >= born)]
+            tab.declared[hasty] = UNDECIDED
+            tab.declared_t[hasty] = now_s
+            tab.pending[hasty] = UNDECIDED
+            tab.pending_n[hasty] = 0
+            tab.settle_until[hasty] = np.maximum(
+                tab.settle_until[hasty], tab.settle_until[children].max()
+            )
 
     def _merge_duplicates(
         self, touched: NDArray[np.intp], detected: NDArray[np.intp] | None = None
