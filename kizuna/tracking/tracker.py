@@ -1567,8 +1567,20 @@ class Tracker:
         pa = np.einsum("j,jii->", tab.mu[a], tab.Pm[a, :, :3, :3])
         pb = np.einsum("j,jii->", tab.mu[b], tab.Pm[b, :, :3, :3])
         if pb < pa:
+            # The tighter position, but the mode probabilities of the track that has taken
+            # more plots: a fresh start's are its prior. satellite-sohae seed 1: a two-point
+            # start beside the third stage's track 110 s into its burn (boost probability
+            # 0.97) had the smaller position covariance; folded in, it set the probability to
+            # its prior 0.02, the track was declared coasting, predicted to fall, and lost.
+            keep_modes = tab.hits[a] > tab.hits[b]
+            imm_a, mu_a = bool(tab.imm[a]), tab.mu[a].copy()
             tab.xm[a], tab.Pm[a], tab.mu[a] = tab.xm[b], tab.Pm[b], tab.mu[b]
             tab.imm[a], tab.t[a], tab.nis[a] = tab.imm[b], tab.t[b], tab.nis[b]
+            if keep_modes and imm_a:
+                imm.reopen(tab.xm, tab.Pm, tab.mu, tab.imm, np.array([a]), float(mu_a[0]))
+                tab.mu[a] = mu_a
+            elif keep_modes:
+                imm.collapse(tab.xm, tab.Pm, tab.mu, tab.imm, np.array([a]))
         tab.hits[a] = max(tab.hits[a], tab.hits[b])
         tab.misses[a] = min(tab.misses[a], tab.misses[b])
         tab.timeout[a] = max(tab.timeout[a], tab.timeout[b])
