@@ -61,3 +61,63 @@ def test_burnout_hands_ballistic_mode_the_beta_prior():
     assert abs(pred.Pm[boosting, BALLISTIC_MODE, LOG_BETA, 3]) < 1e-6
     assert abs(pred.xm[boosting, BOOST_MODE, LOG_BETA] - np.log(2000.0)) < 1e-6
     assert abs(pred.xm[coasting, BALLISTIC_MODE, LOG_BETA] - np.log(2000.0)) < 1e-6
+
+
+def _coasting_track(boost_p: float):
+    """One track 500 km up at 4 km/s (ECEF), no thrust, ln(beta) measured, as (xm, Pm, mu)."""
+    from kizuna.geo.frames import lla_to_ecef
+    from kizuna.tracking.imm import BALLISTIC_MODE, BOOST_MODE
+    from kizuna.tracking.motion import LOG_BETA, THRUST
+
+    x = np.zeros(10)
+    x[:3] = lla_to_ecef(27.0, 127.0, 500e3)
+    x[3:6] = (-3500.0, 500.0, -1800.0)
+    x[LOG_BETA] = np.log(1000.0)
+    P = np.diag([100.0**2] * 3 + [5.0**2] * 3 + [0.1**2] + [0.0] * 3)
+    xm = np.stack([x, x])[None].copy()
+    Pm = np.stack([P, P])[None].copy()
+    Pm[0, BOOST_MODE, THRUST, THRUST] = 0.5**2 * np.eye(3)  # a boost mode that has seen none
+    mu = np.array([[boost_p, 1.0 - boost_p]])
+    return xm, Pm, mu, BOOST_MODE, BALLISTIC_MODE, THRUST
+
+
+def test_relight_hands_boost_mode_the_thrust_prior():
+    """Mixing ballistic -> boost (a stage lighting after a coast) hands the thrust over at zero
+    with THRUST_SIGMA_MPS2 per axis: a coasting track whose boost mode is nearly all relight
+    predicts a boost mode open to a new stage's 10-20 m/s^2 (before: the ballistic mode's zero
+    thrust with zero variance, and only the jerk noise of one step)."""
+    from kizuna.tracking.filters import EKF
+    from kizuna.tracking.imm import THRUST_SIGMA_MPS2, predict
+
+    xm, Pm, mu, boost, ballistic, thrust = _coasting_track(1e-9)
+    pred = predict(EKF, xm, Pm, mu, np.array([True]), 1.0, 90.0)
+    sd = np.sqrt(np.diag(pred.Pm[0, boost][thrust, thrust]))
+    assert np.all(sd > 0.9 * THRUST_SIGMA_MPS2), sd
+    np.testing.assert_allclose(pred.xm[0, boost][thrust], 0.0, atol=1e-9)
+    # The ballistic mode stays thrust-free, and a track all boost keeps its own thrust doubt.
+    np.testing.assert_array_equal(pred.Pm[0, ballistic][thrust, thrust], 0.0)
+    xm, Pm, mu, *_ = _coasting_track(1.0 - 1e-9)
+    pred = predict(EKF, xm, Pm, mu, np.array([True]), 1.0, 90.0)
+    assert np.all(np.sqrt(np.diag(pred.Pm[0, boost][thrust, thrust])) < 5.0)
+
+
+def test_reopen_gives_a_collapsed_track_its_boost_model_back():
+    """reopen: a collapsed track runs both models again from its ballistic estimate, thrust
+    at zero with THRUST_SIGMA_MPS2, at the given boost probability; an IMM track is left alone."""
+    from kizuna.tracking.imm import THRUST_SIGMA_MPS2, collapse, reopen
+
+    xm, Pm, mu, boost, ballistic, thrust = _coasting_track(0.3)
+    xm, Pm, mu = np.repeat(xm, 2, 0), np.repeat(Pm, 2, 0), np.repeat(mu, 2, 0)
+    xm[0, boost, :3] += 1e4  # a stale boost mode, as collapse leaves it
+    is_imm = np.array([True, True])
+    collapse(xm, Pm, mu, is_imm, np.array([True, False]))
+    xm[0, ballistic, :3] += 50.0  # the ballistic mode moves on alone
+    before = xm[1].copy(), Pm[1].copy(), mu[1].copy()
+    reopen(xm, Pm, mu, is_imm, np.array([0, 1]), 0.02)
+    assert is_imm.all()
+    np.testing.assert_array_equal(mu[0], (0.02, 0.98))
+    np.testing.assert_array_equal(xm[0, boost], xm[0, ballistic])
+    np.testing.assert_array_equal(Pm[0, boost][thrust, thrust], THRUST_SIGMA_MPS2**2 * np.eye(3))
+    np.testing.assert_array_equal(Pm[0, boost][:7, :7], Pm[0, ballistic][:7, :7])
+    for got, want in zip((xm[1], Pm[1], mu[1]), before, strict=True):
+        np.testing.assert_array_equal(got, want)
