@@ -43,11 +43,17 @@ EGM2008_NORMALIZED: dict[tuple[int, int], tuple[float, float]] = {
 GEOPOTENTIAL_MAX_DEGREE = 5
 
 
-def _unnormalized(n: int, m: int) -> tuple[float, float]:
-    """(C, S) of degree n, order m without the full normalisation (Heiskanen & Moritz)."""
-    c, s = EGM2008_NORMALIZED.get((n, m), (0.0, 0.0))
-    factor = np.sqrt((2.0 - (m == 0)) * (2 * n + 1) * factorial(n - m) / factorial(n + m))
-    return c * factor, s * factor
+def _unnormalized_terms() -> tuple[tuple[int, int, float, float], ...]:
+    """(n, m, C, S) of :data:`EGM2008_NORMALIZED` without the full normalisation (Heiskanen &
+    Moritz), which the recursions below want; computed once."""
+    terms = []
+    for (n, m), (c, s) in sorted(EGM2008_NORMALIZED.items()):
+        factor = np.sqrt((2.0 - (m == 0)) * (2 * n + 1) * factorial(n - m) / factorial(n + m))
+        terms.append((n, m, c * factor, s * factor))
+    return tuple(terms)
+
+
+_TERMS = _unnormalized_terms()
 
 
 def geopotential_beyond_j2_ecef(
@@ -86,21 +92,19 @@ def geopotential_beyond_j2_ecef(
     ax = np.zeros_like(x)
     ay = np.zeros_like(x)
     az = np.zeros_like(x)
-    for n in range(2, degree + 1):
-        for m in range(n + 1):
-            if (n, m) not in EGM2008_NORMALIZED:
-                continue
-            c, s = _unnormalized(n, m)
-            if m == 0:
-                ax = ax - c * V[n + 1][1]
-                ay = ay - c * W[n + 1][1]
-            else:
-                f = factorial(n - m + 2) / factorial(n - m)
-                ax = ax + 0.5 * ((-c * V[n + 1][m + 1] - s * W[n + 1][m + 1])
-                                 + f * (c * V[n + 1][m - 1] + s * W[n + 1][m - 1]))
-                ay = ay + 0.5 * ((-c * W[n + 1][m + 1] + s * V[n + 1][m + 1])
-                                 + f * (-c * W[n + 1][m - 1] + s * V[n + 1][m - 1]))
-            az = az + (n - m + 1) * (-c * V[n + 1][m] - s * W[n + 1][m])
+    for n, m, c, s in _TERMS:
+        if n > degree:
+            break  # _TERMS is sorted by degree
+        if m == 0:
+            ax = ax - c * V[n + 1][1]
+            ay = ay - c * W[n + 1][1]
+        else:
+            f = factorial(n - m + 2) / factorial(n - m)
+            ax = ax + 0.5 * ((-c * V[n + 1][m + 1] - s * W[n + 1][m + 1])
+                             + f * (c * V[n + 1][m - 1] + s * W[n + 1][m - 1]))
+            ay = ay + 0.5 * ((-c * W[n + 1][m + 1] + s * V[n + 1][m + 1])
+                             + f * (-c * W[n + 1][m - 1] + s * V[n + 1][m - 1]))
+        az = az + (n - m + 1) * (-c * V[n + 1][m] - s * W[n + 1][m])
     return (WGS84_GM_M3_S2 / (a * a)) * np.stack([ax, ay, az], axis=-1)
 
 

@@ -50,6 +50,7 @@ Process noise (continuous white noise, spectral densities; each figure documente
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,42 +259,29 @@ class MotionModel:
         a drag that changes on a ~2 s scale, stays at centimetres at these steps, far below
         radar noise.
         """
-        r = x[..., POS]
-        r2 = np.einsum("...i,...i->...", r, r)
-        alt = _altitude_m(r, r2, np.sqrt(r2))
-        return np.where(alt > 80_000.0, 5.0, np.where(alt > 40_000.0, 2.0, _MIN_STEP_S))
+        return _step_limit_at(_row_altitude_m(x))
 
     def step_s(self, x: Array, remaining_s: Array) -> Array:
         """The next RK4 step (s) towards ``remaining_s`` (K,) seconds: at most
-        :meth:`step_limit_s` in magnitude. Within the smallest limit (1 s: every row one scan
-        of a 1 s radar ahead) the step is ``remaining_s`` itself, with no altitude to
-        compute."""
+        :meth:`step_limit_s` in magnitude, and within RK4's stability for the drag's decay
+        rate rho |v| / beta (a track that believes it follows a light body at 3 km/s and 6 km:
+        ~20 /s, where a 0.5 s step blew the state up by 10^5: srbm-salvo seed 122, a tentative
+        track re-entering). Within the smallest limit (1 s: every row one scan of a 1 s radar
+        ahead) and where even sea-level air could not make the drag stiff, the step is
+        ``remaining_s`` itself, with no altitude to compute."""
         ahead = np.abs(remaining_s)
-        stiff = self.drag and self._drag_stiff(x, ahead)
-        if not stiff and ahead.max(initial=0.0) <= _MIN_STEP_S:  # (method: no np.max dispatch)
+        longest = float(ahead.max(initial=0.0))  # (method: no np.max dispatch)
+        stiff = self.drag and _may_be_stiff(x, longest)
+        if not stiff and longest <= _MIN_STEP_S:
             return remaining_s
-        limit = self.step_limit_s(x)
+        alt = _row_altitude_m(x)
+        limit = _step_limit_at(alt)
         if stiff:
-            limit = np.minimum(limit, _RK4_DRAG_STABLE / self._drag_rate_per_s(x))
+            v = x[..., VEL]
+            rate = (density_kg_m3(alt) * np.sqrt(np.einsum("...i,...i->...", v, v))
+                    * _inverse_beta(x[..., LOG_BETA]))
+            limit = np.minimum(limit, _RK4_DRAG_STABLE / np.maximum(rate, 1e-12))
         return np.sign(remaining_s) * np.minimum(ahead, limit)
-
-    def _drag_stiff(self, x: Array, ahead_s: Array) -> bool:
-        """Whether some row's drag could decay its speed too fast for one RK4 step of
-        ``ahead_s``: the bound takes sea-level air, so it costs no altitude."""
-        speed = np.sqrt(np.einsum("...i,...i->...", x[..., VEL], x[..., VEL]))
-        bound = _RHO_MAX_KG_M3 * speed * _inverse_beta(x[..., LOG_BETA]) * ahead_s
-        return bool((bound > _RK4_DRAG_STABLE).any())
-
-    def _drag_rate_per_s(self, x: Array) -> Array:
-        """rho |v| / beta (1/s): the rate at which drag takes speed away, and the eigenvalue
-        an explicit step must resolve. Low in the air with a small beta (a track that believes
-        it follows a light body at 3 km/s and 6 km: ~20 /s) a 0.5 s RK4 step is unstable and
-        blows the state up by 10^5 (srbm-salvo seed 122, a tentative track re-entering)."""
-        r = x[..., POS]
-        r2 = np.einsum("...i,...i->...", r, r)
-        rho = density_kg_m3(_altitude_m(r, r2, np.sqrt(r2)))
-        speed = np.sqrt(np.einsum("...i,...i->...", x[..., VEL], x[..., VEL]))
-        return np.maximum(rho * speed * _inverse_beta(x[..., LOG_BETA]), 1e-12)
 
     def take(self, rows: NDArray[np.intp]) -> MotionModel:
         """The model for a subset of rows (per-row noise densities follow the rows)."""
@@ -385,6 +373,27 @@ def _inverse_beta(log_beta: Array) -> Array:
     return np.exp(-np.minimum(np.maximum(log_beta, -50.0), 50.0))
 
 
+def _row_altitude_m(x: Array) -> Array:
+    """Approximate height (m) of each row's position."""
+    r = x[..., POS]
+    r2 = np.einsum("...i,...i->...", r, r)
+    return _altitude_m(r, r2, np.sqrt(r2))
+
+
+def _step_limit_at(alt_m: Array) -> Array:
+    """:meth:`MotionModel.step_limit_s` at heights ``alt_m`` (m)."""
+    return np.where(alt_m > 80_000.0, 5.0, np.where(alt_m > 40_000.0, 2.0, _MIN_STEP_S))
+
+
+def _may_be_stiff(x: Array, step_s: float) -> bool:
+    """Whether a step of ``step_s`` could be too long for some row's drag decay rate in the
+    densest air a track flies (one scalar bound: the fastest row with the lowest l)."""
+    v = x[..., VEL]
+    fastest = math.sqrt(float(np.einsum("...i,...i->...", v, v).max(initial=0.0)))
+    lightest = math.exp(-max(min(float(x[..., LOG_BETA].min(initial=50.0)), 50.0), -50.0))
+    return _RHO_MAX_KG_M3 * fastest * lightest * step_s > _RK4_DRAG_STABLE
+
+
 def to_inverse_beta(x: Array, P: Array) -> tuple[Array, Array]:
     """States (..., n >= 7) and covariances in the l = ln(beta) layout -> the 1/beta layout.
 
@@ -463,11 +472,12 @@ LOG_BETA_SIGMA = 1.0
 # Measured against a truth that has that bias (the simulator flies the EGM2008 field to degree
 # 5, kizuna.physics.gravity: 1.5-2.0e-4 m/s^2 along srbm-salvo, 0.6-2.1e-4 along
 # irbm-overflight, down to 1.5e-5 near icbm-lofted's apogee): bench/accuracy.py
-# mrbm (1,470 km, 200 runs) keeps 95 % impact-ellipse coverage at 93-94 % with 2e-6, and
-# falls to 91 % at 5e-7 and 89 % at 0 (the bias builds up over its long midcourse faster
-# than the data correct it); srbm-salvo's tracks (seeds 100-103) read a 6-D NEES of 4.9 at
-# 2e-6, 5.5 at 5e-7 and 6.0 at 0. One white-noise density cannot be exact for a bias on
-# flights of every length; this one is right for the long ones and cautious on the short.
+# mrbm (1,470 km) keeps 95 % impact-ellipse coverage at 93.7 % with 2e-6 (100 runs; 93.4 %
+# over 200), and falls to 91.0 % at 5e-7 and 89.3 % at 0 (100 runs: the bias builds up over
+# its long midcourse faster than the data correct it); srbm-salvo's tracks (seeds 100-103)
+# read a 6-D NEES of 4.9 at 2e-6, 5.5 at 5e-7 and 6.0 at 0. One white-noise density cannot
+# be exact for a bias on flights of every length; this one is right for the long ones and
+# cautious on the short.
 Q_ACCEL_BALLISTIC_M2_S3 = 2e-6
 # In dense air beta drifts with Mach number and attitude by ~10 % per 100 s: a random walk
 # of l = ln(beta) with density (0.1)^2 / 100 s (scaled down with density above ~60 km).
