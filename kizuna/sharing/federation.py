@@ -220,6 +220,12 @@ def read_feed(path: str | Path) -> list[AnyReport]:
     return reports
 
 
+CATCH_UP_SLICE_S = 0.1
+"""Wall seconds of steps :func:`serve_node` runs before it goes round its loop again (bus,
+outbox, heartbeat) while steps are due: a catch-up after an outage holds the event loop for
+at most this and the step it ends on (:mod:`kizuna.sharing.node`, "Catching up"). Each slice
+costs one round of the loop, well under 1% of it."""
+
 FINISH_PUBLISH_WAIT_S = 10.0
 """At most this long a node stopping with ``finish_on_stop`` retries publishing its last
 products (the transport may be reconnecting); what is left then stays in its store and record."""
@@ -254,7 +260,9 @@ async def serve_node(
     A node without a feed has no watermark (it never holds its partners back). After each
     batch the node advances its clock (:meth:`~Node.advance`) and it publishes a heartbeat
     whenever the watermark enters a new step of data time, or :data:`HEARTBEAT_KEEPALIVE_S`
-    after the last one, once its outbox is empty.
+    after the last one, once its outbox is empty. The steps the clock allows run in slices of
+    :data:`CATCH_UP_SLICE_S`, the loop going round between them, so a node catching up on a
+    backlog keeps sending heartbeats and taking in what the bus delivers.
 
     End of run. ``exit_after_idle_s``: once the feed is done, nothing waits to be published
     and no report (own or a partner's) arrived for that long while the bus was connected, the
@@ -293,9 +301,13 @@ async def serve_node(
             wait = min(poll_s, max(0.0, start + (reports[j].t - t0) / speed - now))
         else:
             wait = poll_s
-        deliveries = await node.bus.receive(
-            max_messages=512, timeout_s=0.01 if j > i else max(wait, 0.01)
-        )
+        if node.has_steps_due:
+            wait = 0.0  # catching up: take what is there, then the next slice
+        elif j > i:
+            wait = 0.01
+        else:
+            wait = max(wait, 0.01)
+        deliveries = await node.bus.receive(max_messages=512, timeout_s=wait)
         if j > i or deliveries:
             await node.ingest(reports[i:j], deliveries)
             if j > i or finished or any(d.envelope.kind == "report" for d in deliveries):
@@ -304,10 +316,15 @@ async def serve_node(
         left = await node.flush_outbox() if node.has_outbox else 0
         if node.sources is not None:
             mark = feed_watermark(reports, j, t0, start, speed, now, end)
-            await node.advance(mark)
+            await node.advance(mark, budget_s=CATCH_UP_SLICE_S)
             await beat.send(node, mark)
-            if node.waiting_for:
+            if node.waiting_for or node.has_steps_due:
                 last_activity = time.monotonic()  # waiting for a partner is not idle
+            if node.has_steps_due:
+                # Let the connection's reader, the store's callbacks and the other tasks run
+                # before the next slice. Not sleep(0): the loop runs what was ready before it
+                # looks for I/O and timers, so this task would run a second slice first.
+                await asyncio.sleep(0.001)
         if not getattr(node.bus, "connected", True):
             last_activity = time.monotonic()  # cut off is not idle: wait for the link
         if (
@@ -381,6 +398,7 @@ async def close_laptop(run: LaptopRun) -> None:
 
 
 __all__ = [
+    "CATCH_UP_SLICE_S",
     "FINISH_PUBLISH_WAIT_S",
     "FeedItem",
     "LaptopRun",
