@@ -414,7 +414,7 @@ class Node:
 
     # --- own sensors ---------------------------------------------------------------------------
 
-    def _stamp(self, batch: list[AnyReport]) -> float:
+    def _stamp(self, times_s: Iterable[float]) -> float:
         # received_at_s strictly increases per batch of a node: with (time, id) inside a batch
         # it is the replay order of a restart. Data clock: wall time. External clock: the
         # watermark the batch entered at (+1 us per batch at one watermark: far below the tick
@@ -427,8 +427,8 @@ class Node:
             base = self._next_step + self.lag_s - self.step_s / 2
         elif self.sources is None and math.isfinite(self._watermark):
             base = self._watermark
-        else:  # before the first tick: below every step boundary of these reports
-            base = min((r.t for r in batch), default=0.0) - self.lag_s - self.step_s
+        else:  # before the first step: below every step boundary of the batch's reports
+            base = min(times_s, default=0.0) - self.lag_s - self.step_s
         now = max(base, self._last_received_at + 1e-6)
         self._last_received_at = now
         return now
@@ -459,7 +459,11 @@ class Node:
         same batch the same way. Returns :meth:`accept`'s flags for ``reports``.
         """
         async with self._lock:
-            stamp = self._stamp(reports) if reports or deliveries else None
+            # The stamp is the batch's, partner reports included: the first batch entered
+            # decides the first step, and a partner backlog may be older than the own reports.
+            times = [r.t for r in reports]
+            times += [d.envelope.time for d in deliveries if d.envelope.kind == "report"]
+            stamp = self._stamp(times) if reports or deliveries else None
             added, own = await self._accept(list(reports), stamp=stamp)
             theirs = await self._take(deliveries, stamp=stamp)
             fresh = sorted([*own, *theirs], key=lambda r: (r.t, r.id))
@@ -498,7 +502,7 @@ class Node:
             return []
         # One transaction (one fsync) per batch, in the canonical order the pipeline uses.
         reports.sort(key=lambda r: (r.t, r.id))
-        received = stamp if stamp is not None else self._stamp(reports)
+        received = stamp if stamp is not None else self._stamp(r.t for r in reports)
         return await self.store.put_reports(reports, node_id=self.node_id, received_at_s=received)
 
     @property
