@@ -142,6 +142,15 @@ async def _serve_catch_up(behind: Behind, beats: list[float]) -> CatchUp:
     return CatchUp(go, done, lags, list(beats))
 
 
+async def _ingest_as_served(behind: Behind) -> None:
+    """Enter everything in the batches serve_node takes it in: all USFK's own reports with the
+    first 512 deliveries, then 512 at a time (the first batch decides the first step)."""
+    usfk = behind.usfk
+    await usfk.ingest(behind.mine, await usfk.bus.receive(max_messages=512, timeout_s=0.0))
+    while deliveries := await usfk.bus.receive(max_messages=512, timeout_s=0.0):
+        await usfk.ingest([], deliveries)
+
+
 def _own_products(path: Path) -> list[str]:
     return sorted(
         repr(sorted(line.items()))
@@ -161,14 +170,10 @@ async def test_a_node_catching_up_keeps_its_loop_and_heartbeats_going_and_derive
         return hub.connect(node_id)
 
     # The reference: the held-back steps run in one call, nothing else running meanwhile.
-    # Entered in the batches serve_node takes them in (all its own reports with the first 512
-    # deliveries, then 512 at a time), since the first batch decides the first step.
     hub = InProcessHub(trilateral)
     behind = await _usfk_behind(trilateral, tmp_path / "reference", connect)
     usfk = behind.usfk
-    await usfk.ingest(behind.mine, await usfk.bus.receive(max_messages=512, timeout_s=0.0))
-    while deliveries := await usfk.bus.receive(max_messages=512, timeout_s=0.0):
-        await usfk.ingest([], deliveries)
+    await _ingest_as_served(behind)
     await usfk.advance(behind.end)
     assert usfk.stats.steps == 0 and usfk.waiting_for == ["ROK-JCS"]
     await behind.buses["ROK-JCS"].publish_heartbeat(behind.end, behind.end)
@@ -234,3 +239,35 @@ async def _close(behind: Behind) -> None:
     await behind.usfk.close()
     for bus in behind.buses.values():
         await bus.close()
+
+
+async def test_a_restart_runs_no_step_the_node_had_not_run_before_a_batch(
+    trilateral: Agreement, tmp_path: Path
+) -> None:
+    """The replay of a restart runs before each batch exactly the steps that had run before it
+    (kizuna.sharing.node, "Restart"): here none, the clock held back by ROK-JCS all along. The
+    first batch holds partner reports 31 s older than USFK's own first report: its stamp must
+    be below the first step of the whole batch, not of the own reports alone (it was not, and
+    the replay ran 25 steps before entering the second batch, whose reports for those steps
+    would have come late)."""
+    hub = InProcessHub(trilateral)
+
+    async def connect(node_id: str) -> Any:
+        return hub.connect(node_id)
+
+    behind = await _usfk_behind(trilateral, tmp_path, connect)
+    await _ingest_as_served(behind)
+    await behind.usfk.advance(behind.end)
+    assert behind.usfk.stats.steps == 0 and behind.usfk.waiting_for == ["ROK-JCS"]
+    await behind.usfk.close()
+    again = Node(
+        "USFK",
+        trilateral,
+        InProcessHub(trilateral).connect("USFK"),
+        open_store(tmp_path / "data", "USFK"),
+        pipeline=cheap_pipeline(),
+        clock="sources",
+    )
+    assert await again.recover() == behind.total
+    assert again.stats.steps == 0
+    await again.close()
