@@ -59,7 +59,8 @@ Determinism (why the clock is a grid)
 Catching up (why the steps due are run in slices)
     When a node's clock has been held back (a partner's link cut, its own, a restart) and moves
     on, many steps are due at once: the 180 s of data that a 30 s cut holds back at the fault
-    suite's 6x are ~200 steps, 2 s of CPU with the cheap predictor and 8 s with the full one.
+    suite's 6x are ~200 steps, 2-4 s with the cheap predictor and 8-10 s with the full one
+    (srbm-salvo, 2 shared cores).
     Run in one go they held the event loop that long: the node sent no heartbeat, took nothing
     from the bus and answered nothing of the server's, and partners waiting for its heartbeats
     drop a node silent for their ``partner_timeout_s``. So a runner may give :meth:`Node.advance`
@@ -71,7 +72,9 @@ Catching up (why the steps due are run in slices)
     steps takes it, as none would have after a catch-up in one go; the batch's stamp is below
     the next step still to run, so a replay runs the same steps before entering it. (A report
     of a partner dropped from the clock, arriving before the step its time falls in has run, is
-    fused instead of late: that run is not equal to a fault-free one anyway.)
+    fused instead of late: that run is not equal to a fault-free one anyway.) Not sliced: the
+    replay of a restart (:meth:`Node.recover`), which runs before the node serves and sends its
+    first heartbeat, and :meth:`Node.finish`.
 
 Restart (:meth:`Node.recover`)
     A node killed and restarted rebuilds its pipeline by replaying its store in the order the

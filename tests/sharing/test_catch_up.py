@@ -1,7 +1,7 @@
 """A node catching up after an outage keeps its event loop, and so its heartbeats, going.
 
-USFK (the sources clock, the cheap pipeline) holds 180 s of the srbm-salvo feed (55-235 s:
-the salvo's boost, what a 30 s link cut at the fault suite's 6x holds back), its own TPY-2's
+USFK (the sources clock, the cheap pipeline) holds 180 s of the srbm-salvo feed (55-235 s
+into it; what a 30 s link cut at the fault suite's 6x holds back), its own TPY-2's
 reports and every partner's, but ROK-JCS's heartbeat has not come: it has run no step. Then the
 heartbeat comes and USFK runs the ~200 steps it held back. Run in one go, that held the event
 loop 1.7-3.8 s (one core, loaded machine; 8-10 s with the full predictor), during which the
