@@ -290,15 +290,19 @@ def update(
 ) -> Posterior:
     """Condition every mode on z (K, m) and update the mode probabilities, in one filter call.
 
-    ``inflate`` (K,), if given, is a covariance-intersection weight omega in (0, 1): the
-    prior covariance is divided by omega and R by (1 - omega) (see :mod:`kizuna.tracking.fusion`).
+    ``inflate`` (K,), if given, is a covariance-intersection weight omega in (0, 1]: the
+    prior covariance is divided by omega and R by (1 - omega) (see :mod:`kizuna.tracking.fusion`);
+    a row with omega = 1 takes nothing from z and keeps its prediction and mode probabilities.
     """
     xm = pred.xm
     Pm = pred.Pm
     Rm = R
+    keep = None
     if inflate is not None:
-        Pm = Pm / inflate[:, None, None, None]
-        Rm = R / (1.0 - inflate)[:, None, None]
+        keep = inflate >= 1.0
+        w = np.where(keep, 0.5, inflate)  # any weight: the kept rows are restored at the end
+        Pm = Pm / w[:, None, None, None]
+        Rm = R / (1.0 - w)[:, None, None]
     k = xm.shape[0]
     sel = imm.nonzero()[0]
     if sel.size:
@@ -328,7 +332,7 @@ def update(
     _zero_thrust(xm_out[:, BALLISTIC_MODE], Pm_out[:, BALLISTIC_MODE])
     nis = up.nis[sel.size :].copy()
     if not sel.size:  # no boost rows: every mode probability is (0, 1), as below
-        return Posterior(xm_out, Pm_out, np.tile((0.0, 1.0), (k, 1)), nis)
+        return _keep(Posterior(xm_out, Pm_out, np.tile((0.0, 1.0), (k, 1)), nis), pred, keep)
     loglik = np.full((k, 2), -np.inf)
     loglik[:, BALLISTIC_MODE] = up.log_likelihood[sel.size :]
     loglik[sel, BOOST_MODE] = up.log_likelihood[: sel.size]
@@ -341,7 +345,16 @@ def update(
     mu = np.exp(log_post)
     mu /= mu.sum(axis=1, keepdims=True)
     mu[~imm] = (0.0, 1.0)
-    return Posterior(xm_out, Pm_out, mu, nis)
+    return _keep(Posterior(xm_out, Pm_out, mu, nis), pred, keep)
+
+
+def _keep(post: Posterior, pred: Prediction, keep: BoolArray | None) -> Posterior:
+    """``post`` with rows ``keep`` (covariance intersection at omega = 1) set back to ``pred``."""
+    if keep is not None and keep.any():
+        post.xm[keep], post.Pm[keep] = pred.xm[keep], pred.Pm[keep]
+        post.mu[keep] = pred.c[keep]
+        post.nis[keep] = 0.0
+    return post
 
 
 def collapse(xm: Array, Pm: Array, mu: Array, imm: BoolArray, which: BoolArray) -> None:

@@ -121,3 +121,31 @@ def test_reopen_gives_a_collapsed_track_its_boost_model_back():
     np.testing.assert_array_equal(Pm[0, boost][:7, :7], Pm[0, ballistic][:7, :7])
     for got, want in zip((xm[1], Pm[1], mu[1]), before, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_update_at_omega_one_keeps_the_prediction():
+    """Covariance intersection at omega = 1 (the partner's point adds nothing, see
+    kizuna.tracking.fusion) leaves those rows' modes and mode probabilities as predicted,
+    boost rows and collapsed rows alike; the other rows are fused."""
+    from kizuna.tracking import imm
+    from kizuna.tracking.measurement import PositionModel
+    from kizuna.tracking.tracker import TrackerConfig
+
+    rng = np.random.default_rng(7)
+    k, n = 4, imm.BOOST_DIM
+    xm = rng.normal(size=(k, 2, n)) * 100.0
+    A = rng.normal(size=(k, 2, n, n))
+    Pm = A @ np.swapaxes(A, -1, -2) + 50.0 * np.eye(n)
+    c = np.array([[0.3, 0.7], [0.0, 1.0], [0.6, 0.4], [0.0, 1.0]])
+    boost = np.array([True, False, True, False])
+    pred = imm.Prediction(xm, Pm, c)
+    z = rng.normal(size=(k, 3)) * 100.0
+    R = np.tile(np.eye(3) * 400.0, (k, 1, 1))
+    omega = np.array([1.0, 1.0, 0.5, 0.5])
+    post = imm.update(TrackerConfig().filter, pred, boost, z, R, PositionModel(3), inflate=omega)
+    for row in (0, 1):
+        np.testing.assert_array_equal(post.xm[row], xm[row])
+        np.testing.assert_array_equal(post.Pm[row], Pm[row])
+        np.testing.assert_array_equal(post.mu[row], c[row])
+    for row in (2, 3):
+        assert not np.allclose(post.xm[row, 1], xm[row, 1])
