@@ -131,17 +131,22 @@ class TrackerConfig:
     # running mean of a track's normalised innovations, the margin over the honest mean (3)
     # beyond which a ballistic track with a doubtful plot fades, and the JPDA association
     # probability below which a plot is in doubt.
-    consistency_alpha: float = 0.05
+    consistency_alpha: float = 0.2
     consistency_margin: float = 1.0
-    ambiguous_beta: float = 0.9
+    ambiguous_beta: float = 0.99
     merge_distance: float = 4.0  # tracks closer than this (6-D Mahalanobis; chi2(6) 99 %) are one
     merge_scans: int = 3  # ... in this many consecutive evaluations, when both are published
+    # ... and the two did not take plots of one radar scan for this long (s).
+    distinct_memory_s: float = 10.0
     # Registration error between sensors, per axis (m): two radars' views of one object differ
     # by their biases as well as by their noise (see Tracker._merge_duplicates).
     registration_sigma_m: float = 100.0
     # Separation velocity of a piece leaving an object (stage, re-entry vehicle), per axis:
     # springs and small motors give 1-10 m/s (see Tracker._split).
     split_dv_mps: float = 20.0
+    # ... and its ln(beta) sigma, at least (see Tracker._widen_parents): the RV prior's
+    # LOG_BETA_SIGMA covers re-entry vehicles; a piece may be a spent stage (300-1,500 kg/m^2).
+    split_log_beta_sigma: float = 1.2
     tentative_max_misses: int = 2  # N - M + 1 for a tentative track
     confirmed_max_misses: int = 6
     tentative_timeout_s: float = 20.0
@@ -343,6 +348,8 @@ class _Table:
         self.declared_t = np.zeros(cap)
         # Before this time (s) the track is neither declared coasting nor collapsed.
         self.settle_until = np.zeros(cap)
+        # A split child (see Tracker._split): started from its parent's prediction.
+        self.child = np.zeros(cap, bool)
 
     def grow(self, need: int, sensors: int) -> None:
         cap, s_cap = self.alive.size, self.seen.shape[1]
@@ -393,11 +400,14 @@ class Tracker:
         self._latest_input = -math.inf
         self._free: list[int] = []
         self._refs: dict[int, dict[str, str]] = {}  # slot -> {nation: partner track_ref}
-        self._ref_index: dict[tuple[str, str], int] = {}  # (nation, ref) -> slot
+        # (nation, ref, exercise) -> slot: an exercise copy of a partner's track has the real
+        # one's number, and must not take over (or lose) the real-world track's place.
+        self._ref_index: dict[tuple[str, str, bool], int] = {}
         self._launch: dict[int, tuple[float, float, float, float]] = {}
         # Track pairs that passed the duplicate test: key = low uid << 32 | high uid.
         self._pair_keys = np.zeros(0, np.int64)
         self._pair_counts = np.zeros(0, np.int64)
+        self._pair_distinct_t = np.zeros(0)
         self._sensor_ids: list[str] = []
         # One-point pool of unused radar plots, for two-point initiation.
         self._pool_p = np.zeros((0, 3))
@@ -738,6 +748,7 @@ class Tracker:
         r, c = r[first], c[first]
         xs, Ps = _shift(pred.xm[r], pred.Pm[r], t_rep[c] - t_ref)
         Ps[..., 3:6, 3:6] += cfg.split_dv_mps**2 * np.eye(3)
+        _floor_log_beta(Ps, slice(None), cfg.split_log_beta_sigma)
         # A separation is a thrust discontinuity: the piece that goes on under thrust does so
         # with the next stage's thrust (satellite-sohae's second stage: 13 m/s^2 after the
         # first's 60), the spent one with none. The child's boost model starts from the
@@ -755,6 +766,7 @@ class Tracker:
             post.xm, post.Pm, post.mu, t_rep[c], tab.exercise[live[r]], 2, separation=True
         )
         tab.imm[slots] = parent_imm
+        tab.child[slots] = True
         return slots, c
 
     def _monitor(self, slots: NDArray[np.intp], nis: Array, shared: NDArray[np.bool_]) -> None:
@@ -780,6 +792,12 @@ class Tracker:
         themselves onto the two objects as these draw apart. Tracks without a doubtful plot
         (one object alone, or resolved neighbours) are left alone, so the monitor costs no
         consistency where nothing is ambiguous.
+
+        The defaults (a mean over ~5 scans; in doubt below 0.99) were set once split children
+        live on beside their parents (see :meth:`_merge_duplicates`), so that a pair of
+        tracks on ghosts is faded before it locks on: with a 20-scan mean and 0.9, 3 of
+        irbm-overflight seeds 100-119 held ghosts for ~100 s (6-D NEES 50-90 over the whole
+        flight); with these, 1 of those 20 seeds and none of seeds 120-139.
         """
         cfg = self.config
         tab = self.table
@@ -969,7 +987,7 @@ class Tracker:
                     )
                     pm = self._pool_meta[ac]
                     # A start beside a confirmed track is born at a separation (see _new_tracks).
-                    clear = self._clear_of_tracks(p2, float(t2.max()))
+                    clear = self._clear_of_tracks(p2, float(t2.max()), ex[ar])
                     slots = self._new_tracks(
                         init.xm, init.Pm, init.mu, t2, ex[ar], hits=2, separation=~clear
                     )
@@ -997,12 +1015,17 @@ class Tracker:
         self._pool_meta = np.concatenate([self._pool_meta, meta[rest]])
         return slots
 
-    def _clear_of_tracks(self, points: Array, t_s: float | Array) -> NDArray[np.bool_]:
+    def _clear_of_tracks(
+        self, points: Array, t_s: float | Array, exercise: NDArray[np.bool_]
+    ) -> NDArray[np.bool_]:
         """Whether each point (ECEF, m) lies farther than ``confirm_short_clear_m`` from every
-        live confirmed track, each extrapolated in a straight line from its last update to the
-        point's time (gravity's sag over a few seconds is metres). ``t_s`` (s) is one time for
-        all points (radar starts: the batch's latest, starts share one scan, <= 0.25 s) or one
-        per point (partners' reports); the tracks are extrapolated once per distinct time.
+        live confirmed track of its own kind of traffic (``exercise`` per point), each
+        extrapolated in a straight line from its last update to the point's time (gravity's
+        sag over a few seconds is metres). ``t_s`` (s) is one time for all points (radar
+        starts: the batch's latest, starts share one scan, <= 0.25 s) or one per point
+        (partners' reports); the tracks are extrapolated once per distinct time. (An exercise
+        track beside a real-world start must not change how that start is handled: the
+        real-world picture is the same with exercise traffic or without.)
 
         Why: a start right beside a confirmed track is the one place where a quick pair is
         likely to be wrong rather than new: at a separation the pool holds plots of both
@@ -1023,8 +1046,9 @@ class Tracker:
             groups = [((times == t).nonzero()[0], float(t)) for t in np.unique(times)]
         for at, t in groups:
             where = self._positions_at(live, t)
-            rows, _ = ball_candidates(points[at], self.config.confirm_short_clear_m, where)
-            clear[at[rows]] = False
+            rows, cols = ball_candidates(points[at], self.config.confirm_short_clear_m, where)
+            same = exercise[at[rows]] == tab.exercise[live[cols]]
+            clear[at[rows[same]]] = False
         return clear
 
     def _pool_keep(self, keep: NDArray[np.bool_]) -> None:
@@ -1058,7 +1082,7 @@ class Tracker:
         slot_of = np.full(m, -1, np.intp)
         for i, r in enumerate(batch):
             if r.track_ref is not None:
-                slot = self._ref_index.get((r.sensor.nation, r.track_ref), -1)
+                slot = self._ref_index.get((r.sensor.nation, r.track_ref, r.exercise), -1)
                 if slot >= 0 and tab.alive[slot] and tab.exercise[slot] == r.exercise:
                     slot_of[i] = slot
         live = np.flatnonzero(tab.alive[: tab.n])
@@ -1139,7 +1163,7 @@ class Tracker:
             # A partner's track beside one of ours is a piece that left it, as for radar starts
             # (satellite-sohae, seed 5: JADGE's track of the payload after third-stage ignition
             # was declared coasting at birth and predicted to fall for 17 updates).
-            beside = ~self._clear_of_tracks(z[new], t_rep[new])
+            beside = ~self._clear_of_tracks(z[new], t_rep[new], ex[new])
             slots = self._new_tracks(
                 xm, Pm, mu, t_rep[new], ex[new], hits=cfg.confirm_hits - 1, separation=beside
             )
@@ -1152,9 +1176,9 @@ class Tracker:
                 slot = int(slot_of[i])
                 old = self._refs.setdefault(slot, {}).get(r.sensor.nation)
                 if old is not None and old != r.track_ref:
-                    self._ref_index.pop((r.sensor.nation, old), None)
+                    self._ref_index.pop((r.sensor.nation, old, r.exercise), None)
                 self._refs[slot][r.sensor.nation] = r.track_ref
-                self._ref_index[(r.sensor.nation, r.track_ref)] = slot
+                self._ref_index[(r.sensor.nation, r.track_ref, r.exercise)] = slot
         if touched:
             out = self._manage(np.concatenate(touched), float(t_rep.max()))
         return out
@@ -1227,6 +1251,7 @@ class Tracker:
         )
         tab.declared_t[slots] = t
         tab.settle_until[slots] = np.where(at_separation, t + self.config.phase_settle_s, t)
+        tab.child[slots] = False
         tab.pending[slots] = UNDECIDED
         tab.pending_n[slots] = 0
         tab.misses[slots] = 0
@@ -1418,10 +1443,12 @@ class Tracker:
             return
         where = self._positions_at(others, now_s)
         points = self._positions_at(children, now_s)
-        _, near = ball_candidates(points, self.config.confirm_short_clear_m, where)
+        at, near = ball_candidates(points, self.config.confirm_short_clear_m, where)
+        near = near[tab.exercise[children[at]] == tab.exercise[others[near]]]
         parents = others[np.unique(near)]
         if parents.size:
             tab.Pm[parents, :, 3:6, 3:6] += self.config.split_dv_mps**2 * np.eye(3)
+            _floor_log_beta(tab.Pm, parents, self.config.split_log_beta_sigma)
             # Either piece may be the one that lights next: collapsed ones get their boost
             # model back (see imm.reopen). satellite-sohae: the pair track of the coasting
             # third and second stages, collapsed, took the third stage's plots for 10-25 s
@@ -1473,14 +1500,23 @@ class Tracker:
 
         Two published tracks that each took a plot of their own in one radar scan
         (``detected``) are two objects whatever their estimates say: one object gives one plot
-        per scan. Such a pair is never folded and its count restarts (warhead and spent stage
-        after separation are statistically one object for minutes, and two plots every
-        scan). A tentative track started from the second plot of a scan is folded all the
-        same while it cannot be told from the track beside it: it says nothing that track
-        does not (at separation, a two-point start with a 1.6 km/s velocity error and a
-        matching covariance; published, its 2,000 km impact ellipse raised an EEZ advisory
-        for a stage that falls 1,000 km further on). The object's own track starts once its
-        plots give an estimate distinct from its neighbour's.
+        per scan. Such a pair is not folded for ``distinct_memory_s`` after the last scan that
+        showed it (warhead and spent stage after separation are statistically one object for
+        minutes, and two plots every scan; the scans in between, a partner's points or a
+        radar that saw one of them, must not add up to a fold: irbm-overflight seed 107
+        folded the stage's track into the warhead's 30 s after separation, 90 m apart, and
+        started it again under a third number).
+
+        A tentative two-point start beside a track is folded all the same while it cannot be
+        told from that track: it says nothing that track does not (at separation, a
+        two-point start with a 1.6 km/s velocity error and a matching covariance; published,
+        its 2,000 km impact ellipse raised an EEZ advisory for a stage that falls 1,000 km
+        further on). A split child (:meth:`_split`) is not: it is its parent's prediction
+        conditioned on the second plot of a scan, the start of the second object's track
+        from its first plot. Folded at once, a new child was born from the next scan's second
+        plot and folded again (irbm-overflight: ~200 times in the 70 s before the stage's
+        track stood), while the parent, taking whichever object's plot each radar gave it,
+        held a covariance for one object and a 6-D NEES of 10-50 against either.
         """
         cfg = self.config
         tab = self.table
@@ -1521,24 +1557,37 @@ class Tracker:
         na, nb = tab.uid[a], tab.uid[b]
         key = np.minimum(na, nb) << 32 | np.maximum(na, nb)
         close = d2 < cfg.merge_distance**2
+        # Tentative pairs fold at once, split children excepted (see above).
         tentative = (tab.status[a] == TENTATIVE) | (tab.status[b] == TENTATIVE)
+        tentative &= ~(tab.child[a] | tab.child[b])
+        both = np.zeros(key.size, bool)
         if detected is not None and detected.size:
             took = np.zeros(tab.n, bool)
             took[detected] = True
-            close &= tentative | ~(took[a] & took[b])
-        # Consecutive passes per pair (pairs not evaluated this time keep their count).
-        old_key, old_count = self._pair_keys, self._pair_counts
+            both = took[a] & took[b]
+            close &= tentative | ~both
+        # Per pair: consecutive passes, and when the two last took distinct plots of one
+        # scan (pairs not evaluated this time keep theirs).
+        old_key, old_count, old_seen = self._pair_keys, self._pair_counts, self._pair_distinct_t
         before = np.zeros(key.size, np.int64)
+        seen = np.full(key.size, -np.inf)
         if old_key.size:
             at = np.minimum(np.searchsorted(old_key, key), old_key.size - 1)
-            before = np.where(old_key[at] == key, old_count[at], 0)
+            match = old_key[at] == key
+            before = np.where(match, old_count[at], 0)
+            seen = np.where(match, old_seen[at], -np.inf)
+        seen[both] = t_ref
         count = np.where(close, before + 1, 0)
+        distinct = seen > t_ref - cfg.distinct_memory_s
+        kept = close | distinct
         evaluated = np.isin(old_key, key)
-        merged_key = np.concatenate([old_key[~evaluated], key[close]])
-        merged_count = np.concatenate([old_count[~evaluated], count[close]])
+        merged_key = np.concatenate([old_key[~evaluated], key[kept]])
+        merged_count = np.concatenate([old_count[~evaluated], count[kept]])
+        merged_seen = np.concatenate([old_seen[~evaluated], seen[kept]])
         order = np.argsort(merged_key)
         self._pair_keys, self._pair_counts = merged_key[order], merged_count[order]
-        fold = close & (tentative | (count >= cfg.merge_scans))
+        self._pair_distinct_t = merged_seen[order]
+        fold = close & (tentative | ((count >= cfg.merge_scans) & ~distinct))
         if not fold.any():
             return none
         # Rare (a few pairs at most), closest first; a track already folded is skipped.
@@ -1566,7 +1615,12 @@ class Tracker:
             a, b = b, a  # a survives
         pa = np.einsum("j,jii->", tab.mu[a], tab.Pm[a, :, :3, :3])
         pb = np.einsum("j,jii->", tab.mu[b], tab.Pm[b, :, :3, :3])
-        if pb < pa:
+        # A tentative track born at a separation, still settling, is the survivor's own
+        # prediction (a split child) or a start beside it, updated by a few plots: its smaller
+        # covariance is not a better estimate of the survivor's object, and taking it in each
+        # time a child was folded walked irbm-overflight's warhead track 50-100 m/s off.
+        settling = tab.status[b] == TENTATIVE and tab.settle_until[b] > tab.t[b]
+        if pb < pa and not settling:
             # The tighter position, but the mode probabilities of the track that has taken
             # more plots: a fresh start's are its prior. satellite-sohae seed 1: a two-point
             # start beside the third stage's track 110 s into its burn (boost probability
@@ -1592,7 +1646,7 @@ class Tracker:
         mine = self._refs.setdefault(a, {})
         for nation, ref in refs.items():
             mine.setdefault(nation, ref)  # one number per nation shown: the survivor's own
-            self._ref_index[(nation, ref)] = a  # both numbers keep reaching the survivor
+            self._ref_index[(nation, ref, bool(tab.exercise[a]))] = a  # both keep reaching it
         for key, slot in self._ref_index.items():
             if slot == b:  # numbers that earlier folds pointed at b
                 self._ref_index[key] = a
@@ -1806,9 +1860,29 @@ def _cap_log_beta(Pm: Array, slots: NDArray[np.intp], sigma_max: float) -> None:
     variance as its limit; this cap is that limit, set wider than the tracker's one-population
     prior (see ``TrackerConfig.log_beta_sigma_max``).
     """
-    var = Pm[slots, :, LOG_BETA, LOG_BETA]
-    scale = np.minimum(1.0, sigma_max / np.sqrt(np.maximum(var, 1e-300)))
-    if (scale >= 1.0).all():
+    _scale_log_beta(Pm, slots, lambda sigma: np.minimum(1.0, sigma_max / sigma))
+
+
+def _floor_log_beta(Pm: Array, slots: NDArray[np.intp] | slice, sigma_min: float) -> None:
+    """Raise the ln(beta) sigma of ``slots`` to at least ``sigma_min`` (in place in ``Pm``
+    (cap, M, n, n)), scaling its row and column (correlations kept).
+
+    Why: a piece leaving an object at a separation is that object's re-entry vehicle or one of
+    its spent stages, whose beta the stack's estimate says little of. satellite-sohae's second
+    stage (800 kg/m^2, no radar sees it re-enter) kept the RV prior's sigma 1 at its hand-over
+    from the boost, 2.2 sigmas from the truth, and its impact ellipses held 45 of 104 true
+    impacts; widening the prior for every track instead (sigma 1.2) left srbm-salvo's
+    missiles' ln(beta) to take up their burnout transients (impact ellipse coverage over
+    seeds 100-111: 72.7 % instead of 87.7 % for the second missile).
+    """
+    _scale_log_beta(Pm, slots, lambda sigma: np.maximum(1.0, sigma_min / sigma))
+
+
+def _scale_log_beta(Pm: Array, slots: NDArray[np.intp] | slice, scale_of) -> None:
+    """Scale the ln(beta) row and column of ``Pm[slots]`` by ``scale_of(sigma)`` (per mode)."""
+    var = Pm[slots, ..., LOG_BETA, LOG_BETA]
+    scale = scale_of(np.sqrt(np.maximum(var, 1e-300)))
+    if (scale == 1.0).all():
         return
     P = Pm[slots]
     P[..., LOG_BETA, :] *= scale[..., None]

@@ -182,22 +182,26 @@ def _check_split(seed):
 
 
 def test_stage_separation_gives_two_honest_tracks():
-    """Seed 100 (before: four tracks, the first two between the objects, NEES ~3,600 and
-    ~5,600): two tracks, warhead and spent body, each with a coasting NEES near 6. The first
-    ~90 s after separation, while the objects are under 300 m apart, still run ~3x
-    overconfident (mean ~20): 5.5 % of the warhead track's updates lie above chi2(6) 99.9 %
-    (before: nearly all), hence a 10 % (not 0.1 %) allowance."""
+    """Seed 100 (before split children lived on: two tracks, the warhead's ~1.2x
+    overconfident over the flight, mean 7.2, with 3.5 % of its updates above chi2(6) 99.9 %
+    from the ~90 s after separation while the objects were under 300 m apart; before that,
+    four tracks, NEES ~3,600 and ~5,600): two tracks, warhead and spent body, each with a
+    coasting NEES near 6 and no more of its updates in the chi2(6) 0.1 % tail than chance
+    gives (measured: means 4.4 and 3.6, none in the tail)."""
     nees = _check_split(100)
     for tid, values in nees.items():
         assert values.size > 500, tid
-        assert 2.0 < values.mean() < 12.0, (tid, values.mean())
-        assert np.mean(values > NEES_999) < 0.10, (tid, np.mean(values > NEES_999))
+        assert 2.0 < values.mean() < 8.0, (tid, values.mean())
+        assert np.mean(values > NEES_999) < 0.01, (tid, np.mean(values > NEES_999))
 
 
 @pytest.mark.slow
 def test_stage_separation_over_seeds():
     """Seeds 100-107: always two tracks, one per object, and a run-mean NEES near 6 on every
-    seed (measured 4.5-8.3; main before this work: 1,498, 4.8, 1,659, 2,903 on 100-103)."""
+    seed (measured 2.9-4.1, on the cautious side: the tracks fade while their plots are in
+    doubt. Before split children lived on, seeds 102 and 104 failed: a warhead track on a
+    ghost, per-track mean 62.5, and one at 12.7; before the merge-split work: 1,498, 4.8,
+    1,659, 2,903 on 100-103)."""
     means = {}
     for seed in range(100, 108):
         nees = _check_split(seed)
@@ -205,11 +209,14 @@ def test_stage_separation_over_seeds():
     assert all(2.0 < m < 12.0 for m in means.values()), means
 
 
-def test_piece_born_at_separation_is_unknown_until_it_settles():
+def test_piece_born_at_separation_is_not_coasting_until_it_settles():
     """The track that takes up the piece leaving the parent (seed 100: a split child of the
-    parent's track, ~76 s after separation) is ``unknown`` at birth and through its first
-    ``phase_settle_s``, not ``midcourse`` from its prior: whether the piece that goes on is
-    thrusting (a payload's next stage) is for its data to show. Later it coasts."""
+    parent's track, born in the separation's first second) is not ``midcourse`` from its
+    prior at birth and through its first ``phase_settle_s``: whether the piece that goes on is
+    thrusting (a payload's next stage) is for its data to show. It is ``unknown``, or
+    ``boost`` when it took its parent's boost probability in the burn's last second (an
+    undecided track is declared powered at once: no impact point, the cautious side). Later
+    it coasts."""
     updates, truth = _tracked(100)
     separation = truth["L1-M1-S1"].start_s
     settle = TrackerConfig().phase_settle_s
@@ -224,7 +231,7 @@ def test_piece_born_at_separation_is_unknown_until_it_settles():
         # Ages count from the first published update, at confirmation, a scan or two after
         # the birth that phase_settle_s counts from: half of it is inside for sure.
         early = {phase for age, phase in phases[tid] if age < settle / 2}
-        assert early == {"unknown"}, (tid, early)
+        assert early and early <= {"unknown", "boost"}, (tid, early)
         assert "midcourse" in {phase for _, phase in phases[tid]}, tid
 
 
@@ -239,9 +246,11 @@ def test_clear_of_tracks_takes_each_point_at_its_own_time(mrbm_truth):
     here = mrbm_truth.state_at(last.time_s)[:3]
     points = np.array([here, here, here + 1e6])
     times = np.array([last.time_s, last.time_s + 30.0, last.time_s])  # 30 s on: > 50 km away
-    clear = tracker._clear_of_tracks(points, times)
+    clear = tracker._clear_of_tracks(points, times, np.zeros(3, bool))
     assert clear.tolist() == [False, True, True]
-    assert tracker._clear_of_tracks(points[:1], last.time_s).tolist() == [False]
+    assert tracker._clear_of_tracks(points[:1], last.time_s, np.zeros(1, bool)).tolist() == [False]
+    # An exercise start beside a real-world track is clear of it.
+    assert tracker._clear_of_tracks(points[:1], last.time_s, np.ones(1, bool)).tolist() == [True]
 
 
 def test_piece_left_behind_is_not_overconfident_after_the_separation():

@@ -247,3 +247,31 @@ def test_pair_hypotheses_flags_competing_partners():
     r, c, ambiguous = _pair_hypotheses(rows, cols, dist, pool_t, 3, 0.25)
     got = {(int(a), int(b)): bool(f) for a, b, f in zip(r, c, ambiguous, strict=True)}
     assert got == {(0, 0): True, (0, 1): True, (0, 2): True, (1, 4): False, (2, 2): True}
+
+
+def test_log_beta_floor_and_cap_scale_the_row_and_column():
+    """_floor_log_beta raises ln(beta) sigmas below the floor to it and _cap_log_beta lowers
+    those above the cap, each by scaling the row and column, so correlations are kept;
+    rows already inside are untouched."""
+    from kizuna.tracking.motion import LOG_BETA
+    from kizuna.tracking.tracker import _cap_log_beta, _floor_log_beta
+
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(3, 2, 10, 10))
+    Pm = A @ np.swapaxes(A, -1, -2) + np.eye(10)
+    Pm[:, :, LOG_BETA, :] *= 0.1
+    Pm[:, :, :, LOG_BETA] *= 0.1  # ln(beta) sigmas ~0.3-0.5
+    before = Pm.copy()
+    _floor_log_beta(Pm, np.array([0, 2]), 1.2)
+    sigma = np.sqrt(Pm[:, :, LOG_BETA, LOG_BETA])
+    np.testing.assert_allclose(sigma[[0, 2]], 1.2)
+    np.testing.assert_array_equal(Pm[1], before[1])
+
+    def corr(P):
+        d = np.sqrt(np.einsum("...ii->...i", P))
+        return P / (d[..., :, None] * d[..., None, :])
+
+    np.testing.assert_allclose(corr(Pm), corr(before), atol=1e-12)
+    _cap_log_beta(Pm, np.array([0, 1, 2]), 1.0)
+    np.testing.assert_allclose(np.sqrt(Pm[[0, 2], :, LOG_BETA, LOG_BETA]), 1.0)
+    np.testing.assert_array_equal(Pm[1], before[1])
