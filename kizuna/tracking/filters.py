@@ -8,7 +8,9 @@ Both fill one slot, :class:`Filter` (``predict`` / ``update`` on arrays of K tra
   :func:`kizuna.physics.propagate.rk4_step`), the covariance with the state-transition matrix
   of each sub-step, Phi = I + A h + (A h)^2 / 2 with the Jacobian A at the sub-step's midpoint
   (second order in h; with h <= 5 s and |A| ~ 2e-6 s^-2 above the air its error is ~1e-11).
-  The update is the Joseph form.
+  The update is the Joseph form. Both run as compiled loops over the rows
+  (:mod:`kizuna.tracking.kernels`): the same states to the bit as ``MotionModel.rk4``, the
+  covariances equal to round-off.
 * :class:`CubatureKalmanFilter`: the third-degree spherical-radial rule (2n equally weighted
   points at x +- sqrt(n) L e_i, L L^T = P): no tuning parameters and never a negative weight,
   so its covariances stay positive definite where a UKF with kappa < 0 may not.
@@ -21,13 +23,13 @@ over tracks.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kizuna.tracking.kernels import ekf_substep, ekf_update
 from kizuna.tracking.motion import MotionModel
 
 Array = NDArray[np.float64]
@@ -154,7 +156,6 @@ def _propagate(
     x = np.asarray(x, float)
     remaining = np.empty(x.shape[:-1])
     remaining[...] = dt_s
-    eye = _identity(x.shape[-1])
     rows = np.arange(x.shape[0]) if x.ndim > 1 else None
     owned = False  # x and P are this function's own arrays
     while True:
@@ -169,37 +170,43 @@ def _propagate(
             idx = rows[active]
             xs, sub = x[idx], model.take(idx)
             Ps = P[idx] if P is not None else None
-            xs, Ps, h = _substep(sub, xs, Ps, remaining[idx], eye)
+            xs, Ps, h = _substep(sub, xs, Ps, remaining[idx])
             x[idx] = xs
             if P is not None:
                 P[idx] = Ps
             remaining[idx] -= h
         else:
-            x, P, h = _substep(model, x, P, remaining, eye)
+            x, P, h = _substep(model, x, P, remaining)
             if h is remaining:  # every row took its whole remaining time in one step
                 return x, P
             owned = True
             remaining = remaining - h
 
 
-@functools.cache
-def _identity(n: int) -> Array:
-    eye = np.eye(n)
-    eye.flags.writeable = False
-    return eye
+def _kernel_rows(a: Array) -> Array:
+    """``a`` as the compiled kernels take it: float64, C order, writeable (numba compiles
+    one specialisation per array type, and a read-only or strided array is another type);
+    a copy only if ``a`` is not so already."""
+    return np.require(a, np.float64, ("C", "W"))
 
 
 def _substep(
-    model: MotionModel, x: Array, P: Array | None, remaining: Array, eye: Array
+    model: MotionModel, x: Array, P: Array | None, remaining: Array
 ) -> tuple[Array, Array | None, Array]:
     """One RK4 step of at most the regime limit toward ``remaining``; returns the step too."""
     h = model.step_s(x, remaining)
-    x_new = model.rk4(x, h)
-    if P is not None:
-        A_h = model.jacobian(0.5 * (x + x_new)) * h[..., None, None]
-        phi = eye + A_h + 0.5 * (A_h @ A_h)
-        P = phi @ P @ phi.mT + model.noise(x, h)
-    return x_new, P, h
+    if P is None:
+        return model.rk4(x, h), None, h
+    # RK4, the Jacobian at the midpoint and Phi P Phi^T + Q of every row in one compiled loop
+    # (kizuna.tracking.kernels; the same formulas as model.rk4, model.jacobian, model.noise).
+    n = x.shape[-1]
+    rows_x = _kernel_rows(x.reshape(-1, n))
+    rows_h = np.empty(rows_x.shape[0])
+    rows_h[:] = np.reshape(h, -1)  # (a scalar for one state)
+    x_new, P_new = ekf_substep(
+        rows_x, _kernel_rows(P.reshape(-1, n, n)), rows_h, *model.kernel_args(rows_x.shape[0])
+    )
+    return x_new.reshape(x.shape), P_new.reshape(P.shape), h
 
 
 # --- the two filters -----------------------------------------------------------------------
@@ -221,22 +228,28 @@ class ExtendedKalmanFilter:
         zhat = measurement.predict(x)
         H = measurement.jacobian(x)
         nu = measurement.residual(z, zhat)
-        PHt = P @ H.mT
-        S = H @ PHt + R
-        L = cholesky(S)
-        # S^-1 = L^-T L^-1 from the inverse of the (m <= 6)-row Cholesky factor, formed once
-        # for the gain K = P H^T S^-1 and the normalised innovation |L^-1 nu|^2 (one
-        # triangular pass instead of three).
-        L_inv = forward_substitute(L, _identity(L.shape[-1]))
-        K = PHt @ (L_inv.mT @ L_inv)
-        x_new = x + np.einsum("...ij,...j->...i", K, nu)
-        # Joseph form P = (I - K H) P (I - K H)^T + K R K^T: stays symmetric positive
-        # definite under round-off and for a gain that is not exactly optimal.
-        IKH = _identity(x.shape[-1]) - K @ H
-        P_new = IKH @ P @ IKH.mT + K @ R @ K.mT
-        y = np.einsum("...ij,...j->...i", L_inv, nu)
-        nis = np.einsum("...i,...i->...", y, y)
-        return Update(x_new, symmetrize(P_new), nu, S, nis, gaussian_log_likelihood(L, nis))
+        # The gain, the Joseph form P = (I - K H) P (I - K H)^T + K R K^T (symmetric positive
+        # definite under round-off and for a gain that is not exactly optimal), the
+        # normalised innovation and the likelihood, row by row in one compiled loop.
+        n, m = x.shape[-1], nu.shape[-1]
+        lead = nu.shape[:-1]
+
+        def rows(a: Array, *tail: int) -> Array:
+            if a.shape != lead + tail:
+                a = np.broadcast_to(a, lead + tail)  # (e.g. one R for every row)
+            return _kernel_rows(a.reshape((-1, *tail)))
+
+        x_new, P_new, S, nis, log_likelihood = ekf_update(
+            rows(x, n), rows(P, n, n), rows(H, m, n), rows(nu, m), rows(R, m, m)
+        )
+        return Update(
+            x_new.reshape(lead + (n,)),
+            P_new.reshape(lead + (n, n)),
+            nu,
+            S.reshape(lead + (m, m)),
+            nis.reshape(lead),
+            log_likelihood.reshape(lead),
+        )
 
 
 def cubature_points(x: Array, P: Array) -> tuple[Array, Array]:

@@ -283,6 +283,29 @@ class MotionModel:
             limit = np.minimum(limit, _RK4_DRAG_STABLE / np.maximum(rate, 1e-12))
         return np.sign(remaining_s) * np.minimum(ahead, limit)
 
+    def kernel_args(self, k: int) -> tuple[Array, Array, Array, Array, tuple[bool, ...], float]:
+        """The model as :func:`kizuna.tracking.kernels.ekf_substep` takes it for ``k`` rows:
+        its noise densities per row, (j2, rotation, drag, thrust) and the density that scales
+        the ln(beta) walk (kg/m^3)."""
+
+        def per_row(value: float | Array) -> Array:
+            # Writeable C arrays always: one compiled specialisation (a read-only array is
+            # another type to numba, and cached models' arrays are read-only).
+            if not np.ndim(value):
+                return np.full(k, float(value))
+            return np.require(value, np.float64, ("C", "W"))
+
+        if self.forces.drag or self.forces.geopotential_degree > 2:
+            raise ValueError("the filters' motion models add drag themselves, gravity to J2")
+        return (
+            per_row(self.q_accel_m2_s3),
+            per_row(self.q_log_beta),
+            per_row(self.q_jerk_m2_s5),
+            per_row(self.drag_error_fraction),
+            (self.forces.j2, self.forces.rotation, self.drag, self.thrust),
+            _RHO_60KM_KG_M3,
+        )
+
     def take(self, rows: NDArray[np.intp]) -> MotionModel:
         """The model for a subset of rows (per-row noise densities follow the rows)."""
 

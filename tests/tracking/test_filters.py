@@ -97,3 +97,46 @@ def test_joseph_update_keeps_covariance_positive_definite():
     up = EKF.update(x, P, x[:, :3] + 1e-3, R, PositionModel(3))
     cholesky(up.P)  # raises LinAlgError if not positive definite
     assert np.all(np.isfinite(up.P))
+
+
+def test_ekf_update_is_the_joseph_form_written_out():
+    """The compiled EKF update (kizuna.tracking.kernels.ekf_update) against the Joseph form,
+    gain, NIS and log likelihood written out with numpy, for radar plots on 10-state boost
+    rows (H non-zero in 3 of 10 columns) and a 6-D partner position-velocity report (6 of 7),
+    to round-off."""
+    rng = np.random.default_rng(21)
+    site = SensorSite.from_lla(34.5, 132.0, 100.0)
+    x7, P7 = _prior(8, seed=22)
+    x = np.concatenate([x7, rng.normal(0.0, 20.0, (8, 3))], axis=1)
+    a = rng.normal(size=(8, 10, 10)) * np.r_[[100.0] * 3, [5.0] * 3, [0.1], [10.0] * 3][:, None]
+    P = a @ a.mT / 10 + np.eye(10)
+    cases = [
+        (RadarModel(site.origin_ecef_m, site.rotation), x, P, np.diag([2500.0, 1e-6, 1e-6])),
+        (PositionModel(6), x7, P7, np.diag([900.0] * 3 + [25.0] * 3)),
+    ]
+    for model, xs, Ps, r in cases:
+        z = model.predict(xs) + rng.normal(0.0, np.sqrt(np.diag(r)), (8, model.dim))
+        R = np.tile(r, (8, 1, 1))
+        up = EKF.update(xs, Ps, z, R, model)
+        H = model.jacobian(xs)
+        nu = model.residual(z, model.predict(xs))
+        for i in range(8):
+            S = H[i] @ Ps[i] @ H[i].T + R[i]
+            K = Ps[i] @ H[i].T @ np.linalg.inv(S)
+            IKH = np.eye(xs.shape[1]) - K @ H[i]
+            joseph = IKH @ Ps[i] @ IKH.T + K @ R[i] @ K.T
+            nis = nu[i] @ np.linalg.solve(S, nu[i])
+            np.testing.assert_allclose(up.x[i], xs[i] + K @ nu[i], rtol=1e-12, atol=1e-8)
+            np.testing.assert_allclose(up.P[i], joseph, rtol=1e-9, atol=1e-9 * np.abs(joseph).max())
+            np.testing.assert_allclose(up.S[i], S, rtol=1e-12)
+            assert up.nis[i] == pytest.approx(nis, rel=1e-9)
+            log_l = -0.5 * (nis + np.linalg.slogdet(S)[1] + model.dim * np.log(2 * np.pi))
+            assert up.log_likelihood[i] == pytest.approx(log_l, rel=1e-10)
+        np.testing.assert_array_equal(up.P, up.P.mT)
+
+
+def test_ekf_update_refuses_an_innovation_covariance_that_is_not_positive_definite():
+    x, P = _prior(2, seed=23)
+    R = np.tile(-1e12 * np.eye(3), (2, 1, 1))  # (no real S: the factorisation must fail)
+    with pytest.raises(np.linalg.LinAlgError):
+        EKF.update(x, P, x[:, :3], R, PositionModel(3))

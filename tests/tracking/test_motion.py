@@ -120,3 +120,37 @@ def test_a_light_body_low_in_the_air_is_stepped_within_rk4s_stability():
     speed = np.linalg.norm(xp[0, 3:6])
     assert 10.0 < speed < np.linalg.norm(x[0, 3:6])
     assert np.linalg.eigvalsh(Pp[0, :6, :6]).min() > 0.0
+
+
+@pytest.mark.parametrize("model", [BALLISTIC, BOOST, KEPLER_BALLISTIC, "stacked"], ids=str)
+def test_compiled_substep_equals_the_models_formulas(model):
+    """The EKF's compiled sub-step (kizuna.tracking.kernels) is MotionModel.rk4 to the bit and
+    Phi P Phi^T + Q, with Phi = I + A h + (A h)^2 / 2 from MotionModel.jacobian at the step's
+    midpoint and Q = MotionModel.noise, to round-off; at every altitude (drag and density
+    table from sea level to 600 km), both signs of the step, and for stacked IMM rows whose
+    ballistic modes carry no thrust (the kernel's 7-state shortcut)."""
+    from kizuna.tracking.imm import _stacked_model
+    from kizuna.tracking.kernels import ekf_substep
+
+    if model == "stacked":
+        model = _stacked_model(4, 16)
+    k = 20
+    x = _states(k, model.dim, seed=11)
+    x[:4, :3] = lla_to_ecef(np.zeros(4), np.zeros(4), np.array([0.0, 5e3, 45e3, 85e3]))
+    rng = np.random.default_rng(12)
+    spread = np.r_[[300.0] * 3, [10.0] * 3, [0.3] * (model.dim - 6)]
+    a = rng.normal(size=(k, model.dim, model.dim)) * spread[:, None]
+    P = a @ a.mT
+    if model.name == "boost" and np.ndim(model.q_jerk_m2_s5):  # stacked: ballistic rows idle
+        x[4:, 7:] = 0.0
+        P[4:, 7:, :] = 0.0
+        P[4:, :, 7:] = 0.0
+    h = rng.uniform(-5.0, 5.0, k)
+    x_new, P_new = ekf_substep(x, P, h, *model.kernel_args(k))
+    np.testing.assert_array_equal(x_new, model.rk4(x, h))
+    A_h = model.jacobian(0.5 * (x + x_new)) * h[:, None, None]
+    phi = np.eye(model.dim) + A_h + 0.5 * (A_h @ A_h)
+    ref = phi @ P @ phi.mT + model.noise(x, h)
+    scale = np.sqrt(np.einsum("kii,kjj->kij", ref, ref))  # per element sqrt(P_ii P_jj)
+    np.testing.assert_array_less(np.abs(P_new - ref), 1e-12 * scale + 1e-300)
+    np.testing.assert_array_equal(P_new, P_new.mT)
