@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from kizuna.tracking.kernels import ekf_substep, ekf_update
+from kizuna.tracking.kernels import ekf_predict, ekf_update, kernel_array
 from kizuna.tracking.motion import MotionModel
 
 Array = NDArray[np.float64]
@@ -144,69 +144,34 @@ def gaussian_log_likelihood(L: Array, nis: Array) -> Array:
 
 
 def propagate_states(model: MotionModel, x: Array, dt_s: Array) -> Array:
-    """RK4 in sub-steps no longer than the model's regime limit; states only."""
-    return _propagate(model, x, None, dt_s)[0]
-
-
-def _propagate(
-    model: MotionModel, x: Array, P: Array | None, dt_s: Array
-) -> tuple[Array, Array | None]:
-    """States (and covariances) moved by ``dt_s``; the inputs are never modified (a step
-    returns new arrays; rows are written in place only into copies)."""
+    """RK4 in sub-steps no longer than the model's regime limit; states only (the inputs are
+    never modified: a step returns new arrays; rows are written in place only into a copy)."""
     x = np.asarray(x, float)
     remaining = np.empty(x.shape[:-1])
     remaining[...] = dt_s
     rows = np.arange(x.shape[0]) if x.ndim > 1 else None
-    owned = False  # x and P are this function's own arrays
+    owned = False  # x is this function's own array
     while True:
         active = np.abs(remaining) > 1e-9
         if not active.any():
-            return (x, P) if owned else (x.copy(), None if P is None else P.copy())
+            return x if owned else x.copy()
         if rows is not None and not active.all():
-            # Only rows with time left step on (e.g. a track low in the air needs 0.25 s
-            # sub-steps; the others are done after one).
+            # Only rows with time left step on (e.g. a sigma point low in the air needs
+            # 0.25 s sub-steps; the others are done after one).
             if not owned:
-                x, P, owned = x.copy(), None if P is None else P.copy(), True
+                x, owned = x.copy(), True
             idx = rows[active]
-            xs, sub = x[idx], model.take(idx)
-            Ps = P[idx] if P is not None else None
-            xs, Ps, h = _substep(sub, xs, Ps, remaining[idx])
-            x[idx] = xs
-            if P is not None:
-                P[idx] = Ps
+            sub = model.take(idx)
+            h = sub.step_s(x[idx], remaining[idx])
+            x[idx] = sub.rk4(x[idx], h)
             remaining[idx] -= h
         else:
-            x, P, h = _substep(model, x, P, remaining)
+            h = model.step_s(x, remaining)
+            x = model.rk4(x, h)
             if h is remaining:  # every row took its whole remaining time in one step
-                return x, P
+                return x
             owned = True
             remaining = remaining - h
-
-
-def _kernel_rows(a: Array) -> Array:
-    """``a`` as the compiled kernels take it: float64, C order, writeable (numba compiles
-    one specialisation per array type, and a read-only or strided array is another type);
-    a copy only if ``a`` is not so already."""
-    return np.require(a, np.float64, ("C", "W"))
-
-
-def _substep(
-    model: MotionModel, x: Array, P: Array | None, remaining: Array
-) -> tuple[Array, Array | None, Array]:
-    """One RK4 step of at most the regime limit toward ``remaining``; returns the step too."""
-    h = model.step_s(x, remaining)
-    if P is None:
-        return model.rk4(x, h), None, h
-    # RK4, the Jacobian at the midpoint and Phi P Phi^T + Q of every row in one compiled loop
-    # (kizuna.tracking.kernels; the same formulas as model.rk4, model.jacobian, model.noise).
-    n = x.shape[-1]
-    rows_x = _kernel_rows(x.reshape(-1, n))
-    rows_h = np.empty(rows_x.shape[0])
-    rows_h[:] = np.reshape(h, -1)  # (a scalar for one state)
-    x_new, P_new = ekf_substep(
-        rows_x, _kernel_rows(P.reshape(-1, n, n)), rows_h, *model.kernel_args(rows_x.shape[0])
-    )
-    return x_new.reshape(x.shape), P_new.reshape(P.shape), h
 
 
 # --- the two filters -----------------------------------------------------------------------
@@ -219,8 +184,21 @@ class ExtendedKalmanFilter:
     name: str = "ekf"
 
     def predict(self, model: MotionModel, x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
-        x_out, P_out = _propagate(model, x, np.asarray(P, float), dt_s)
-        return x_out, symmetrize(np.asarray(P_out))
+        x = np.asarray(x, float)
+        n = x.shape[-1]
+        dt = np.empty(x.shape[:-1])
+        dt[...] = dt_s
+        k = dt.size
+        # RK4 sub-steps, the Jacobian at each one's midpoint and Phi P Phi^T + Q, row by row in
+        # one compiled loop (kernels.ekf_predict: the formulas of model.rk4, model.step_s,
+        # model.jacobian and model.noise).
+        x_out, P_out = ekf_predict(
+            kernel_array(x.reshape(k, n)),
+            kernel_array(np.asarray(P, float).reshape(k, n, n)),
+            dt.reshape(k),
+            *model.kernel_args(k),
+        )
+        return x_out.reshape(x.shape), P_out.reshape(x.shape + (n,))
 
     def update(
         self, x: Array, P: Array, z: Array, R: Array, measurement: MeasurementModel
@@ -237,7 +215,7 @@ class ExtendedKalmanFilter:
         def rows(a: Array, *tail: int) -> Array:
             if a.shape != lead + tail:
                 a = np.broadcast_to(a, lead + tail)  # (e.g. one R for every row)
-            return _kernel_rows(a.reshape((-1, *tail)))
+            return kernel_array(a.reshape((-1, *tail)))
 
         x_new, P_new, S, nis, log_likelihood = ekf_update(
             rows(x, n), rows(P, n, n), rows(H, m, n), rows(nu, m), rows(R, m, m)

@@ -25,6 +25,12 @@ from numpy.typing import NDArray
 from kizuna.geo.constants import WGS84_B_M
 from kizuna.physics.atmosphere import _TABLE_LOG_RHO, _TABLE_STEP_M
 from kizuna.physics.constants import WGS84_A_M, WGS84_GM_M3_S2, WGS84_J2, WGS84_OMEGA_RAD_S
+from kizuna.tracking.motion import (  # the motion models' own figures
+    _DENSITY_STEP_M,
+    _DRAG_CORRELATION_S,
+    _MIN_STEP_S,
+    _RK4_DRAG_STABLE,
+)
 
 Array = NDArray[np.float64]
 
@@ -35,8 +41,15 @@ _K_J2 = 1.5 * WGS84_J2 * WGS84_A_M**2  # as motion._fast_acceleration: (1.5 J2) 
 _W = WGS84_OMEGA_RAD_S
 _LOG_RHO = _TABLE_LOG_RHO  # ln(density) every _TABLE_STEP_M from 0 m (read-only below)
 _STEP = _TABLE_STEP_M
-_DENSITY_STEP_M = 50.0  # d(rho)/dh finite difference, as motion.MotionModel.jacobian
-_DRAG_CORRELATION_S = 5.0
+
+
+def kernel_array(a: Array) -> Array:
+    """``a`` as the compiled kernels take it: float64, C order, writeable (numba compiles
+    one specialisation per array type, and a read-only or strided array is another type);
+    a copy only if ``a`` is not so already."""
+    if a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable:
+        return a  # (the usual case: np.require's Python layers cost ~3 us a call)
+    return np.array(a, np.float64, order="C")
 
 
 @numba.njit(cache=True)
@@ -105,10 +118,213 @@ def _accel(
 
 
 @numba.njit(cache=True)
-def ekf_substep(
+def _substep_row(
+    xr: Array,
+    Pr: Array,
+    hh: float,
+    q_accel: float,
+    q_log_beta: float,
+    jj: float,
+    drag_error: float,
+    flags: tuple,
+    rho_60km: float,
+    vec: Array,
+    mats: Array,
+    xo: Array,
+    Po: Array,
+) -> None:
+    """One sub-step of one row: state ``xr`` (n,) and covariance ``Pr`` (n, n) by ``hh`` s
+    into ``xo``, ``Po`` (see :func:`ekf_predict`); ``vec`` (11, 3) and ``mats`` (4, n, n)
+    are scratch."""
+    _, rotation, drag, has_thrust = flags
+    log_rho = _LOG_RHO
+    n = xr.size
+    a1, a2, a3, a4 = vec[0], vec[1], vec[2], vec[3]
+    r2_, v2_, r3_, v3_, r4_, v4_ = vec[4], vec[5], vec[6], vec[7], vec[8], vec[9]
+    thrust = vec[10]
+    phi, A, FP = mats[0], mats[1], mats[2]
+    acc = mats[3, 0]
+    half = 0.5 * hh
+    r = xr[0:3]
+    v = xr[3:6]
+    inv_beta = math.exp(-min(max(xr[6], -50.0), 50.0)) if drag else 0.0
+    if has_thrust:
+        thrust[:] = xr[7:10]
+    # RK4 (MotionModel.rk4: l and the thrust are constant through the step).
+    _accel(r, v, inv_beta, thrust, flags, log_rho, a1)
+    for i in range(3):
+        r2_[i] = r[i] + half * v[i]
+        v2_[i] = v[i] + half * a1[i]
+    _accel(r2_, v2_, inv_beta, thrust, flags, log_rho, a2)
+    for i in range(3):
+        r3_[i] = r[i] + half * v2_[i]
+        v3_[i] = v[i] + half * a2[i]
+    _accel(r3_, v3_, inv_beta, thrust, flags, log_rho, a3)
+    for i in range(3):
+        r4_[i] = r[i] + hh * v3_[i]
+        v4_[i] = v[i] + hh * a3[i]
+    _accel(r4_, v4_, inv_beta, thrust, flags, log_rho, a4)
+    sixth = hh / 6.0
+    xo[:] = xr
+    for i in range(3):
+        xo[i] = r[i] + sixth * (v[i] + 2.0 * v2_[i] + 2.0 * v3_[i] + v4_[i])
+        xo[3 + i] = v[i] + sixth * (a1[i] + 2.0 * a2[i] + 2.0 * a3[i] + a4[i])
+    # Jacobian at the midpoint (MotionModel.jacobian).
+    mx, my, mz = 0.5 * (xr[0] + xo[0]), 0.5 * (xr[1] + xo[1]), 0.5 * (xr[2] + xo[2])
+    mv0, mv1, mv2 = 0.5 * (xr[3] + xo[3]), 0.5 * (xr[4] + xo[4]), 0.5 * (xr[5] + xo[5])
+    A[:, :] = 0.0
+    A[0, 3] = A[1, 4] = A[2, 5] = 1.0
+    if rotation:
+        A[3, 0] = A[4, 1] = _W * _W
+        A[3, 4] = 2.0 * _W
+        A[4, 3] = -2.0 * _W
+    if has_thrust:
+        A[3, 7] = A[4, 8] = A[5, 9] = 1.0
+    mr = (mx, my, mz)
+    mvv = (mv0, mv1, mv2)
+    r2 = mx * mx + my * my + mz * mz
+    mu_r3 = _GM / (r2 * math.sqrt(r2))
+    g3 = 3.0 * mu_r3 / r2
+    for i in range(3):
+        for j in range(3):
+            A[3 + i, j] += g3 * (mr[i] * mr[j]) - (mu_r3 if i == j else 0.0)
+    if drag:
+        k = math.exp(-min(max(0.5 * (xr[6] + xo[6]), -50.0), 50.0))
+        rn = math.sqrt(r2)
+        alt = _altitude(mx, my, mz, r2, rn)
+        rho = _density(alt, log_rho)
+        drho_dh = (_density(alt + _DENSITY_STEP_M, log_rho) - rho) / _DENSITY_STEP_M
+        speed = max(math.sqrt(mv0 * mv0 + mv1 * mv1 + mv2 * mv2), 1e-9)
+        c = -0.5 * rho * k
+        cs = c * speed
+        cv = c / speed
+        cr = -0.5 * k * speed * drho_dh / rn
+        cl = 0.5 * rho * speed * k
+        for i in range(3):
+            for j in range(3):
+                A[3 + i, 3 + j] += (cs if i == j else 0.0) + cv * (mvv[i] * mvv[j])
+                A[3 + i, j] += (cr * mvv[i]) * mr[j]
+            A[3 + i, 6] = cl * mvv[i]
+    # Phi = I + A h + (A h)^2 / 2. Only A's rows 0:6 are non-zero (d r / dt = v and
+    # d v / dt; l and the thrust have zero derivative), so Phi is the identity below row 6
+    # and the products skip those rows. A row without thrust (a ballistic mode: thrust,
+    # its covariance and its jerk noise all zero) keeps a zero thrust block: its products
+    # run over the first 7 states (the terms left out are exact zeros).
+    ne = n
+    if has_thrust and jj == 0.0:
+        idle = True
+        for i in range(7, n):
+            if xr[i] != 0.0:
+                idle = False
+            for j in range(n):
+                if Pr[i, j] != 0.0:
+                    idle = False
+        if idle:
+            ne = 7
+    # (Products as sums of rows, i-k-j: the additions per element in the order of the
+    # dot product, with independent inner loops.)
+    for i in range(6):
+        for j in range(ne):
+            A[i, j] *= hh
+    for i in range(6):
+        for j in range(ne):
+            acc[j] = 0.0
+        for m in range(6):
+            f = A[i, m]
+            for j in range(ne):
+                acc[j] += f * A[m, j]
+        for j in range(ne):
+            phi[i, j] = (1.0 if i == j else 0.0) + A[i, j] + 0.5 * acc[j]
+    # Phi P Phi^T = FP Phi^T with FP = Phi P: symmetric, its upper triangle is formed and
+    # mirrored; rows 6: of FP are P's, and so is the block below and right of row 6.
+    for i in range(6):
+        for j in range(ne):
+            acc[j] = 0.0
+        for m in range(ne):
+            f = phi[i, m]
+            for j in range(ne):
+                acc[j] += f * Pr[m, j]
+        for j in range(ne):
+            FP[i, j] = acc[j]
+    Po[:, :] = 0.0
+    for i in range(6):
+        for j in range(6):
+            acc[j] = 0.0
+        for m in range(ne):
+            f = FP[i, m]
+            for j in range(i, 6):
+                acc[j] += f * phi[j, m]
+        for j in range(i, 6):
+            Po[i, j] = acc[j]
+            Po[j, i] = acc[j]
+        for j in range(6, ne):
+            Po[i, j] = FP[i, j]
+            Po[j, i] = FP[i, j]
+    for i in range(6, ne):
+        for j in range(i, ne):
+            Po[i, j] = Pr[i, j]
+            Po[j, i] = Pr[i, j]
+    # Process noise at the step's start (MotionModel.noise).
+    dt = abs(hh)
+    q = q_accel
+    q_l = q_log_beta
+    if drag:
+        rx, ry, rz = xr[0], xr[1], xr[2]
+        rr = rx * rx + ry * ry + rz * rz
+        vv = xr[3] * xr[3] + xr[4] * xr[4] + xr[5] * xr[5]
+        rho0 = _density(_altitude(rx, ry, rz, rr, math.sqrt(rr)), log_rho)
+        a_drag = 0.5 * rho0 * vv * inv_beta
+        q = q + (drag_error * a_drag) ** 2 * _DRAG_CORRELATION_S
+        q_l = q_l * (rho0 / (rho0 + rho_60km))
+    d2 = dt * dt
+    d3 = d2 * dt
+    c_rr = q * d3 / 3.0
+    c_rv = q * d2 / 2.0
+    c_vv = q * dt
+    Po[6, 6] += q_l * dt
+    if has_thrust:
+        c_rr = c_rr + jj * d2 * d3 / 20.0
+        c_rv = c_rv + jj * d2 * d2 / 8.0
+        c_vv = c_vv + jj * d3 / 3.0
+        c_ra = jj * d3 / 6.0
+        c_va = jj * d2 / 2.0
+        c_aa = jj * dt
+        for i in range(3):
+            Po[i, 7 + i] += c_ra
+            Po[7 + i, i] += c_ra
+            Po[3 + i, 7 + i] += c_va
+            Po[7 + i, 3 + i] += c_va
+            Po[7 + i, 7 + i] += c_aa
+    for i in range(3):
+        Po[i, i] += c_rr
+        Po[i, 3 + i] += c_rv
+        Po[3 + i, i] += c_rv
+        Po[3 + i, 3 + i] += c_vv
+
+
+@numba.njit(cache=True)
+def _step_s(xr: Array, remaining: float, drag: bool) -> float:
+    """The next RK4 step (s) of one row towards ``remaining`` s: MotionModel.step_s row by row
+    (its regime limit by altitude, and within RK4's stability for the drag decay rate
+    rho |v| / beta; where the model's scalar bound finds no row stiff, no row's rate limit is
+    below its remaining time, so the two agree)."""
+    x, y, z = xr[0], xr[1], xr[2]
+    r2 = x * x + y * y + z * z
+    alt = _altitude(x, y, z, r2, math.sqrt(r2))
+    limit = 5.0 if alt > 80_000.0 else (2.0 if alt > 40_000.0 else _MIN_STEP_S)
+    if drag:
+        speed = math.sqrt(xr[3] * xr[3] + xr[4] * xr[4] + xr[5] * xr[5])
+        rate = _density(alt, _LOG_RHO) * speed * math.exp(-min(max(xr[6], -50.0), 50.0))
+        limit = min(limit, _RK4_DRAG_STABLE / max(rate, 1e-12))
+    step = min(abs(remaining), limit)
+    return step if remaining > 0.0 else -step
+
+
+@numba.njit(cache=True)
+def ekf_predict(
     x: Array,
     P: Array,
-    h: Array,
+    dt: Array,
     q_accel: Array,
     q_log_beta: Array,
     q_jerk: Array,
@@ -116,199 +332,44 @@ def ekf_substep(
     flags: tuple,
     rho_60km: float,
 ) -> tuple[Array, Array]:
-    """One RK4 step of states ``x`` (K, n) by ``h`` (K,) s and of covariances ``P``
-    (K, n, n) by the step's transition matrix: returns new (x, P), inputs untouched.
+    """The extended Kalman filter's prediction of every row by ``dt`` (K,) s, in one loop.
 
-    Phi = I + A h + (A h)^2 / 2 with A the Jacobian at the step's midpoint, P' = Phi P Phi^T
-    + Q(x, |h|) (kizuna.tracking.filters: the extended filter's sub-step). ``flags`` =
-    (j2, rotation, drag, thrust) of the motion model (thrust: n = 10, the states 7:10);
-    ``q_*`` and ``drag_error`` (K,) are its noise densities row by row
-    (:class:`kizuna.tracking.motion.MotionModel`); ``rho_60km`` (kg/m^3) scales the
-    ln(beta) walk.
+    States ``x`` (K, n) by classical RK4 (MotionModel.rk4, the same bits) in sub-steps of
+    at most MotionModel.step_s (the same steps; ulps apart where drag's stability limits
+    them), covariances ``P`` (K, n, n) by each sub-step's transition matrix
+    Phi = I + A h + (A h)^2 / 2, A the Jacobian (MotionModel.jacobian) at the sub-step's
+    midpoint, plus the process noise MotionModel.noise at its start: P' = Phi P Phi^T + Q;
+    the result symmetrised. ``flags`` = (j2, rotation, drag, thrust) of the motion model
+    (thrust: n = 10, the states 7:10); ``q_*`` and ``drag_error`` (K,) are its noise
+    densities row by row; ``rho_60km`` (kg/m^3) scales the ln(beta) walk. A row with
+    |dt| <= 1e-9 s is not moved. Returns new arrays; the inputs are untouched.
     """
-    _, rotation, drag, has_thrust = flags
-    log_rho = _LOG_RHO
+    drag = flags[2]
     k_rows, n = x.shape
     x_out = np.empty_like(x)
     P_out = np.empty_like(P)
-    acc = np.empty(n)
-    a1 = np.empty(3)
-    a2 = np.empty(3)
-    a3 = np.empty(3)
-    a4 = np.empty(3)
-    r2_ = np.empty(3)
-    v2_ = np.empty(3)
-    r3_ = np.empty(3)
-    v3_ = np.empty(3)
-    r4_ = np.empty(3)
-    v4_ = np.empty(3)
-    thrust = np.zeros(3)
-    phi = np.empty((n, n))
-    A = np.empty((n, n))
-    FP = np.empty((n, n))
+    vec = np.zeros((11, 3))
+    mats = np.empty((4, n, n))
+    xa, xb = np.empty(n), np.empty(n)
+    Pa, Pb = np.empty((n, n)), np.empty((n, n))
     for row in range(k_rows):
-        xr = x[row]
-        hh = h[row]
-        half = 0.5 * hh
-        r = xr[0:3]
-        v = xr[3:6]
-        inv_beta = math.exp(-min(max(xr[6], -50.0), 50.0)) if drag else 0.0
-        if has_thrust:
-            thrust[:] = xr[7:10]
-        # RK4 (MotionModel.rk4: l and the thrust are constant through the step).
-        _accel(r, v, inv_beta, thrust, flags, log_rho, a1)
-        for i in range(3):
-            r2_[i] = r[i] + half * v[i]
-            v2_[i] = v[i] + half * a1[i]
-        _accel(r2_, v2_, inv_beta, thrust, flags, log_rho, a2)
-        for i in range(3):
-            r3_[i] = r[i] + half * v2_[i]
-            v3_[i] = v[i] + half * a2[i]
-        _accel(r3_, v3_, inv_beta, thrust, flags, log_rho, a3)
-        for i in range(3):
-            r4_[i] = r[i] + hh * v3_[i]
-            v4_[i] = v[i] + hh * a3[i]
-        _accel(r4_, v4_, inv_beta, thrust, flags, log_rho, a4)
-        sixth = hh / 6.0
-        xo = x_out[row]
-        xo[:] = xr
-        for i in range(3):
-            xo[i] = r[i] + sixth * (v[i] + 2.0 * v2_[i] + 2.0 * v3_[i] + v4_[i])
-            xo[3 + i] = v[i] + sixth * (a1[i] + 2.0 * a2[i] + 2.0 * a3[i] + a4[i])
-        # Jacobian at the midpoint (MotionModel.jacobian).
-        mx, my, mz = 0.5 * (xr[0] + xo[0]), 0.5 * (xr[1] + xo[1]), 0.5 * (xr[2] + xo[2])
-        mv0, mv1, mv2 = 0.5 * (xr[3] + xo[3]), 0.5 * (xr[4] + xo[4]), 0.5 * (xr[5] + xo[5])
-        A[:, :] = 0.0
-        A[0, 3] = A[1, 4] = A[2, 5] = 1.0
-        if rotation:
-            A[3, 0] = A[4, 1] = _W * _W
-            A[3, 4] = 2.0 * _W
-            A[4, 3] = -2.0 * _W
-        if has_thrust:
-            A[3, 7] = A[4, 8] = A[5, 9] = 1.0
-        mr = (mx, my, mz)
-        mvv = (mv0, mv1, mv2)
-        r2 = mx * mx + my * my + mz * mz
-        mu_r3 = _GM / (r2 * math.sqrt(r2))
-        g3 = 3.0 * mu_r3 / r2
-        for i in range(3):
-            for j in range(3):
-                A[3 + i, j] += g3 * (mr[i] * mr[j]) - (mu_r3 if i == j else 0.0)
-        if drag:
-            k = math.exp(-min(max(0.5 * (xr[6] + xo[6]), -50.0), 50.0))
-            rn = math.sqrt(r2)
-            alt = _altitude(mx, my, mz, r2, rn)
-            rho = _density(alt, log_rho)
-            drho_dh = (_density(alt + _DENSITY_STEP_M, log_rho) - rho) / _DENSITY_STEP_M
-            speed = max(math.sqrt(mv0 * mv0 + mv1 * mv1 + mv2 * mv2), 1e-9)
-            c = -0.5 * rho * k
-            cs = c * speed
-            cv = c / speed
-            cr = -0.5 * k * speed * drho_dh / rn
-            cl = 0.5 * rho * speed * k
-            for i in range(3):
-                for j in range(3):
-                    A[3 + i, 3 + j] += (cs if i == j else 0.0) + cv * (mvv[i] * mvv[j])
-                    A[3 + i, j] += (cr * mvv[i]) * mr[j]
-                A[3 + i, 6] = cl * mvv[i]
-        # Phi = I + A h + (A h)^2 / 2. Only A's rows 0:6 are non-zero (d r / dt = v and
-        # d v / dt; l and the thrust have zero derivative), so Phi is the identity below row 6
-        # and the products skip those rows. A row without thrust (a ballistic mode: thrust,
-        # its covariance and its jerk noise all zero) keeps a zero thrust block: its products
-        # run over the first 7 states (the terms left out are exact zeros).
-        ne = n
-        if has_thrust and q_jerk[row] == 0.0:
-            idle = True
-            for i in range(7, n):
-                if xr[i] != 0.0:
-                    idle = False
-                for j in range(n):
-                    if P[row, i, j] != 0.0:
-                        idle = False
-            if idle:
-                ne = 7
-        # (Products as sums of rows, i-k-j: the additions per element in the order of the
-        # dot product, with independent inner loops.)
-        for i in range(6):
-            for j in range(ne):
-                A[i, j] *= hh
-        for i in range(6):
-            for j in range(ne):
-                acc[j] = 0.0
-            for m in range(6):
-                f = A[i, m]
-                for j in range(ne):
-                    acc[j] += f * A[m, j]
-            for j in range(ne):
-                phi[i, j] = (1.0 if i == j else 0.0) + A[i, j] + 0.5 * acc[j]
-        # Phi P Phi^T = FP Phi^T with FP = Phi P: symmetric, its upper triangle is formed and
-        # mirrored; rows 6: of FP are P's, and so is the block below and right of row 6.
-        Pr = P[row]
-        for i in range(6):
-            for j in range(ne):
-                acc[j] = 0.0
-            for m in range(ne):
-                f = phi[i, m]
-                for j in range(ne):
-                    acc[j] += f * Pr[m, j]
-            for j in range(ne):
-                FP[i, j] = acc[j]
+        xa[:] = x[row]
+        Pa[:, :] = P[row]
+        remaining = dt[row]
+        while abs(remaining) > 1e-9:
+            h = _step_s(xa, remaining, drag)
+            _substep_row(
+                xa, Pa, h, q_accel[row], q_log_beta[row], q_jerk[row], drag_error[row],
+                flags, rho_60km, vec, mats, xb, Pb,
+            )
+            xa, xb = xb, xa
+            Pa, Pb = Pb, Pa
+            remaining = remaining - h
+        x_out[row] = xa
         Po = P_out[row]
-        Po[:, :] = 0.0
-        for i in range(6):
-            for j in range(6):
-                acc[j] = 0.0
-            for m in range(ne):
-                f = FP[i, m]
-                for j in range(i, 6):
-                    acc[j] += f * phi[j, m]
-            for j in range(i, 6):
-                Po[i, j] = acc[j]
-                Po[j, i] = acc[j]
-            for j in range(6, ne):
-                Po[i, j] = FP[i, j]
-                Po[j, i] = FP[i, j]
-        for i in range(6, ne):
-            for j in range(i, ne):
-                Po[i, j] = Pr[i, j]
-                Po[j, i] = Pr[i, j]
-        # Process noise at the step's start (MotionModel.noise).
-        dt = abs(hh)
-        q = q_accel[row]
-        q_l = q_log_beta[row]
-        if drag:
-            rx, ry, rz = xr[0], xr[1], xr[2]
-            rr = rx * rx + ry * ry + rz * rz
-            vv = xr[3] * xr[3] + xr[4] * xr[4] + xr[5] * xr[5]
-            rho0 = _density(_altitude(rx, ry, rz, rr, math.sqrt(rr)), log_rho)
-            a_drag = 0.5 * rho0 * vv * inv_beta
-            q = q + (drag_error[row] * a_drag) ** 2 * _DRAG_CORRELATION_S
-            q_l = q_l * (rho0 / (rho0 + rho_60km))
-        d2 = dt * dt
-        d3 = d2 * dt
-        c_rr = q * d3 / 3.0
-        c_rv = q * d2 / 2.0
-        c_vv = q * dt
-        Po[6, 6] += q_l * dt
-        if has_thrust:
-            jj = q_jerk[row]
-            c_rr = c_rr + jj * d2 * d3 / 20.0
-            c_rv = c_rv + jj * d2 * d2 / 8.0
-            c_vv = c_vv + jj * d3 / 3.0
-            c_ra = jj * d3 / 6.0
-            c_va = jj * d2 / 2.0
-            c_aa = jj * dt
-            for i in range(3):
-                Po[i, 7 + i] += c_ra
-                Po[7 + i, i] += c_ra
-                Po[3 + i, 7 + i] += c_va
-                Po[7 + i, 3 + i] += c_va
-                Po[7 + i, 7 + i] += c_aa
-        for i in range(3):
-            Po[i, i] += c_rr
-            Po[i, 3 + i] += c_rv
-            Po[3 + i, i] += c_rv
-            Po[3 + i, 3 + i] += c_vv
+        for i in range(n):
+            for j in range(n):
+                Po[i, j] = 0.5 * (Pa[i, j] + Pa[j, i])
     return x_out, P_out
 
 
@@ -449,3 +510,93 @@ def ekf_update(
         nis[row] = q
         loglik[row] = -0.5 * (q + 2.0 * log_det + m * _LOG_2PI)
     return x_out, P_out, S_out, nis, loglik
+
+
+@numba.njit(cache=True)
+def radar_gate(
+    x: Array,
+    P: Array,
+    rows: NDArray[np.intp],
+    cols: NDArray[np.intp],
+    dt: Array,
+    origin: Array,
+    rotation: Array,
+    z: Array,
+    R: Array,
+) -> tuple[Array, Array]:
+    """The chi-square gate's figures of track-plot pairs seen from one radar, in one loop.
+
+    Pair p is track ``rows[p]`` (state ``x`` (K, >= 6), position covariance ``P`` (K, >= 3,
+    >= 3)) moved in a straight line by ``dt[p]`` s, and plot ``cols[p]`` (``z`` (N, 3) =
+    range m, azimuth rad, elevation rad; noise ``R`` (N, 3, 3)), from the radar at ``origin``
+    (3,) ECEF m with ECEF->ENU ``rotation`` (3, 3). Returns the normalised innovation
+    squared nu^T S^-1 nu and the Gaussian log density of nu, with S = H P H^T + R, H the
+    radar's Jacobian (:func:`kizuna.tracking.measurement.radar_measure` and
+    ``radar_jacobian``, the azimuth innovation wrapped into [-pi, pi)). Raises numpy's
+    LinAlgError for an S that is not positive definite.
+    """
+    n_pairs = rows.size
+    d2 = np.empty(n_pairs)
+    log_g = np.empty(n_pairs)
+    rel = np.empty(3)
+    enu = np.empty(3)
+    D = np.empty((3, 3))
+    H = np.empty((3, 3))
+    HP = np.empty((3, 3))
+    S = np.empty((3, 3))
+    L = np.zeros((3, 3))
+    nu = np.empty(3)
+    two_pi = 2.0 * math.pi
+    for p in range(n_pairs):
+        k, c = rows[p], cols[p]
+        for i in range(3):
+            rel[i] = (x[k, i] + x[k, 3 + i] * dt[p]) - origin[i]
+        for i in range(3):
+            enu[i] = rotation[i, 0] * rel[0] + rotation[i, 1] * rel[1] + rotation[i, 2] * rel[2]
+        e, n, u = enu[0], enu[1], enu[2]
+        horizontal = math.hypot(e, n)
+        nu[0] = z[c, 0] - math.hypot(horizontal, u)
+        nu[1] = (z[c, 1] - math.atan2(e, n) % two_pi + math.pi) % two_pi - math.pi
+        nu[2] = z[c, 2] - math.atan2(u, horizontal)
+        h2 = max(e * e + n * n, 1e-6)
+        h = math.sqrt(h2)
+        rho2 = h2 + u * u
+        rho = math.sqrt(rho2)
+        D[0, 0], D[0, 1], D[0, 2] = e / rho, n / rho, u / rho
+        D[1, 0], D[1, 1], D[1, 2] = n / h2, -e / h2, 0.0
+        D[2, 0], D[2, 1], D[2, 2] = -e * u / (rho2 * h), -n * u / (rho2 * h), h / rho2
+        for i in range(3):
+            for j in range(3):
+                H[i, j] = (
+                    D[i, 0] * rotation[0, j] + D[i, 1] * rotation[1, j] + D[i, 2] * rotation[2, j]
+                )
+        for i in range(3):
+            for j in range(3):
+                HP[i, j] = H[i, 0] * P[k, 0, j] + H[i, 1] * P[k, 1, j] + H[i, 2] * P[k, 2, j]
+        for i in range(3):
+            for j in range(3):
+                HPHt = HP[i, 0] * H[j, 0] + HP[i, 1] * H[j, 1] + HP[i, 2] * H[j, 2]
+                S[i, j] = HPHt + R[c, i, j]
+        log_det = 0.0
+        q = 0.0
+        for i in range(3):
+            for j in range(i + 1):
+                s = 0.5 * (S[i, j] + S[j, i])
+                for a in range(j):
+                    s -= L[i, a] * L[j, a]
+                if i == j:
+                    if not s > 0.0:
+                        raise np.linalg.LinAlgError("Matrix is not positive definite")
+                    L[i, i] = math.sqrt(s)
+                else:
+                    L[i, j] = s / L[j, j]
+            # forward substitution, row i: y_i = (nu_i - sum_a L_ia y_a) / L_ii
+            s = nu[i]
+            for a in range(i):
+                s -= L[i, a] * rel[a]
+            rel[i] = s / L[i, i]  # (rel is free now: it holds y)
+            q += rel[i] * rel[i]
+            log_det += math.log(L[i, i])
+        d2[p] = q
+        log_g[p] = -0.5 * (q + 2.0 * log_det + 3.0 * _LOG_2PI)
+    return d2, log_g

@@ -284,16 +284,16 @@ class MotionModel:
         return np.sign(remaining_s) * np.minimum(ahead, limit)
 
     def kernel_args(self, k: int) -> tuple[Array, Array, Array, Array, tuple[bool, ...], float]:
-        """The model as :func:`kizuna.tracking.kernels.ekf_substep` takes it for ``k`` rows:
+        """The model as :func:`kizuna.tracking.kernels.ekf_predict` takes it for ``k`` rows:
         its noise densities per row, (j2, rotation, drag, thrust) and the density that scales
         the ln(beta) walk (kg/m^3)."""
 
         def per_row(value: float | Array) -> Array:
             # Writeable C arrays always: one compiled specialisation (a read-only array is
-            # another type to numba, and cached models' arrays are read-only).
+            # another type to numba, and the IMM's cached stacked models' arrays are read-only).
             if not np.ndim(value):
                 return np.full(k, float(value))
-            return np.require(value, np.float64, ("C", "W"))
+            return value if value.flags.writeable else value.copy()  # type: ignore[union-attr]
 
         if self.forces.drag or self.forces.geopotential_degree > 2:
             raise ValueError("the filters' motion models add drag themselves, gravity to J2")

@@ -77,13 +77,13 @@ from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likeliho
 from kizuna.tracking.fusion import ci_omega
 from kizuna.tracking.imm import THRUST_SIGMA_MPS2
 from kizuna.tracking.initiation import launch_seed, two_point
+from kizuna.tracking.kernels import kernel_array, radar_gate
 from kizuna.tracking.measurement import (
     PositionModel,
     RadarModel,
     SensorFrames,
     aer_point_covariance,
     aer_to_point,
-    radar_jacobian,
 )
 from kizuna.tracking.motion import (
     BALLISTIC_DIM,
@@ -612,21 +612,16 @@ class Tracker:
             if rows.size:
                 # Stage 2: chi-square gate on the innovation, each pair at its plot's time
                 # (position extrapolated linearly over the < scan_window_s offset).
-                dt_pair = t_rep[cols] - t_ref
-                xs = xp[rows]
-                xs[:, :3] += xs[:, 3:6] * dt_pair[:, None]
-                model = RadarModel(origin, rot)  # one site for every row
-                zhat = model.predict(xs)
                 # A plot measures position only: S from the 3x3 position blocks (the
-                # Jacobian's velocity and l columns are zero).
-                H = radar_jacobian(xs[:, :3], origin, rot)
-                S = H @ Pp.take(rows, axis=0)[:, :3, :3] @ H.mT + R[cols]
-                L = cholesky(S)
-                nu = model.residual(z[cols], zhat)
-                d2 = mahalanobis_sq(L, nu)
+                # Jacobian's velocity and l columns are zero). One compiled loop over the
+                # pairs (kernels.radar_gate: the radar model's h(x) and Jacobian).
+                d2, log_g = radar_gate(
+                    kernel_array(xp), kernel_array(Pp), rows, cols, t_rep[cols] - t_ref,
+                    origin, rot, z, R,
+                )
                 ok = d2 < self._gate
                 gated_r, gated_c = rows[ok], cols[ok]
-                log_g = gaussian_log_likelihood(L[ok], d2[ok])
+                log_g = log_g[ok]
                 # The GNN assignment decides detections (hits, misses) and which plots are
                 # free to start tracks, under either association scheme.
                 assigned_r, assigned_c = assign(gated_r, gated_c, -2.0 * log_g, live.size, m)
