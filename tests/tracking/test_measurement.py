@@ -75,3 +75,36 @@ def test_azimuth_residual_and_mean_wrap():
     points = np.array([[[1e5, np.radians(359.0), 0.1], [1e5, np.radians(1.0), 0.1]]])
     mean = model.mean(points, np.array([0.5, 0.5]))
     assert np.isclose(np.degrees(wrap_pi(mean[0, 1])), 0.0, atol=1e-9)
+
+
+def test_compiled_radar_gate_equals_the_model():
+    """kernels.radar_gate (the tracker's gate, one compiled loop over track-plot pairs)
+    against the radar model in numpy: tracks moved by dt in a straight line, h(x), the
+    Jacobian, S = H P H^T + R, the wrapped innovation, its NIS and Gaussian log density; with
+    plots on both sides of north (the azimuth wrap) and pairs that repeat a track or a plot."""
+    from kizuna.tracking.kernels import radar_gate
+
+    site = SensorSite.from_lla(*SITE)
+    model = RadarModel(site.origin_ecef_m, site.rotation)
+    rng = np.random.default_rng(31)
+    x = np.zeros((12, 7))
+    x[:, :3] = _targets(12, seed=32)
+    x[:, 3:6] = rng.normal(0.0, 2000.0, (12, 3))
+    a = rng.normal(size=(12, 7, 7)) * np.r_[[300.0] * 3, [10.0] * 3, [0.3]][:, None]
+    P = a @ a.mT
+    z = model.predict(x) + rng.normal(0.0, [200.0, 3e-3, 3e-3], (12, 3))
+    z[0, 1], z[1, 1] = 1e-4, 2 * np.pi - 1e-4  # plots just east and just west of north
+    R = np.tile(np.diag([50.0**2, 3e-4**2, 3e-4**2]), (12, 1, 1))
+    rows = rng.integers(0, 12, 40)
+    cols = rng.integers(0, 12, 40)
+    dt = rng.uniform(-0.25, 0.25, 40)
+    d2, log_g = radar_gate(x, P, rows, cols, dt, site.origin_ecef_m, site.rotation, z, R)
+    xs = x[rows]
+    xs[:, :3] += xs[:, 3:6] * dt[:, None]
+    H = radar_jacobian(xs[:, :3], site.origin_ecef_m, site.rotation)
+    S = H @ P[rows, :3, :3] @ H.mT + R[cols]
+    nu = model.residual(z[cols], model.predict(xs))
+    nis = np.einsum("ki,ki->k", nu, np.linalg.solve(S, nu[..., None])[..., 0])
+    log_l = -0.5 * (nis + np.linalg.slogdet(S)[1] + 3 * np.log(2 * np.pi))
+    np.testing.assert_allclose(d2, nis, rtol=1e-9)
+    np.testing.assert_allclose(log_g, log_l, rtol=1e-12, atol=1e-9)
