@@ -43,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kizuna.tracking.filters import Filter, MeasurementModel, symmetrize
+from kizuna.tracking.kernels import imm_mix, kernel_array
 from kizuna.tracking.motion import (
     BALLISTIC,
     BALLISTIC_DIM,
@@ -217,6 +218,20 @@ def _mixing_sources(xm: Array, Pm: Array) -> tuple[Array, Array]:
     return xi, Pi
 
 
+@functools.lru_cache(maxsize=8)
+def _mix_figures(tau_burn_s: float) -> tuple[float, ...]:
+    """The figures of mixing that kernels.imm_mix takes (see its docstring)."""
+    return (
+        BURNOUT_SPEED_MIN_MPS,
+        BURNOUT_SPEED_MAX_MPS,
+        BURNOUT_RATE_FLOOR_PER_S,
+        float(tau_burn_s),
+        LOG_BETA_PRIOR,
+        LOG_BETA_SIGMA,
+        THRUST_SIGMA_MPS2,
+    )
+
+
 def predict(
     filt: Filter,
     xm: Array,
@@ -235,32 +250,13 @@ def predict(
     k = xm.shape[0]
     dt = np.empty(k)
     dt[:] = dt_s  # (scalar or (K,))
-    c = np.array(mu, float)
     sel = imm.nonzero()[0]
     ns = sel.size
-    rows_x = np.empty((ns + k, xm.shape[-1]))
-    rows_P = np.empty((ns + k,) + Pm.shape[-2:])
-    rows_x[ns:] = xm[:, BALLISTIC_MODE]
-    rows_P[ns:] = Pm[:, BALLISTIC_MODE]
-    if ns:
-        rate = burnout_rate_per_s(xm[sel, BOOST_MODE], tau_burn_s)
-        pi = transition_matrix(dt[sel], tau_burn_s, rate)
-        c_sel = np.einsum("kij,ki->kj", pi, mu[sel])
-        weights = pi * mu[sel][:, :, None] / np.maximum(c_sel[:, None, :], 1e-300)  # w[i|j]
-        xi, Pi = _mixing_sources(xm[sel], Pm[sel])
-        xs = np.einsum("kij,kija->kja", weights, xi)
-        d = xi - xs[:, None, :, :]  # (K, i, j, n)
-        # P_j = sum_i w[i|j] (P_ij + d_ij d_ij^T), a term per source mode i (a three-operand
-        # einsum over (K, i, j, n, n) is 3x slower at a hundred tracks).
-        Ps = sum(
-            weights[:, i, :, None, None] * (Pi[:, i] + d[:, i, :, :, None] * d[:, i, :, None, :])
-            for i in range(2)
-        )
-        rows_x[:ns], rows_P[:ns] = xs[:, BOOST_MODE], Ps[:, BOOST_MODE]
-        rows_x[ns + sel], rows_P[ns + sel] = xs[:, BALLISTIC_MODE], Ps[:, BALLISTIC_MODE]
-        c[sel] = c_sel
-    _zero_thrust(rows_x[ns:], rows_P[ns:])
-    rows_dt = np.concatenate([dt[sel], dt])
+    # Mixing (burnout hazard, transition matrix, weights, _mixing_sources' hand-overs) and
+    # the filter's rows, in one compiled loop: kernels.imm_mix.
+    rows_x, rows_P, rows_dt, c = imm_mix(
+        kernel_array(xm), kernel_array(Pm), kernel_array(mu), sel, dt, _mix_figures(tau_burn_s)
+    )
     xr, Pr = filt.predict(_stacked_model(ns, k), rows_x, rows_P, rows_dt)
     _zero_thrust(xr[ns:], Pr[ns:])
     x0 = np.empty(xm.shape)

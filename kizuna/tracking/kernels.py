@@ -600,3 +600,92 @@ def radar_gate(
         d2[p] = q
         log_g[p] = -0.5 * (q + 2.0 * log_det + 3.0 * _LOG_2PI)
     return d2, log_g
+
+
+@numba.njit(cache=True)
+def imm_mix(
+    xm: Array, Pm: Array, mu: Array, sel: NDArray[np.intp], dt: Array, figures: tuple
+) -> tuple[Array, Array, Array, Array]:
+    """IMM mixing of the tracks ``sel`` (kizuna.tracking.imm.predict, in one loop) and the
+    rows the filter then predicts.
+
+    ``xm`` (K, 2, n), ``Pm`` (K, 2, n, n), ``mu`` (K, 2): modes (boost, ballistic) of K
+    tracks; ``sel`` the IMM tracks; ``dt`` (K,) s. ``figures`` = (slowest and fastest burnout
+    speed m/s, burnout hazard floor 1/s, tau_burn s, ln(beta) prior and its sigma, thrust
+    sigma m/s^2; see kizuna.tracking.imm). Per IMM track: the burnout hazard
+    (imm.burnout_rate_per_s), the transition matrix (imm.transition_matrix), predicted mode
+    probabilities c_j = sum_i pi_ij mu_i, mixing weights w_i|j = pi_ij mu_i / c_j and the
+    mixed estimates sum_i w_i|j x_ij, sum_i w_i|j (P_ij + d_ij d_ij^T) from the sources of
+    imm._mixing_sources (ln(beta) at its prior at burnout, the thrust sigma at a relight).
+    Returns the filter's rows (the boost mode of ``sel``, then the ballistic mode of every
+    track, thrust zeroed), (S + K, n) and (S + K, n, n), their dt (S + K,) and c (K, 2).
+    """
+    v_min, v_max, floor, tau, l_prior, l_sigma, thrust_sigma = figures
+    k_rows, _, n = xm.shape
+    ns = sel.size
+    rows_x = np.empty((ns + k_rows, n))
+    rows_P = np.empty((ns + k_rows, n, n))
+    rows_dt = np.empty(ns + k_rows)
+    c = mu.copy()
+    for k in range(k_rows):
+        rows_x[ns + k] = xm[k, 1]
+        rows_P[ns + k] = Pm[k, 1]
+        rows_dt[ns + k] = dt[k]
+    xi = np.empty((2, 2, n))
+    Pi = np.empty((2, 2, n, n))
+    pi = np.empty((2, 2))
+    w = np.empty((2, 2))
+    cap = 1.0 / tau
+    for s in range(ns):
+        k = sel[s]
+        rows_dt[s] = dt[k]
+        xb = xm[k, 0]
+        speed = math.sqrt(xb[3] * xb[3] + xb[4] * xb[4] + xb[5] * xb[5])
+        accel = math.sqrt(xb[7] * xb[7] + xb[8] * xb[8] + xb[9] * xb[9])
+        rate = accel / max(v_max - speed, 1e-9) if speed < v_max else cap
+        rate = min(rate, cap)
+        if speed < v_min:
+            rate = floor
+        step = abs(dt[k])
+        stay = math.exp(-step * rate)
+        relight = min(1e-4 * step, 0.01)
+        pi[0, 0], pi[0, 1] = stay, 1.0 - stay
+        pi[1, 0], pi[1, 1] = relight, 1.0 - relight
+        for j in range(2):
+            c[k, j] = pi[0, j] * mu[k, 0] + pi[1, j] * mu[k, 1]
+        for i in range(2):
+            for j in range(2):
+                w[i, j] = pi[i, j] * mu[k, i] / max(c[k, j], 1e-300)
+        # Sources: mode i's estimate handed to mode j (imm._mixing_sources).
+        for i in range(2):
+            for j in range(2):
+                xi[i, j] = xm[k, i]
+                Pi[i, j] = Pm[k, i]
+        xi[0, 1, 6] = l_prior  # burnout: ln(beta) at its prior
+        Pi[0, 1, 6, :] = 0.0
+        Pi[0, 1, :, 6] = 0.0
+        Pi[0, 1, 6, 6] = l_sigma**2
+        for a in range(7, n):  # relight: the thrust at the prior thrust sigma
+            for b in range(7, n):
+                Pi[1, 0, a, b] = thrust_sigma**2 if a == b else 0.0
+        for j in range(2):
+            out_x = rows_x[s] if j == 0 else rows_x[ns + k]
+            out_P = rows_P[s] if j == 0 else rows_P[ns + k]
+            for a in range(n):
+                out_x[a] = w[0, j] * xi[0, j, a] + w[1, j] * xi[1, j, a]
+            for a in range(n):
+                d0a = xi[0, j, a] - out_x[a]
+                d1a = xi[1, j, a] - out_x[a]
+                for b in range(n):
+                    d0b = xi[0, j, b] - out_x[b]
+                    d1b = xi[1, j, b] - out_x[b]
+                    out_P[a, b] = w[0, j] * (Pi[0, j, a, b] + d0a * d0b) + w[1, j] * (
+                        Pi[1, j, a, b] + d1a * d1b
+                    )
+    for r in range(ns, ns + k_rows):  # the ballistic mode carries no thrust
+        for a in range(7, n):
+            rows_x[r, a] = 0.0
+            for b in range(n):
+                rows_P[r, a, b] = 0.0
+                rows_P[r, b, a] = 0.0
+    return rows_x, rows_P, rows_dt, c

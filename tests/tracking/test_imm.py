@@ -149,3 +149,50 @@ def test_update_at_omega_one_keeps_the_prediction():
         np.testing.assert_array_equal(post.mu[row], c[row])
     for row in (2, 3):
         assert not np.allclose(post.xm[row, 1], xm[row, 1])
+
+
+def test_compiled_mixing_equals_the_imm_formulas():
+    """kernels.imm_mix (imm.predict's mixing, one compiled loop) against the formulas in numpy:
+    imm.burnout_rate_per_s, imm.transition_matrix, c = Pi^T mu, w_i|j = pi_ij mu_i / c_j and
+    the moments of imm._mixing_sources' hand-overs; to the bit for the states and mode
+    probabilities, to round-off for the covariances; collapsed tracks' ballistic rows passed
+    through with their thrust zeroed; speeds below, inside and above the burnout band."""
+    from kizuna.tracking import imm
+    from kizuna.tracking.kernels import imm_mix
+
+    rng = np.random.default_rng(41)
+    k, n = 9, 10
+    xm = rng.normal(size=(k, 2, n)) * np.r_[[1e6] * 3, [1e3] * 3, [1.0], [20.0] * 3]
+    xm[:, :, 3:6] *= np.array([0.5, 2.0, 4.0, 8.0, 1.0, 3.0, 5.0, 0.2, 6.0])[:, None, None]
+    A = rng.normal(size=(k, 2, n, n))
+    Pm = A @ np.swapaxes(A, -1, -2)
+    mu = rng.uniform(0.05, 1.0, size=(k, 2))
+    mu /= mu.sum(axis=1, keepdims=True)
+    is_imm = np.ones(k, bool)
+    is_imm[[2, 6]] = False
+    sel = np.flatnonzero(is_imm)
+    dt = rng.uniform(-3.0, 8.0, k)
+    tau = 90.0
+    rows_x, rows_P, rows_dt, c = imm_mix(xm, Pm, mu, sel, dt, imm._mix_figures(tau))
+
+    rate = imm.burnout_rate_per_s(xm[sel, imm.BOOST_MODE], tau)
+    pi = imm.transition_matrix(dt[sel], tau, rate)
+    c_sel = np.einsum("kij,ki->kj", pi, mu[sel])
+    w = pi * mu[sel][:, :, None] / np.maximum(c_sel[:, None, :], 1e-300)
+    xi, Pi = imm._mixing_sources(xm[sel], Pm[sel])
+    xs = np.einsum("kij,kija->kja", w, xi)
+    d = xi - xs[:, None]
+    Ps = sum(w[:, i, :, None, None] * (Pi[:, i] + d[:, i, :, :, None] * d[:, i, :, None, :])
+             for i in range(2))
+    ref_x = np.concatenate([xs[:, 0], xm[:, 1]])
+    ref_P = np.concatenate([Ps[:, 0], Pm[:, 1]])
+    ref_x[sel.size + sel], ref_P[sel.size + sel] = xs[:, 1], Ps[:, 1]
+    ref_x[sel.size :, 7:] = 0.0
+    ref_P[sel.size :, 7:, :] = 0.0
+    ref_P[sel.size :, :, 7:] = 0.0
+    ref_c = mu.copy()
+    ref_c[sel] = c_sel
+    np.testing.assert_array_equal(c, ref_c)
+    np.testing.assert_array_equal(rows_dt, np.concatenate([dt[sel], dt]))
+    np.testing.assert_array_equal(rows_x, ref_x)
+    np.testing.assert_allclose(rows_P, ref_P, rtol=1e-12, atol=1e-12 * np.abs(ref_P).max())
