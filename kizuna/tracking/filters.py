@@ -47,6 +47,7 @@ class MeasurementModel(Protocol):
     def residual(self, z: Array, zhat: Array) -> Array: ...  # z - zhat, angles wrapped
     def mean(self, points: Array, weights: Array) -> Array: ...  # (K, L, m), (L,) -> (K, m)
     def take(self, rows: NDArray[np.intp]) -> MeasurementModel: ...  # rows of a per-row model
+    def linearise(self, x: Array, z: Array) -> tuple[Array, Array]: ...  # (jacobian, residual)
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,7 @@ class ExtendedKalmanFilter:
     def update(
         self, x: Array, P: Array, z: Array, R: Array, measurement: MeasurementModel
     ) -> Update:
-        zhat = measurement.predict(x)
-        H = measurement.jacobian(x)
-        nu = measurement.residual(z, zhat)
+        H, nu = measurement.linearise(x, z)  # jacobian(x), residual(z, predict(x))
         # The gain, the Joseph form P = (I - K H) P (I - K H)^T + K R K^T (symmetric positive
         # definite under round-off and for a gain that is not exactly optimal), the
         # normalised innovation and the likelihood, row by row in one compiled loop.

@@ -513,6 +513,54 @@ def ekf_update(
 
 
 @numba.njit(cache=True)
+def _radar_row(rel: Array, rotation: Array, z: Array, nu: Array, D: Array, H: Array) -> None:
+    """One radar plot ``z`` (range m, azimuth rad, elevation rad) of a point at ``rel`` (3,)
+    ECEF m from the radar (ECEF->ENU ``rotation``): the innovation z - h(x) into ``nu``
+    (azimuth wrapped into [-pi, pi)) and the Jacobian d(range, az, el)/d(r_ecef) into ``H``
+    (3, 3), as measurement.radar_measure, radar_jacobian and RadarModel.residual; ``D``
+    (3, 3) is scratch."""
+    two_pi = 2.0 * math.pi
+    e = rotation[0, 0] * rel[0] + rotation[0, 1] * rel[1] + rotation[0, 2] * rel[2]
+    n = rotation[1, 0] * rel[0] + rotation[1, 1] * rel[1] + rotation[1, 2] * rel[2]
+    u = rotation[2, 0] * rel[0] + rotation[2, 1] * rel[1] + rotation[2, 2] * rel[2]
+    horizontal = math.hypot(e, n)
+    nu[0] = z[0] - math.hypot(horizontal, u)
+    nu[1] = (z[1] - math.atan2(e, n) % two_pi + math.pi) % two_pi - math.pi
+    nu[2] = z[2] - math.atan2(u, horizontal)
+    h2 = max(e * e + n * n, 1e-6)
+    h = math.sqrt(h2)
+    rho2 = h2 + u * u
+    rho = math.sqrt(rho2)
+    D[0, 0], D[0, 1], D[0, 2] = e / rho, n / rho, u / rho
+    D[1, 0], D[1, 1], D[1, 2] = n / h2, -e / h2, 0.0
+    D[2, 0], D[2, 1], D[2, 2] = -e * u / (rho2 * h), -n * u / (rho2 * h), h / rho2
+    for i in range(3):
+        for j in range(3):
+            H[i, j] = D[i, 0] * rotation[0, j] + D[i, 1] * rotation[1, j] + D[i, 2] * rotation[2, j]
+
+
+@numba.njit(cache=True)
+def radar_innovation(
+    x: Array, origin: Array, rotation: Array, z: Array
+) -> tuple[Array, Array]:
+    """Measurement Jacobians (K, 3, n) and innovations (K, 3) of radar plots ``z`` (K, 3) of
+    states ``x`` (K, n >= 3) from one radar (``origin`` (3,) ECEF m, ECEF->ENU ``rotation``):
+    RadarModel.jacobian and RadarModel.residual(z, RadarModel.predict(x)) in one loop."""
+    k_rows, n = x.shape
+    H = np.zeros((k_rows, 3, n))
+    nu = np.empty((k_rows, 3))
+    rel = np.empty(3)
+    D = np.empty((3, 3))
+    H3 = np.empty((3, 3))
+    for row in range(k_rows):
+        for i in range(3):
+            rel[i] = x[row, i] - origin[i]
+        _radar_row(rel, rotation, z[row], nu[row], D, H3)
+        H[row, :, :3] = H3
+    return H, nu
+
+
+@numba.njit(cache=True)
 def radar_gate(
     x: Array,
     P: Array,
@@ -539,37 +587,17 @@ def radar_gate(
     d2 = np.empty(n_pairs)
     log_g = np.empty(n_pairs)
     rel = np.empty(3)
-    enu = np.empty(3)
     D = np.empty((3, 3))
     H = np.empty((3, 3))
     HP = np.empty((3, 3))
     S = np.empty((3, 3))
     L = np.zeros((3, 3))
     nu = np.empty(3)
-    two_pi = 2.0 * math.pi
     for p in range(n_pairs):
         k, c = rows[p], cols[p]
         for i in range(3):
             rel[i] = (x[k, i] + x[k, 3 + i] * dt[p]) - origin[i]
-        for i in range(3):
-            enu[i] = rotation[i, 0] * rel[0] + rotation[i, 1] * rel[1] + rotation[i, 2] * rel[2]
-        e, n, u = enu[0], enu[1], enu[2]
-        horizontal = math.hypot(e, n)
-        nu[0] = z[c, 0] - math.hypot(horizontal, u)
-        nu[1] = (z[c, 1] - math.atan2(e, n) % two_pi + math.pi) % two_pi - math.pi
-        nu[2] = z[c, 2] - math.atan2(u, horizontal)
-        h2 = max(e * e + n * n, 1e-6)
-        h = math.sqrt(h2)
-        rho2 = h2 + u * u
-        rho = math.sqrt(rho2)
-        D[0, 0], D[0, 1], D[0, 2] = e / rho, n / rho, u / rho
-        D[1, 0], D[1, 1], D[1, 2] = n / h2, -e / h2, 0.0
-        D[2, 0], D[2, 1], D[2, 2] = -e * u / (rho2 * h), -n * u / (rho2 * h), h / rho2
-        for i in range(3):
-            for j in range(3):
-                H[i, j] = (
-                    D[i, 0] * rotation[0, j] + D[i, 1] * rotation[1, j] + D[i, 2] * rotation[2, j]
-                )
+        _radar_row(rel, rotation, z[c], nu, D, H)
         for i in range(3):
             for j in range(3):
                 HP[i, j] = H[i, 0] * P[k, 0, j] + H[i, 1] * P[k, 1, j] + H[i, 2] * P[k, 2, j]

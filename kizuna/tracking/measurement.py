@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kizuna.geo.frames import enu_rotation, lla_to_ecef
+from kizuna.tracking.kernels import kernel_array, radar_innovation
 
 Array = NDArray[np.float64]
 TWO_PI = 2.0 * np.pi
@@ -161,6 +162,15 @@ class RadarModel:
         out[..., :, :3] = radar_jacobian(x[..., :3], self.origin_ecef_m, self.rotation)
         return out
 
+    def linearise(self, x: Array, z: Array) -> tuple[Array, Array]:
+        """(jacobian(x), residual(z, predict(x))) of states (K, n) and plots (K, 3); for one
+        site in one compiled loop (kernels.radar_innovation)."""
+        if self.origin_ecef_m.ndim == 1 and x.ndim == 2:
+            return radar_innovation(
+                kernel_array(x), self.origin_ecef_m, self.rotation, kernel_array(z)
+            )
+        return self.jacobian(x), self.residual(z, self.predict(x))
+
     @staticmethod
     def residual(z: Array, zhat: Array) -> Array:
         out = z - zhat
@@ -197,6 +207,10 @@ class PositionModel:
         idx = np.arange(self.dim)
         out[..., idx, idx] = 1.0
         return out
+
+    def linearise(self, x: Array, z: Array) -> tuple[Array, Array]:
+        """(jacobian(x), residual(z, predict(x)))."""
+        return self.jacobian(x), self.residual(z, self.predict(x))
 
     @staticmethod
     def residual(z: Array, zhat: Array) -> Array:

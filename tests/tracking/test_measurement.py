@@ -108,3 +108,18 @@ def test_compiled_radar_gate_equals_the_model():
     log_l = -0.5 * (nis + np.linalg.slogdet(S)[1] + 3 * np.log(2 * np.pi))
     np.testing.assert_allclose(d2, nis, rtol=1e-9)
     np.testing.assert_allclose(log_g, log_l, rtol=1e-12, atol=1e-9)
+
+
+def test_compiled_linearisation_equals_the_model():
+    """RadarModel.linearise (one site: kernels.radar_innovation) is the model's jacobian and
+    residual(z, predict(x)), on 10-state rows, with azimuths either side of north."""
+    site = SensorSite.from_lla(*SITE)
+    model = RadarModel(site.origin_ecef_m, site.rotation)
+    rng = np.random.default_rng(33)
+    x = rng.normal(0.0, 30.0, (10, 10))
+    x[:, :3] = _targets(10, seed=34)
+    z = model.predict(x) + rng.normal(0.0, [200.0, 3e-3, 3e-3], (10, 3))
+    z[0, 1], z[1, 1] = 1e-4, 2 * np.pi - 1e-4
+    H, nu = model.linearise(x, z)
+    np.testing.assert_allclose(H, model.jacobian(x), rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(nu, model.residual(z, model.predict(x)), rtol=1e-9, atol=1e-12)
