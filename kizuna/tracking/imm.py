@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from kizuna.tracking.filters import Filter, MeasurementModel, symmetrize
-from kizuna.tracking.kernels import imm_mix, kernel_array
+from kizuna.tracking.filters import Filter, MeasurementModel
+from kizuna.tracking.kernels import imm_mix, kernel_array, mode_mixture
 from kizuna.tracking.motion import (
     BALLISTIC,
     BALLISTIC_DIM,
@@ -124,28 +124,16 @@ def transition_matrix(dt_s: Array, tau_burn_s: float, burnout_rate_s: Array | No
     return out
 
 
-def combine(xm: Array, Pm: Array, mu: Array) -> tuple[Array, Array]:
-    """Moment-matched mixture: x = sum mu_j x_j, P = sum mu_j (P_j + d_j d_j^T).
+def combine(xm: Array, Pm: Array, mu: Array, dim: int | None = None) -> tuple[Array, Array]:
+    """Moment-matched mixture: x = sum mu_j x_j, P = sum mu_j (P_j + d_j d_j^T), over the
+    first ``dim`` states (default all), in one compiled loop (kernels.mode_mixture).
 
     A track whose mode probabilities are exactly (0, 1) (collapsed to ballistic, most tracks
-    in midcourse) is its ballistic mode: the sums are formed only for the others.
+    in midcourse) is its ballistic mode.
     """
-    lone = (mu[:, BOOST_MODE] == 0.0) & (mu[:, BALLISTIC_MODE] == 1.0)
-    if not lone.any():
-        return _mix(xm, Pm, mu)
-    x = xm[:, BALLISTIC_MODE].copy()
-    P = symmetrize(Pm[:, BALLISTIC_MODE])
-    mixed = ~lone
-    if mixed.any():
-        x[mixed], P[mixed] = _mix(xm[mixed], Pm[mixed], mu[mixed])
-    return x, P
-
-
-def _mix(xm: Array, Pm: Array, mu: Array) -> tuple[Array, Array]:
-    x = np.einsum("kj,kji->ki", mu, xm)
-    d = xm - x[:, None, :]
-    P = np.einsum("kj,kjab->kab", mu, Pm + d[..., :, None] * d[..., None, :])
-    return x, symmetrize(P)
+    return mode_mixture(
+        kernel_array(xm), kernel_array(Pm), kernel_array(mu), xm.shape[-1] if dim is None else dim
+    )
 
 
 def _zero_thrust(x: Array, P: Array) -> None:

@@ -596,9 +596,7 @@ class Tracker:
             )
             # The combined (r, v, l) estimate: gating reads nothing else (the mixture is formed
             # element by element, so this block is the full combination's).
-            xp, Pp = imm.combine(
-                pred.xm[..., :BALLISTIC_DIM], pred.Pm[..., :BALLISTIC_DIM, :BALLISTIC_DIM], pred.c
-            )
+            xp, Pp = imm.combine(pred.xm, pred.Pm, pred.c, BALLISTIC_DIM)
             # Stage 1: k-d tree ball containing each track's gate (plus the batch's time spread).
             spread = float(t_rep.max() - t_ref)
             pos_sigma = np.sqrt(Pp[:, :3, :3].trace(axis1=1, axis2=2))
@@ -1665,7 +1663,7 @@ class Tracker:
         # the full combination's) and the combined thrust: no 10x10 stack is gathered.
         b = BALLISTIC_DIM
         xm = tab.xm.take(slots, axis=0)  # (take, then slice: see _merge_duplicates)
-        xl7, Pl7 = imm.combine(xm[:, :, :b], tab.Pm.take(slots, axis=0)[:, :, :b, :b], mu)
+        xl7, Pl7 = imm.combine(xm, tab.Pm.take(slots, axis=0), mu, b)
         thrust = np.einsum("kj,kji->ki", mu, xm[:, :, THRUST])
         beta = np.exp(xl7[:, LOG_BETA])
         boost_p = mu[:, imm.BOOST_MODE]

@@ -29,7 +29,12 @@ def test_combine_is_the_moment_match_with_collapsed_rows():
             np.testing.assert_allclose(P[i], cov, rtol=1e-12, atol=1e-12)
     x, P = combine(xm[[1, 4]], Pm[[1, 4]], mu[[1, 4]])
     np.testing.assert_array_equal(x, xm[[1, 4], 1])
-    np.testing.assert_array_equal(P, Pm[[1, 4], 1])
+    np.testing.assert_array_equal(P, 0.5 * (Pm[[1, 4], 1] + Pm[[1, 4], 1].mT))
+    # Over the leading states only (the tracker's (r, v, l) block of 10-state modes).
+    x7, P7 = combine(xm, Pm, mu, 7)
+    x_ref, P_ref = combine(xm[:, :, :7], Pm[:, :, :7, :7], mu)
+    np.testing.assert_array_equal(x7, x_ref)
+    np.testing.assert_array_equal(P7, P_ref)
 
 
 def test_burnout_hands_ballistic_mode_the_beta_prior():
