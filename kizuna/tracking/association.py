@@ -23,6 +23,8 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
+from kizuna.tracking.kernels import ball_pairs, kernel_array
+
 Array = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 
@@ -32,9 +34,10 @@ _FORBIDDEN = 1e12
 # the tree's own checks and one Python list per query). Past it the tree keeps the cost
 # linear in the objects; below it the dense work is bounded by this constant.
 _DENSE_PAIRS = 4096
-# Past that, the sweep along one axis (see _sweep) while its slabs hold at most this many
+# Past that, the sweep along one axis (see ball_candidates) while its slabs hold at most this many
 # candidates per point, else the k-d tree.
 _SWEEP_BUDGET = 4
+_NO_ORDER = np.zeros(0, np.intp)  # ball_pairs: every pair, no sweep
 
 
 def ball_candidates(
@@ -48,15 +51,22 @@ def ball_candidates(
     if n == 0 or m == 0:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty
+    r = np.empty(n)
+    r[:] = radius_m
+    points, reports = kernel_array(track_points), kernel_array(report_points)
     if n * m <= _DENSE_PAIRS:
-        gap = track_points[:, None, :] - report_points[None, :, :]
-        r = np.asarray(radius_m, float)
-        limit = r * r if r.ndim == 0 else (r * r)[:, None]
-        rows, cols = (np.add.reduce(gap * gap, axis=-1) <= limit).nonzero()
+        rows, cols, _ = ball_pairs(points, r, reports, _NO_ORDER, _SWEEP_BUDGET)
         return rows, cols
-    found = _sweep(track_points, radius_m, report_points)
-    if found is not None:
-        return found
+    # The sweep along the first axis: the reports sorted by it, each track's slab
+    # |x_report - x_track| <= radius located by binary search, then the exact distance test
+    # on the slab's reports, in one compiled loop (kernels.ball_pairs). It gives up when the
+    # slabs hold more than _SWEEP_BUDGET candidates per point (objects lined up along that
+    # axis, or dense): the k-d tree's cost does not depend on the geometry. In the usual scan
+    # (objects kilometres apart, gates of a few kilometres) each slab holds a report or two.
+    order = report_points[:, 0].argsort()
+    rows, cols, swept = ball_pairs(points, r, reports, order, _SWEEP_BUDGET)
+    if swept:
+        return rows, cols
     tree = cKDTree(report_points)
     hits = tree.query_ball_point(track_points, radius_m, return_sorted=False)
     # One pass of C-level iteration over the lists (no per-list array): ~40 % of this
@@ -65,38 +75,6 @@ def ball_candidates(
     rows = np.arange(len(hits), dtype=np.intp).repeat(counts)
     cols = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.intp, count=rows.size)
     return rows, cols
-
-
-def _sweep(
-    track_points: Array, radius_m: Array | float, report_points: Array
-) -> tuple[IntArray, IntArray] | None:
-    """:func:`ball_candidates` by a sweep along the first axis: the reports sorted by it, each
-    track's slab |x_report - x_track| <= radius located by binary search, then the exact
-    distance test on the slab's reports. None when the slabs hold more than
-    ``_SWEEP_BUDGET`` candidates per point (objects lined up along that axis, or dense): the
-    k-d tree's cost does not depend on the geometry. In the usual scan (objects kilometres
-    apart, gates of a few kilometres) each slab holds a report or two, and the sweep is a
-    fixed ~15 numpy calls where the tree costs ~60-90 us of build and per-query lists."""
-    n, m = track_points.shape[0], report_points.shape[0]
-    order = report_points[:, 0].argsort()
-    xs = report_points[order, 0]
-    r = np.empty(n)
-    r[:] = radius_m
-    x = track_points[:, 0]
-    # The slab is widened by a part in 1e9 (and a micrometre) so that rounding of x +- r
-    # cannot drop a report on the sphere; the distance test decides.
-    pad = r * 1e-9 + 1e-6
-    lo = xs.searchsorted(x - r - pad, "left")
-    counts = xs.searchsorted(x + r + pad, "right") - lo
-    total = int(counts.sum())
-    if total > _SWEEP_BUDGET * (n + m):
-        return None
-    rows = np.arange(n, dtype=np.intp).repeat(counts)
-    # Position in the sorted reports: the slab's start plus the rank within the slab.
-    cols = order[np.arange(total) + (lo - (counts.cumsum() - counts)).repeat(counts)]
-    gap = track_points[rows] - report_points[cols]
-    inside = np.add.reduce(gap * gap, axis=-1) <= (r * r)[rows]
-    return rows[inside], cols[inside]
 
 
 def assign(

@@ -753,3 +753,76 @@ def mode_mixture(xm: Array, Pm: Array, mu: Array, dim: int) -> tuple[Array, Arra
             for b in range(dim):
                 P[k, a, b] = 0.5 * (T[a, b] + T[b, a])
     return x, P
+
+
+@numba.njit(cache=True)
+def _search(xs: Array, value: float, right: bool) -> int:
+    """np.searchsorted(xs, value, "right" if right else "left") on a sorted ``xs``."""
+    lo, hi = 0, xs.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if xs[mid] < value or (right and xs[mid] == value):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True)
+def ball_pairs(
+    track_points: Array, radius: Array, report_points: Array, order: NDArray[np.intp], budget: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], bool]:
+    """(track, report) index pairs within each track's ``radius`` (K,) m, grouped by track
+    (kizuna.tracking.association.ball_candidates' all-pairs and sweep searches, the same
+    pairs in the same order).
+
+    ``order``: the reports sorted by their first coordinate, for the sweep; empty: test
+    every pair (reports in index order). The sweep tests, per track, the reports of the slab
+    |x_report - x_track| <= radius (widened by a part in 1e9 and a micrometre against
+    rounding) in that order; past ``budget`` candidates per point it gives up (the third
+    value False) and returns no pairs.
+    """
+    n, m = track_points.shape[0], report_points.shape[0]
+    if order.size == 0:
+        rows = np.empty(n * m, np.intp)
+        cols = np.empty(n * m, np.intp)
+        found = 0
+        for i in range(n):
+            limit = radius[i] * radius[i]
+            for j in range(m):
+                g0 = track_points[i, 0] - report_points[j, 0]
+                g1 = track_points[i, 1] - report_points[j, 1]
+                g2 = track_points[i, 2] - report_points[j, 2]
+                if g0 * g0 + g1 * g1 + g2 * g2 <= limit:
+                    rows[found], cols[found] = i, j
+                    found += 1
+        return rows[:found], cols[:found], True
+    xs = np.empty(m)
+    for j in range(m):
+        xs[j] = report_points[order[j], 0]
+    lo = np.empty(n, np.intp)
+    counts = np.empty(n, np.intp)
+    total = 0
+    for i in range(n):
+        r = radius[i]
+        pad = r * 1e-9 + 1e-6
+        x = track_points[i, 0]
+        lo[i] = _search(xs, x - r - pad, False)
+        counts[i] = _search(xs, x + r + pad, True) - lo[i]
+        total += counts[i]
+    if total > budget * (n + m):
+        return np.empty(0, np.intp), np.empty(0, np.intp), False
+    rows = np.empty(total, np.intp)
+    cols = np.empty(total, np.intp)
+    found = 0
+    for i in range(n):
+        limit = radius[i] * radius[i]
+        for t in range(counts[i]):
+            j = order[lo[i] + t]
+            g0 = track_points[i, 0] - report_points[j, 0]
+            g1 = track_points[i, 1] - report_points[j, 1]
+            g2 = track_points[i, 2] - report_points[j, 2]
+            if g0 * g0 + g1 * g1 + g2 * g2 <= limit:
+                rows[found], cols[found] = i, j
+                found += 1
+    return rows[:found], cols[:found], True

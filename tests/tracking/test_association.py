@@ -8,6 +8,7 @@ from scipy.optimize import linear_sum_assignment
 
 from kizuna.tracking import association
 from kizuna.tracking.association import assign, ball_candidates
+from kizuna.tracking.kernels import ball_pairs
 
 
 @pytest.mark.parametrize(
@@ -27,8 +28,10 @@ def test_ball_candidates_equals_all_pairs(n_tracks, n_reports, box, path, one_ra
     if box > 1e6:  # half the reports beside a track, so that there are pairs to find
         reports[:150] = tracks[:150] + rng.normal(0, 3e3, (150, 3))
     radius = 2e4 if one_radius else rng.uniform(1e3, 8e3, n_tracks)
-    swept = association._sweep(tracks, radius, reports)
-    assert (swept is not None) == (path == "sweep") or path == "dense"
+    r = np.broadcast_to(radius, (n_tracks,)).copy()
+    order = reports[:, 0].argsort()
+    _, _, swept = ball_pairs(tracks, r, reports, order, association._SWEEP_BUDGET)
+    assert swept == (path == "sweep") or path == "dense"
     rows, cols = ball_candidates(tracks, radius, reports)
     d = np.linalg.norm(tracks[:, None] - reports[None], axis=-1)
     want = set(zip(*np.nonzero(d <= np.reshape(radius, (-1, 1))), strict=True))
