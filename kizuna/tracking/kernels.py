@@ -826,3 +826,37 @@ def ball_pairs(
                 rows[found], cols[found] = i, j
                 found += 1
     return rows[:found], cols[:found], True
+
+
+@numba.njit(cache=True)
+def moved_mode_average(
+    xm: Array, Pm: Array, mu: Array, slots: NDArray[np.intp], dt: Array
+) -> tuple[Array, Array]:
+    """Mode-probability-weighted (r, v) and its covariance of tracks ``slots`` (K,), moved in
+    a straight line by ``dt`` (K,) s: x = sum_j mu_j x_j[:6], P = sum_j mu_j P_j[:6, :6]
+    (no spread term), then F x, F P F^T with F = [[I, dt I], [0, I]] (as
+    tracker._merge_duplicates with tracker._shift). ``xm`` (N, 2, n), ``Pm`` (N, 2, n, n),
+    ``mu`` (N, 2): the track table; returns (K, 6), (K, 6, 6)."""
+    k_rows = slots.size
+    x = np.empty((k_rows, 6))
+    P = np.empty((k_rows, 6, 6))
+    T = np.empty((6, 6))
+    for k in range(k_rows):
+        s = slots[k]
+        m0, m1 = mu[s, 0], mu[s, 1]
+        d = dt[k]
+        for a in range(6):
+            x[k, a] = m0 * xm[s, 0, a] + m1 * xm[s, 1, a]
+            for b in range(6):
+                T[a, b] = m0 * Pm[s, 0, a, b] + m1 * Pm[s, 1, a, b]
+        for a in range(3):
+            x[k, a] = x[k, a] + d * x[k, 3 + a]
+        for a in range(3):  # F P: rows 0:3 take dt times rows 3:6
+            for b in range(6):
+                T[a, b] = T[a, b] + d * T[3 + a, b]
+        for a in range(6):  # (F P) F^T: columns 0:3 take dt times columns 3:6
+            for b in range(3):
+                P[k, a, b] = T[a, b] + d * T[a, 3 + b]
+            for b in range(3, 6):
+                P[k, a, b] = T[a, b]
+    return x, P

@@ -77,7 +77,7 @@ from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likeliho
 from kizuna.tracking.fusion import ci_omega
 from kizuna.tracking.imm import THRUST_SIGMA_MPS2
 from kizuna.tracking.initiation import launch_seed, two_point
-from kizuna.tracking.kernels import kernel_array, radar_gate
+from kizuna.tracking.kernels import kernel_array, moved_mode_average, radar_gate
 from kizuna.tracking.measurement import (
     PositionModel,
     RadarModel,
@@ -1524,12 +1524,10 @@ class Tracker:
         none = np.zeros(0, np.intp)
         if touched.size == 0 or live.size < 2:
             return none
-        # (take, then slice: ~3x faster than one index mixing an array with slices)
-        x = np.einsum("kj,kji->ki", tab.mu[live], tab.xm.take(live, axis=0)[:, :, :6])
-        P = np.einsum("kj,kjab->kab", tab.mu[live], tab.Pm.take(live, axis=0)[:, :, :6, :6])
+        # The mode-weighted (r, v) and covariance of every live track at t_ref, in one
+        # compiled loop over the table's rows (kernels.moved_mode_average).
         t_ref = float(tab.t[touched].max())
-        xs, Ps = _shift(x[:, None], P[:, None], t_ref - tab.t[live])
-        x, P = xs[:, 0], Ps[:, 0]
+        x, P = moved_mode_average(tab.xm, tab.Pm, tab.mu, live, t_ref - tab.t[live])
         sigma = np.sqrt(P[:, :3, :3].trace(axis1=1, axis2=2))
         where = live.searchsorted(touched)
         rows, cols = ball_candidates(

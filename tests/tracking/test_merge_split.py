@@ -279,3 +279,26 @@ def test_piece_left_behind_is_not_overconfident_after_the_separation():
     assert len(values) > 300
     assert np.mean(values) < 16.0, np.mean(values)
     assert np.mean(np.array(values) > NEES_999) < 0.2
+
+
+def test_compiled_moved_mode_average_equals_the_numpy_forms():
+    """kernels.moved_mode_average (the duplicate test's estimates, one compiled loop) is the
+    mode-weighted (r, v) and covariance of the table's rows moved by tracker._shift, to the
+    bit; dt = 0 leaves them where they are."""
+    from kizuna.tracking.kernels import moved_mode_average
+    from kizuna.tracking.tracker import _shift
+
+    rng = np.random.default_rng(51)
+    xm = rng.normal(size=(12, 2, 10)) * 1e3
+    A = rng.normal(size=(12, 2, 10, 10))
+    Pm = A @ A.mT
+    mu = rng.uniform(0.0, 1.0, (12, 2))
+    mu[3] = (0.0, 1.0)
+    slots = np.array([7, 3, 0, 11, 5], np.intp)
+    dt = np.array([0.5, -2.0, 0.0, 3.0, 0.25])
+    x, P = moved_mode_average(xm, Pm, mu, slots, dt)
+    x_ref = np.einsum("kj,kji->ki", mu[slots], xm[slots][:, :, :6])
+    P_ref = np.einsum("kj,kjab->kab", mu[slots], Pm[slots][:, :, :6, :6])
+    xs, Ps = _shift(x_ref[:, None], P_ref[:, None], dt)
+    np.testing.assert_array_equal(x, xs[:, 0])
+    np.testing.assert_array_equal(P, Ps[:, 0])
