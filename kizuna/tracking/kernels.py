@@ -860,3 +860,33 @@ def moved_mode_average(
             for b in range(3, 6):
                 P[k, a, b] = T[a, b]
     return x, P
+
+
+@numba.njit(cache=True)
+def point_covariance(z: Array, sigma: Array, rotation: Array) -> Array:
+    """ECEF covariances (K, 3, 3), m^2, of the points radar plots ``z`` (K, 3) (range m,
+    azimuth rad, elevation rad) with 1-sigmas ``sigma`` (K, 3) locate, from a radar with
+    ECEF->ENU ``rotation`` (3, 3): J diag(sigma^2) J^T, J = R^T d(ENU)/d(range, az, el)
+    (measurement.aer_point_covariance)."""
+    k_rows = z.shape[0]
+    out = np.empty((k_rows, 3, 3))
+    jac = np.empty((3, 3))
+    J = np.empty((3, 3))
+    for k in range(k_rows):
+        rng, az, el = z[k, 0], z[k, 1], z[k, 2]
+        ca, sa, ce, se = math.cos(az), math.sin(az), math.cos(el), math.sin(el)
+        jac[0, 0], jac[1, 0], jac[2, 0] = ce * sa, ce * ca, se
+        jac[0, 1], jac[1, 1], jac[2, 1] = rng * ce * ca, -rng * ce * sa, 0.0
+        jac[0, 2], jac[1, 2], jac[2, 2] = -rng * se * sa, -rng * se * ca, rng * ce
+        for i in range(3):
+            for j in range(3):
+                J[i, j] = rotation[0, i] * jac[0, j] + rotation[1, i] * jac[1, j] + (
+                    rotation[2, i] * jac[2, j]
+                )
+        for i in range(3):
+            for j in range(3):
+                s = 0.0
+                for a in range(3):
+                    s += J[i, a] * (sigma[k, a] ** 2 * J[j, a])
+                out[k, i, j] = s
+    return out

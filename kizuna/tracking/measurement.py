@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kizuna.geo.frames import enu_rotation, lla_to_ecef
-from kizuna.tracking.kernels import kernel_array, radar_innovation
+from kizuna.tracking.kernels import kernel_array, point_covariance, radar_innovation
 
 Array = NDArray[np.float64]
 TWO_PI = 2.0 * np.pi
@@ -116,16 +116,14 @@ def aer_point_covariance(z: Array, sigma: Array, rotation: Array) -> Array:
     """ECEF covariance (m^2), (..., 3, 3), of the point a radar measurement z locates.
 
     First order: J diag(sigma^2) J^T with J = d(ECEF)/d(range, az, el) = R^T d(ENU)/d(aer).
-    ``sigma`` is (range_m, azimuth_rad, elevation_rad) 1-sigma, shape (..., 3).
+    ``sigma`` is (range_m, azimuth_rad, elevation_rad) 1-sigma, shape (..., 3); ``rotation``
+    the radar's ECEF->ENU matrix (3, 3).
     """
-    rng, az, el = z[..., 0], z[..., 1], z[..., 2]
-    ca, sa, ce, se = np.cos(az), np.sin(az), np.cos(el), np.sin(el)
-    jac = np.zeros(z.shape + (3,))
-    jac[..., 0, 0], jac[..., 1, 0], jac[..., 2, 0] = ce * sa, ce * ca, se
-    jac[..., 0, 1], jac[..., 1, 1] = rng * ce * ca, -rng * ce * sa
-    jac[..., 0, 2], jac[..., 1, 2], jac[..., 2, 2] = -rng * se * sa, -rng * se * ca, rng * ce
-    jac = np.swapaxes(rotation, -1, -2) @ jac
-    return jac @ (sigma[..., :, None] ** 2 * np.swapaxes(jac, -1, -2))
+    z = np.asarray(z, float)
+    rows = z.reshape(-1, 3)
+    sig = np.broadcast_to(sigma, z.shape).reshape(-1, 3)
+    cov = point_covariance(kernel_array(rows), kernel_array(sig), kernel_array(rotation))
+    return cov.reshape(z.shape + (3,))  # (one compiled loop: kernels.point_covariance)
 
 
 @dataclass(frozen=True)

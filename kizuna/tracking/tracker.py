@@ -92,7 +92,6 @@ from kizuna.tracking.motion import (
     LOG_BETA_SIGMA,
     POS,
     THRUST,
-    VEL,
     to_inverse_beta,
 )
 
@@ -1236,7 +1235,8 @@ class Tracker:
         # A new track's declared phase is its prior's, when the prior is decided and the
         # track was not born at a separation.
         p = mu[:, imm.BOOST_MODE]
-        at_separation = np.broadcast_to(np.asarray(separation, bool), (k,))
+        at_separation = np.empty(k, bool)  # (np.broadcast_to's Python layers: ~10 us)
+        at_separation[:] = separation
         tab.declared[slots] = np.where(
             p > self.config.phase_boost_above,
             POWERED,
@@ -1408,8 +1408,8 @@ class Tracker:
         of each extrapolated in a straight line from its last update (for proximity tests
         over a few seconds, where gravity's sag is metres)."""
         tab = self.table
-        x = np.einsum("km,kmd->kd", tab.mu[slots], tab.xm.take(slots, axis=0)[:, :, :6])
-        return x[:, POS] + x[:, VEL] * (t_s - tab.t[slots])[:, None]
+        x, _ = moved_mode_average(tab.xm, tab.Pm, tab.mu, slots, t_s - tab.t[slots])
+        return x[:, POS]
 
     def _widen_parents(self, children: NDArray[np.intp], now_s: float) -> None:
         """Give the confirmed tracks beside newly confirmed separation children (``children``:
