@@ -108,7 +108,10 @@ def aer_to_point(z: Array, origin_ecef_m: Array, rotation: Array) -> Array:
     """Inverse of :func:`radar_measure`: (range, az_rad, el_rad) -> ECEF (m), shape (..., 3)."""
     rng, az, el = z[..., 0], z[..., 1], z[..., 2]
     horizontal = rng * np.cos(el)
-    enu = np.stack([horizontal * np.sin(az), horizontal * np.cos(az), rng * np.sin(el)], axis=-1)
+    enu = np.empty(np.shape(z))  # (filled in place: np.stack's Python layers cost ~10 us)
+    enu[..., 0] = horizontal * np.sin(az)
+    enu[..., 1] = horizontal * np.cos(az)
+    enu[..., 2] = rng * np.sin(el)
     return origin_ecef_m + np.einsum("...ji,...j->...i", rotation, enu)
 
 

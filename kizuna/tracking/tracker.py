@@ -559,8 +559,10 @@ class Tracker:
         tab = self.table
         tab.grow(tab.n, len(self._sensor_ids))  # a sensor seen for the first time
         m = len(batch)
-        values = np.array([b.values for b in batch])
-        meta = np.array([b.meta for b in batch], np.int64)
+        # (np.fromiter over the chained tuples: half of np.array's cost on a list of tuples)
+        chain = itertools.chain.from_iterable
+        values = np.fromiter(chain([b.values for b in batch]), float, count=8 * m).reshape(m, 8)
+        meta = np.fromiter(chain([b.meta for b in batch]), np.int64, count=4 * m).reshape(m, 4)
         t_rep = values[:, 0].copy()
         z = values[:, 1:4] * _AER_TO_RAD  # range_m, azimuth_rad, elevation_rad
         sig = values[:, 4:7] * _AER_TO_RAD
