@@ -124,15 +124,27 @@ def transition_matrix(dt_s: Array, tau_burn_s: float, burnout_rate_s: Array | No
     return out
 
 
-def combine(xm: Array, Pm: Array, mu: Array, dim: int | None = None) -> tuple[Array, Array]:
+def combine(
+    xm: Array,
+    Pm: Array,
+    mu: Array,
+    dim: int | None = None,
+    rows: NDArray[np.intp] | None = None,
+) -> tuple[Array, Array]:
     """Moment-matched mixture: x = sum mu_j x_j, P = sum mu_j (P_j + d_j d_j^T), over the
-    first ``dim`` states (default all), in one compiled loop (kernels.mode_mixture).
+    first ``dim`` states (default all), of the tracks ``rows`` (default all; e.g. slots of a
+    table, without gathering their covariances first), in one compiled loop
+    (kernels.mode_mixture).
 
     A track whose mode probabilities are exactly (0, 1) (collapsed to ballistic, most tracks
     in midcourse) is its ballistic mode.
     """
     return mode_mixture(
-        kernel_array(xm), kernel_array(Pm), kernel_array(mu), xm.shape[-1] if dim is None else dim
+        kernel_array(xm),
+        kernel_array(Pm),
+        kernel_array(mu),
+        np.arange(xm.shape[0]) if rows is None else rows,
+        xm.shape[-1] if dim is None else dim,
     )
 
 

@@ -730,34 +730,37 @@ def imm_mix(
 
 
 @numba.njit(cache=True)
-def mode_mixture(xm: Array, Pm: Array, mu: Array, dim: int) -> tuple[Array, Array]:
-    """Moment-matched mixture of each track's modes over their first ``dim`` states:
-    x = sum_j mu_j x_j, P = sum_j mu_j (P_j + d_j d_j^T), d_j = x_j - x, symmetrised;
-    a track whose probabilities are exactly (0, 1) (collapsed) is its ballistic mode.
-    ``xm`` (K, 2, n), ``Pm`` (K, 2, n, n), ``mu`` (K, 2); returns (K, dim), (K, dim, dim)
-    (imm.combine in one loop)."""
-    k_rows = xm.shape[0]
+def mode_mixture(
+    xm: Array, Pm: Array, mu: Array, rows: NDArray[np.intp], dim: int
+) -> tuple[Array, Array]:
+    """Moment-matched mixture of the modes of tracks ``rows`` (K,) over their first ``dim``
+    states: x = sum_j mu_j x_j, P = sum_j mu_j (P_j + d_j d_j^T), d_j = x_j - x,
+    symmetrised; a track whose probabilities are exactly (0, 1) (collapsed) is its ballistic
+    mode. ``xm`` (N, 2, n), ``Pm`` (N, 2, n, n), ``mu`` (N, 2); returns (K, dim),
+    (K, dim, dim) (imm.combine in one loop)."""
+    k_rows = rows.size
     x = np.empty((k_rows, dim))
     P = np.empty((k_rows, dim, dim))
     d0 = np.empty(dim)
     d1 = np.empty(dim)
     T = np.empty((dim, dim))
     for k in range(k_rows):
-        m0, m1 = mu[k, 0], mu[k, 1]
+        s = rows[k]
+        m0, m1 = mu[s, 0], mu[s, 1]
         if m0 == 0.0 and m1 == 1.0:
             for a in range(dim):
-                x[k, a] = xm[k, 1, a]
+                x[k, a] = xm[s, 1, a]
                 for b in range(dim):
-                    P[k, a, b] = 0.5 * (Pm[k, 1, a, b] + Pm[k, 1, b, a])
+                    P[k, a, b] = 0.5 * (Pm[s, 1, a, b] + Pm[s, 1, b, a])
             continue
         for a in range(dim):
-            x[k, a] = m0 * xm[k, 0, a] + m1 * xm[k, 1, a]
-            d0[a] = xm[k, 0, a] - x[k, a]
-            d1[a] = xm[k, 1, a] - x[k, a]
+            x[k, a] = m0 * xm[s, 0, a] + m1 * xm[s, 1, a]
+            d0[a] = xm[s, 0, a] - x[k, a]
+            d1[a] = xm[s, 1, a] - x[k, a]
         for a in range(dim):
             for b in range(dim):
-                T[a, b] = m0 * (Pm[k, 0, a, b] + d0[a] * d0[b]) + m1 * (
-                    Pm[k, 1, a, b] + d1[a] * d1[b]
+                T[a, b] = m0 * (Pm[s, 0, a, b] + d0[a] * d0[b]) + m1 * (
+                    Pm[s, 1, a, b] + d1[a] * d1[b]
                 )
         for a in range(dim):
             for b in range(dim):

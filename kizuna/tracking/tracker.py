@@ -1660,10 +1660,11 @@ class Tracker:
         tab = self.table
         mu = tab.mu[slots]
         # The combined (r, v, l) block (the mixture is formed element by element, so it is
-        # the full combination's) and the combined thrust: no 10x10 stack is gathered.
+        # the full combination's), read from the table, and the combined thrust: no 10x10
+        # stack is gathered.
         b = BALLISTIC_DIM
-        xm = tab.xm.take(slots, axis=0)  # (take, then slice: see _merge_duplicates)
-        xl7, Pl7 = imm.combine(xm, tab.Pm.take(slots, axis=0), mu, b)
+        xm = tab.xm.take(slots, axis=0)  # (take, then slice: ~3x faster than one mixed index)
+        xl7, Pl7 = imm.combine(tab.xm, tab.Pm, tab.mu, b, slots)
         thrust = np.einsum("kj,kji->ki", mu, xm[:, :, THRUST])
         beta = np.exp(xl7[:, LOG_BETA])
         boost_p = mu[:, imm.BOOST_MODE]

@@ -35,6 +35,11 @@ def test_combine_is_the_moment_match_with_collapsed_rows():
     x_ref, P_ref = combine(xm[:, :, :7], Pm[:, :, :7, :7], mu)
     np.testing.assert_array_equal(x7, x_ref)
     np.testing.assert_array_equal(P7, P_ref)
+    # ... of some rows of a table, read in place.
+    rows = np.array([4, 0, 3], np.intp)
+    x7, P7 = combine(xm, Pm, mu, 7, rows)
+    np.testing.assert_array_equal(x7, x_ref[rows])
+    np.testing.assert_array_equal(P7, P_ref[rows])
 
 
 def test_burnout_hands_ballistic_mode_the_beta_prior():
