@@ -387,6 +387,24 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 @numba.njit(cache=True)
+def _cholesky(S: Array, L: Array) -> None:
+    """Lower Cholesky factor of 0.5 (S + S^T) into ``L`` (m, m) (its lower triangle; as
+    filters.cholesky); raises numpy's LinAlgError if it is not positive definite."""
+    m = S.shape[0]
+    for i in range(m):
+        for j in range(i + 1):
+            s = 0.5 * (S[i, j] + S[j, i])
+            for a in range(j):
+                s -= L[i, a] * L[j, a]
+            if i == j:
+                if not s > 0.0:
+                    raise np.linalg.LinAlgError("Matrix is not positive definite")
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+
+
+@numba.njit(cache=True)
 def ekf_update(
     x: Array, P: Array, H: Array, nu: Array, R: Array
 ) -> tuple[Array, Array, Array, Array, Array]:
@@ -441,18 +459,7 @@ def ekf_update(
                 for t in range(c):
                     s += Hr[i, cols[t]] * PHt[cols[t], j]
                 S[i, j] = s + Rr[i, j]
-        # Cholesky of 0.5 (S + S^T).
-        for i in range(m):
-            for j in range(i + 1):
-                s = 0.5 * (S[i, j] + S[j, i])
-                for a in range(j):
-                    s -= L[i, a] * L[j, a]
-                if i == j:
-                    if not s > 0.0:
-                        raise np.linalg.LinAlgError("Matrix is not positive definite")
-                    L[i, i] = math.sqrt(s)
-                else:
-                    L[i, j] = s / L[j, j]
+        _cholesky(S, L)
         # L^-1 by forward substitution, S^-1 = L^-T L^-1.
         for j in range(m):
             for i in range(m):
@@ -615,19 +622,10 @@ def radar_gate(
             for j in range(3):
                 HPHt = HP[i, 0] * H[j, 0] + HP[i, 1] * H[j, 1] + HP[i, 2] * H[j, 2]
                 S[i, j] = HPHt + R[c, i, j]
+        _cholesky(S, L)
         log_det = 0.0
         q = 0.0
         for i in range(3):
-            for j in range(i + 1):
-                s = 0.5 * (S[i, j] + S[j, i])
-                for a in range(j):
-                    s -= L[i, a] * L[j, a]
-                if i == j:
-                    if not s > 0.0:
-                        raise np.linalg.LinAlgError("Matrix is not positive definite")
-                    L[i, i] = math.sqrt(s)
-                else:
-                    L[i, j] = s / L[j, j]
             # forward substitution, row i: y_i = (nu_i - sum_a L_ia y_a) / L_ii
             s = nu[i]
             for a in range(i):
@@ -796,35 +794,25 @@ def ball_pairs(
     value False) and returns no pairs.
     """
     n, m = track_points.shape[0], report_points.shape[0]
-    if order.size == 0:
-        rows = np.empty(n * m, np.intp)
-        cols = np.empty(n * m, np.intp)
-        found = 0
+    lo = np.zeros(n, np.intp)
+    counts = np.full(n, m, np.intp)
+    total = n * m
+    if order.size == 0:  # every pair: each track's "slab" is all reports, in index order
+        order = np.arange(m)
+    else:
+        xs = np.empty(m)
+        for j in range(m):
+            xs[j] = report_points[order[j], 0]
+        total = 0
         for i in range(n):
-            limit = radius[i] * radius[i]
-            for j in range(m):
-                g0 = track_points[i, 0] - report_points[j, 0]
-                g1 = track_points[i, 1] - report_points[j, 1]
-                g2 = track_points[i, 2] - report_points[j, 2]
-                if g0 * g0 + g1 * g1 + g2 * g2 <= limit:
-                    rows[found], cols[found] = i, j
-                    found += 1
-        return rows[:found], cols[:found], True
-    xs = np.empty(m)
-    for j in range(m):
-        xs[j] = report_points[order[j], 0]
-    lo = np.empty(n, np.intp)
-    counts = np.empty(n, np.intp)
-    total = 0
-    for i in range(n):
-        r = radius[i]
-        pad = r * 1e-9 + 1e-6
-        x = track_points[i, 0]
-        lo[i] = _search(xs, x - r - pad, False)
-        counts[i] = _search(xs, x + r + pad, True) - lo[i]
-        total += counts[i]
-    if total > budget * (n + m):
-        return np.empty(0, np.intp), np.empty(0, np.intp), False
+            r = radius[i]
+            pad = r * 1e-9 + 1e-6
+            x = track_points[i, 0]
+            lo[i] = _search(xs, x - r - pad, False)
+            counts[i] = _search(xs, x + r + pad, True) - lo[i]
+            total += counts[i]
+        if total > budget * (n + m):
+            return np.empty(0, np.intp), np.empty(0, np.intp), False
     rows = np.empty(total, np.intp)
     cols = np.empty(total, np.intp)
     found = 0
