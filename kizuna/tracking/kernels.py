@@ -891,3 +891,38 @@ def point_covariance(z: Array, sigma: Array, rotation: Array) -> Array:
                     s += J[i, a] * (sigma[k, a] ** 2 * J[j, a])
                 out[k, i, j] = s
     return out
+
+
+# --- cache guard ---------------------------------------------------------------------------
+# numba compiles module globals in as constants, and its cache is keyed on this file alone:
+# a change of an imported figure (the density table, a motion-model constant, the Earth
+# model) would leave the cached machine code computing with the old one. The figures as
+# compiled are compared with the current ones at import; on any difference every kernel's
+# cache is emptied, so the next call compiles afresh (checked by hand: flipping
+# motion._DRAG_CORRELATION_S back and forth, the compiled noise follows each time).
+
+
+def _figures() -> tuple[float, ...]:
+    size = _LOG_RHO.size
+    return (
+        _A, _B, _GM, _K_J2, _W, _STEP, float(size),
+        _LOG_RHO[0], _LOG_RHO[size // 3], _LOG_RHO[size // 2], _LOG_RHO[size - 1],
+        _DENSITY_STEP_M, _DRAG_CORRELATION_S, _MIN_STEP_S, _RK4_DRAG_STABLE,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def _compiled_figures() -> tuple[float, ...]:
+    size = _LOG_RHO.size
+    return (
+        _A, _B, _GM, _K_J2, _W, _STEP, float(size),
+        _LOG_RHO[0], _LOG_RHO[size // 3], _LOG_RHO[size // 2], _LOG_RHO[size - 1],
+        _DENSITY_STEP_M, _DRAG_CORRELATION_S, _MIN_STEP_S, _RK4_DRAG_STABLE,
+    )  # fmt: skip
+
+
+if _compiled_figures() != _figures():
+    for _kernel in list(globals().values()):
+        if isinstance(_kernel, numba.core.registry.CPUDispatcher):
+            _kernel._cache.flush()
+    _compiled_figures.recompile()  # (and cached: the figures the kernels compile with now)
