@@ -124,7 +124,7 @@ in ~0.3 s, or compile once in ~16 s). Three alternating runs each of
 
 (Stone Soup 120-147 rep/s at 100 objects in these runs.) The 300x target at 100 objects was
 met in these three runs (median 343x against main's 197x), and in two more at 14:07 (load
-3.3-3.6, after two refactors with bit-identical outputs): 302x and 321x (2.34 and 2.24
+3.3-3.6, after a refactor with bit-identical outputs): 302x and 321x (2.34 and 2.24
 ms/scan) against main's 234x and 230x. It is met with little margin: on this shared machine
 a run's ratio moves by +-20 %. ``--objects 10,100,1000 --kizuna-only``, two runs each, ms/scan main
 2.37/1.92, 3.70/3.15, 28.1/25.2 and speed 1.18/0.93, 2.18/1.77, 21.9/19.0: linear in the
