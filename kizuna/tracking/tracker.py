@@ -37,7 +37,7 @@ Partner ``position`` reports go to the system track carrying their ``(nation, tr
 else to the gated nearest track, else start a track; the state update is covariance
 intersection (:mod:`kizuna.tracking.fusion`). A ``launch`` report seeds a tentative boost track.
 
-Out-of-order input: reports are held in a heap for ``reorder_window_s`` (3 s) of input time and
+Out-of-order input: reports are held in a buffer for ``reorder_window_s`` (3 s) of input time and
 released in time order; a report older than what has already been processed is counted in
 :attr:`Tracker.late` and dropped. A report whose ``id`` was already accepted is ignored.
 
@@ -47,10 +47,11 @@ sensor-seen matrix, marking bit masks), so each batch costs a fixed number of nu
 
 from __future__ import annotations
 
+import bisect
 import ctypes
-import heapq
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -391,7 +392,11 @@ class Tracker:
         self._gate = float(chdtri(3, 1.0 - self.config.gate_probability))
         self._gate_pos = float(chdtri(3, 1.0 - self.config.gate_probability))
         self._seen_ids: set[str] = set()
-        self._heap: list[tuple[float, int, AnyReport | _Radar]] = []
+        # Reorder buffer: (time, arrival number, item) in arrival order, sorted by time at
+        # release (stable: ties keep arrival order). Input comes nearly in time order, where
+        # the sort is one linear pass: cheaper than a heap push and pop per report.
+        self._buffer: list[tuple[float, int, AnyReport | _Radar]] = []
+        self._buffer_min = math.inf  # the earliest time in the buffer
         self._seq = itertools.count()
         self._numbers = itertools.count(1)  # public numbers (confirmed tracks)
         self._uids = itertools.count(1)
@@ -480,7 +485,9 @@ class Tracker:
                 ),
                 (index, cls, rel, nation),
             )
-        heapq.heappush(self._heap, (t, next(self._seq), item))
+        if t < self._buffer_min:
+            self._buffer_min = t
+        self._buffer.append((t, next(self._seq), item))
         return True
 
     def advance(self, now_s: float) -> list[TrackUpdate]:
@@ -495,7 +502,7 @@ class Tracker:
         out: list[TrackUpdate] = []
         for report in reports:
             self.ingest(report)
-            if self._heap and self._heap[0][0] < self._latest_input - self.config.reorder_window_s:
+            if self._buffer_min < self._latest_input - self.config.reorder_window_s:
                 out.extend(self.advance(self._latest_input))
         out.extend(self.flush())
         return out
@@ -503,12 +510,14 @@ class Tracker:
     # --- batching ------------------------------------------------------------------------
 
     def _release(self, until_s: float) -> list[TrackUpdate]:
-        ready: list[AnyReport | _Radar] = []
-        heap = self._heap
-        while heap and heap[0][0] <= until_s:
-            ready.append(heapq.heappop(heap)[2])
-        if not ready:
+        buffer = self._buffer
+        if not buffer or self._buffer_min > until_s:
             return []
+        buffer.sort(key=_time_key)
+        cut = bisect.bisect_right(buffer, until_s, key=_time_key)
+        ready: list[AnyReport | _Radar] = [entry[2] for entry in buffer[:cut]]
+        del buffer[:cut]
+        self._buffer_min = buffer[0][0] if buffer else math.inf
         self._processed_until = max(
             self._processed_until, _time_of(ready[-1]) if until_s == math.inf else until_s
         )
@@ -1978,6 +1987,9 @@ def _row_keys(flags: NDArray[np.bool_]) -> list[int] | list[bytes]:
     wide = np.zeros((flags.shape[0], 8), np.uint8)
     wide[:, : packed.shape[1]] = packed
     return wide.view("<u8")[:, 0].tolist()  # type: ignore[no-any-return]
+
+
+_time_key = operator.itemgetter(0)  # a reorder-buffer entry's time
 
 
 def _time_of(item: AnyReport | _Radar) -> float:
