@@ -911,14 +911,7 @@ def _figures() -> tuple[float, ...]:
     )  # fmt: skip
 
 
-@numba.njit(cache=True)
-def _compiled_figures() -> tuple[float, ...]:
-    size = _LOG_RHO.size
-    return (
-        _A, _B, _GM, _K_J2, _W, _STEP, float(size),
-        _LOG_RHO[0], _LOG_RHO[size // 3], _LOG_RHO[size // 2], _LOG_RHO[size - 1],
-        _DENSITY_STEP_M, _DRAG_CORRELATION_S, _MIN_STEP_S, _RK4_DRAG_STABLE,
-    )  # fmt: skip
+_compiled_figures = numba.njit(cache=True)(_figures)  # the same figures, as compiled
 
 
 if _compiled_figures() != _figures():
