@@ -108,33 +108,36 @@ left is flat: ~500 numpy calls of IMM prediction a scan (~300 of them the four a
 evaluations of RK4), the EKF update's, and ~1.5-2 us of Python per report and per
 TrackUpdate.
 
-Fourth round (speed branch, 2026-11-26 13:55-14:03 UTC, load average 1.6-3.8): compiled
+Fourth round (speed branch, 2026-11-26 13:55-14:22 UTC, load average 1.6-4.0): compiled
 kernels (numba, kizuna/tracking/kernels.py) for the EKF prediction and update, the radar gate
 and linearisation, IMM mixing and combination, the ball searches, the duplicate test's
-estimates and a plot's point covariance. Outputs are the same tracks, updates, phases and
-alerts as main's, states within 2-16 nm (bench scenario at 10, 100 and 300 objects,
-srbm-salvo through ``kizuna track``), not bit-identical (covariance products in another
-order). kizuna's timing starts after a short warm-up run (the kernels load from numba's cache
-in ~0.3 s, or compile once in ~16 s). Three alternating runs each of
-``--objects 10,100 --steps 15 --kizuna-steps 60``:
+estimates and a plot's point covariance; the reorder buffer a list sorted at release instead
+of a heap. Outputs are the same tracks, updates, phases and alerts as main's, states within
+2-16 nm (bench scenario at 10, 100 and 300 objects, srbm-salvo through ``kizuna track``), not
+bit-identical (covariance products in another order). kizuna's timing starts after a short
+warm-up run (the kernels load from numba's cache in ~0.3 s, or compile once in ~16 s).
+Alternating runs of ``--objects 10,100 --steps 15 --kizuna-steps 60`` (the last two with the
+sorted reorder buffer):
 
-    objects  main: ratio (ms/scan)        speed: ratio (ms/scan)
-         10  39, 42, 40 (1.91-1.95)       69, 79, 74 (1.03-1.25)
-        100  220, 170, 197 (3.51-4.09)    343, 398, 316 (1.91-2.62)
+    objects  main: ratio (ms/scan)                 speed: ratio (ms/scan)
+         10  39, 42, 40, 33, 26, 35, 30            69, 79, 74, 81, 74, 59, 76
+        100  220, 170, 197, 234, 230, 233, 259     343, 398, 316, 302, 321, 359, 439
+             (3.01-4.09 ms)                        (1.90-2.62 ms)
 
-(Stone Soup 120-147 rep/s at 100 objects in these runs.) The 300x target at 100 objects was
-met in these three runs (median 343x against main's 197x), and in two more at 14:07 (load
-3.3-3.6, after a refactor with bit-identical outputs): 302x and 321x (2.34 and 2.24
-ms/scan) against main's 234x and 230x. It is met with little margin: on this shared machine
-a run's ratio moves by +-20 %. ``--objects 10,100,1000 --kizuna-only``, two runs each, ms/scan main
+(Stone Soup 110-152 rep/s at 100 objects.) The 300x target at 100 objects was met in every
+run of the branch (median 343x against main's 230x), with little margin at the low end: on
+this shared machine a run's ratio moves by +-20 % (two --kizuna-only runs of the final
+branch a minute apart took 1.77 and 3.04 ms/scan at 100 objects).
+``--objects 10,100,1000 --kizuna-only``, two runs each before the buffer change, ms/scan main
 2.37/1.92, 3.70/3.15, 28.1/25.2 and speed 1.18/0.93, 2.18/1.77, 21.9/19.0: linear in the
-objects, ~19 us per object from 100 to 1,000 over ~1 ms fixed. The same scans (15-39) of
-main's and the branch's trackers interleaved scan by scan in one process (min of 7; of 3 at
-1,000): CPU per scan branch/main 0.53 at 10 objects, 0.61-0.62 at 100, 0.77 at 1,000. Left
-of a 100-object scan (~1.8 ms): ~0.35 ms of Python per report (ingest, the reorder heap,
-batching), ~0.2 ms of Python building the TrackUpdates, the prediction kernel ~0.17 ms
-(~1.2 us a row: RK4 and the 10x10 products), the rest tens of numpy calls per stage (JPDA
-bookkeeping, initiation, track management).
+objects (~19 us per object from 100 to 1,000 over ~1 ms fixed); with the sorted buffer 13.1
+and 20.6 ms/scan at 1,000 objects (main 30.7 and 27.4). The same scans (15-39) of main's and
+the branch's trackers interleaved scan by scan in one process (min of 7 runs; of 3 at 1,000),
+the steadiest figure here: CPU per scan branch/main 0.54 at 10 objects, 0.60-0.62 at 100,
+0.74 at 1,000. Left of a 100-object scan (~1.8 ms): ~0.3 ms of Python per report (ingest,
+the reorder buffer, batching), ~0.2 ms of Python building the TrackUpdates, the prediction
+kernel ~0.17 ms (~1.2 us a row: RK4 and the 10x10 products), the rest tens of numpy calls per
+stage (JPDA bookkeeping, initiation, track management).
 """
 
 from __future__ import annotations
