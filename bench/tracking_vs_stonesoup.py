@@ -122,9 +122,9 @@ sorted reorder buffer):
     objects  main: ratio (ms/scan)                 speed: ratio (ms/scan)
          10  39, 42, 40, 33, 26, 35, 30            69, 79, 74, 81, 74, 59, 76
         100  220, 170, 197, 234, 230, 233, 259     343, 398, 316, 302, 321, 359, 439
-             (3.01-4.09 ms)                        (1.90-2.62 ms)
+             (3.11-4.09 ms)                        (1.90-2.62 ms)
 
-(Stone Soup 110-152 rep/s at 100 objects.) The 300x target at 100 objects was met in every
+(Stone Soup 110-147 rep/s at 100 objects.) The 300x target at 100 objects was met in every
 run of the branch (median 343x against main's 230x), with little margin at the low end: on
 this shared machine a run's ratio moves by +-20 % (two --kizuna-only runs of the final
 branch a minute apart took 1.77 and 3.04 ms/scan at 100 objects).
