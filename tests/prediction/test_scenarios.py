@@ -202,3 +202,31 @@ def test_nees_in_band_50_runs():
 @pytest.mark.slow
 def test_nees_not_overconfident_50_runs():
     _check_nees(_nees_runs("srbm-salvo", 50), two_sided=False)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="the tracker's EKF linearises drag = exp(-l) at the mean l while l's sigma is "
+    "still the prior's 1 just after burnout in dense air (45-60 km): l leaves the air biased "
+    "low and overconfident (rms 1.45, mean -0.97), and srbm-salvo's impact ellipses miss "
+    "along track (coverage 88.4 / 83.8 / 98.2 % over seeds 100-111). The tracker's cubature "
+    "filter gives rms 1.07 and 93.4 / 95.8 / 94.6 % (branch lnbeta, not landed: unmeasured "
+    "on the other scenarios and outside the compiled kernels)",
+    strict=True,
+)
+def test_ln_beta_leaves_the_air_consistent():
+    """srbm-salvo, seeds 100-103 (12 missiles, true beta 5,000 kg/m^2): from 170 s to 300 s
+    after launch (above ~60 km, where the ascent's drag has been read and the re-entry's not
+    yet) the error of l = ln(beta) over its sigma has an rms near 1."""
+    z = []
+    for seed in range(100, 104):
+        reports, truth = reports_of("srbm-salvo", seed=seed)
+        result = run(reports, truth, Predictor(min_interval_s=1e9, with_ground_track=False))
+        for u in result.updates:
+            obj = truth.get(result.owner.get(u.track_id, ""))
+            if obj is None or u.x_log is None or not 170.0 <= u.time_s - obj.t0 <= 300.0:
+                continue
+            z.append((u.x_log[6] - np.log(5000.0)) / np.sqrt(u.P_log[6, 6]))
+    z = np.array(z)
+    assert z.size > 500
+    assert np.sqrt(np.mean(z**2)) < 1.25, (z.mean(), np.sqrt(np.mean(z**2)))
