@@ -199,9 +199,9 @@ def test_stage_separation_gives_two_honest_tracks():
 def test_stage_separation_over_seeds():
     """Seeds 100-107: always two tracks, one per object, and a run-mean NEES near 6 on every
     seed (measured 2.9-4.1, on the cautious side: the tracks fade while their plots are in
-    doubt. Before split children lived on, seeds 102 and 104 failed: a warhead track on a
-    ghost, per-track mean 62.5, and one at 12.7; before the merge-split work: 1,498, 4.8,
-    1,659, 2,903 on 100-103)."""
+    doubt. Before split children lived on, seed 102 failed: a warhead track on a ghost,
+    per-track mean 62.5, and seed 104's warhead track was at 12.7; before the merge-split
+    work: 1,498, 4.8, 1,659, 2,903 on 100-103)."""
     means = {}
     for seed in range(100, 108):
         nees = _check_split(seed)
