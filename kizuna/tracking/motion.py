@@ -259,7 +259,7 @@ class MotionModel:
         a drag that changes on a ~2 s scale, stays at centimetres at these steps, far below
         radar noise.
         """
-        return _step_limit_at(_row_altitude_m(x))
+        return _step_limit_at(row_altitude_m(x))
 
     def step_s(self, x: Array, remaining_s: Array) -> Array:
         """The next RK4 step (s) towards ``remaining_s`` (K,) seconds: at most
@@ -274,7 +274,7 @@ class MotionModel:
         stiff = self.drag and _may_be_stiff(x, longest)
         if not stiff and longest <= _MIN_STEP_S:
             return remaining_s
-        alt = _row_altitude_m(x)
+        alt = row_altitude_m(x)
         limit = _step_limit_at(alt)
         if stiff:
             v = x[..., VEL]
@@ -396,7 +396,7 @@ def _inverse_beta(log_beta: Array) -> Array:
     return np.exp(-np.minimum(np.maximum(log_beta, -50.0), 50.0))
 
 
-def _row_altitude_m(x: Array) -> Array:
+def row_altitude_m(x: Array) -> Array:
     """Approximate height (m) of each row's position."""
     r = x[..., POS]
     r2 = np.einsum("...i,...i->...", r, r)
@@ -540,5 +540,6 @@ __all__ = [
     "THRUST",
     "VEL",
     "MotionModel",
+    "row_altitude_m",
     "to_inverse_beta",
 ]

@@ -74,7 +74,13 @@ from kizuna.physics.dynamics import approx_altitude_m
 from kizuna.timefmt import format_time
 from kizuna.tracking import imm, jpda
 from kizuna.tracking.association import assign, ball_candidates
-from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likelihood, mahalanobis_sq
+from kizuna.tracking.filters import (
+    EKF_CKF,
+    Filter,
+    cholesky,
+    gaussian_log_likelihood,
+    mahalanobis_sq,
+)
 from kizuna.tracking.fusion import ci_omega
 from kizuna.tracking.imm import THRUST_SIGMA_MPS2
 from kizuna.tracking.initiation import launch_seed, two_point
@@ -107,7 +113,10 @@ UNDECIDED, POWERED, COASTING = 0, 1, 2
 class TrackerConfig:
     """Tunable figures of the tracker (defaults documented where they matter)."""
 
-    filter: Filter = EKF
+    # The EKF, but the cubature filter's prediction where drag is felt and ln(beta) still
+    # uncertain (see filters.DragAwareFilter): srbm-salvo's ln(beta) otherwise left the air
+    # biased and its impact ellipses missed along track.
+    filter: Filter = EKF_CKF
     reorder_window_s: float = 3.0
     scan_window_s: float = 0.25  # one radar scan: plots of one sensor this close in time
     gate_probability: float = 0.9995  # chi-square gate on the 3-D innovation

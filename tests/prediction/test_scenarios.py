@@ -191,11 +191,12 @@ def test_nees_not_overconfident_few_runs():
 
 @pytest.mark.slow
 def test_nees_in_band_50_runs():
-    """Seeds 100-149: mean 5.93 in the band [5.70, 6.31], 0.14 % of updates above chi2(6)
-    99.9 %; per 10 s step the textbook 50-run band [5.08, 7.00] holds 100 %, 100 % and 90 %
-    of the three missiles' steps (the third's re-entry, 270-280 s, at 7.1-7.3). Before, 5.47,
-    ~1.1x too cautious: a partner's point looser than the track was fused at omega 0.995 and
-    divided the track's covariance by 0.995 each time (now it is kept, omega = 1)."""
+    """Seeds 100-149: mean 6.14 in the band [5.70, 6.31], 0.17 % of updates above chi2(6)
+    99.9 %; per 10 s step the textbook 50-run band [5.08, 7.00] holds 95 %, 95 % and 90 % of
+    the three missiles' steps (those above: 7.1-7.2, at the first missile's re-entry and
+    the second's first step and the third's at 270 s). Before, 5.47, ~1.1x too cautious: a
+    partner's point looser than the track was fused at omega 0.995 and divided the track's
+    covariance by 0.995 each time (now it is kept, omega = 1)."""
     _check_nees(_nees_runs("srbm-salvo", 50), two_sided=True)
 
 
@@ -205,19 +206,13 @@ def test_nees_not_overconfident_50_runs():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the tracker's EKF linearises drag = exp(-l) at the mean l while l's sigma is "
-    "still the prior's 1 just after burnout in dense air (45-60 km): l leaves the air biased "
-    "low and overconfident (rms 1.45, mean -0.97), and srbm-salvo's impact ellipses miss "
-    "along track (coverage 88.4 / 83.8 / 98.2 % over seeds 100-111). The tracker's cubature "
-    "filter gives rms 1.07 and 93.4 / 95.8 / 94.6 % (branch lnbeta, not landed: unmeasured "
-    "on the other scenarios and outside the compiled kernels)",
-    strict=True,
-)
 def test_ln_beta_leaves_the_air_consistent():
     """srbm-salvo, seeds 100-103 (12 missiles, true beta 5,000 kg/m^2): from 170 s to 300 s
     after launch (above ~60 km, where the ascent's drag has been read and the re-entry's not
-    yet) the error of l = ln(beta) over its sigma has an rms near 1."""
+    yet) the error of l = ln(beta) over its sigma has an rms near 1. With the plain EKF,
+    which read drag = exp(-l) at the mean l while l's sigma was still the prior's 1 after
+    burnout in dense air, it was 1.45 (mean -0.97: l low), and srbm-salvo's impact ellipses
+    missed along track (see filters.DragAwareFilter)."""
     z = []
     for seed in range(100, 104):
         reports, truth = reports_of("srbm-salvo", seed=seed)
