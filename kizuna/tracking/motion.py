@@ -403,6 +403,13 @@ def row_altitude_m(x: Array) -> Array:
     return _altitude_m(r, r2, np.sqrt(r2))
 
 
+def drag_mps2(x: Array) -> Array:
+    """|a_drag| = rho(h) |v|^2 / (2 beta) (m/s^2) of each row at its state (r, v, l)."""
+    v = x[..., VEL]
+    rho = density_kg_m3(row_altitude_m(x))
+    return 0.5 * rho * np.einsum("...i,...i->...", v, v) * _inverse_beta(x[..., LOG_BETA])
+
+
 def _step_limit_at(alt_m: Array) -> Array:
     """:meth:`MotionModel.step_limit_s` at heights ``alt_m`` (m)."""
     return np.where(alt_m > 80_000.0, 5.0, np.where(alt_m > 40_000.0, 2.0, _MIN_STEP_S))
@@ -540,6 +547,7 @@ __all__ = [
     "THRUST",
     "VEL",
     "MotionModel",
+    "drag_mps2",
     "row_altitude_m",
     "to_inverse_beta",
 ]

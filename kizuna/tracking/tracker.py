@@ -1095,7 +1095,7 @@ class Tracker:
         for i, r in enumerate(batch):
             if r.track_ref is not None:
                 slot = self._ref_index.get((r.sensor.nation, r.track_ref, r.exercise), -1)
-                if slot >= 0 and tab.alive[slot] and tab.exercise[slot] == r.exercise:
+                if slot >= 0 and tab.alive[slot]:  # (the key holds the kind of traffic)
                     slot_of[i] = slot
         live = np.flatnonzero(tab.alive[: tab.n])
         free_rep = np.flatnonzero(slot_of < 0)
@@ -1883,9 +1883,10 @@ def _floor_log_beta(Pm: Array, slots: NDArray[np.intp] | slice, sigma_min: float
     its spent stages, whose beta the stack's estimate says little of. satellite-sohae's second
     stage (800 kg/m^2, no radar sees it re-enter) kept the RV prior's sigma 1 at its hand-over
     from the boost, 2.2 sigmas from the truth, and its impact ellipses held 45 of 104 true
-    impacts; widening the prior for every track instead (sigma 1.2) left srbm-salvo's
-    missiles' ln(beta) to take up their burnout transients (impact ellipse coverage over
-    seeds 100-111: 72.7 % instead of 87.7 % for the second missile).
+    impacts. Widening the prior for every track instead (sigma 1.2) cut srbm-salvo's impact
+    ellipse coverage over seeds 100-111 from 87.7 to 72.7 % for the second missile, measured
+    with the plain EKF, whose drag linearised at the mean l errs the more the wider l's
+    sigma is (see filters.DragAwareFilter); not re-measured with that filter.
     """
     _scale_log_beta(Pm, slots, lambda sigma: np.maximum(1.0, sigma_min / sigma))
 
