@@ -104,6 +104,9 @@ from kizuna.tracking.motion import (
 
 Array = NDArray[np.float64]
 _CLASSIFICATIONS = {rank: name for name, rank in CLASSIFICATION_RANK.items()}
+# Thrust doubt per axis (m/s^2) added to a powered parent's boost model when a separation child
+# is confirmed beside it: the next stage's thrust is not the last one's (see _widen_parents).
+PARENT_THRUST_SIGMA_MPS2 = 0.5 * THRUST_SIGMA_MPS2
 
 TENTATIVE, CONFIRMED = 0, 1
 UNDECIDED, POWERED, COASTING = 0, 1, 2
@@ -1468,6 +1471,20 @@ class Tracker:
             # after it lit (536 s), up to 900 m behind it, predicting its fall all along.
             pieces = np.concatenate([children, parents])
             imm.reopen(tab.xm, tab.Pm, tab.mu, tab.imm, pieces, self.config.boost_prior_high)
+            # A separation is a thrust discontinuity for the parent too (see _split): if it is
+            # the piece that goes on, it does so with the next stage's thrust, which its boost
+            # model, converged on the last stage's, cannot fit. satellite-sohae seeds 1 and
+            # 3-9: the boost track, still on the payload under the second stage's 13 m/s^2
+            # (the first's 60 before), lost its boost probability 6-10 s after the first
+            # stage's child was confirmed and was declared coasting for 4-7 s, predicting its
+            # fall. Half the initiation's thrust doubt: the parent's mean is still the last
+            # stage's thrust, not nothing; the full doubt also fixed those seeds but delayed
+            # the coast of irbm-overflight's warhead, whose thrust really ended, by up to 3 s
+            # (seeds 100 and 101), half of it by at most 0.4 s over seeds 100-103.
+            burning = parents[tab.imm[parents]]
+            tab.Pm[burning, imm.BOOST_MODE, THRUST, THRUST] += (
+                PARENT_THRUST_SIGMA_MPS2**2 * np.eye(3)
+            )
             # A parent declared coasting after the child was born took that decision on the
             # plots of both pieces, in the separation's first seconds: it is undecided again
             # and settles with the child. satellite-sohae seed 1: the boost track, fed the
