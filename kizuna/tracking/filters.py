@@ -277,6 +277,82 @@ class CubatureKalmanFilter:
 
 
 @dataclass(frozen=True)
+class LogBetaQuadratureFilter:
+    """The EKF with a Gauss-Hermite quadrature over l = ln(beta) in the prediction (same slot).
+
+    The state splits into l and the rest y. Under N(x, P), y given l is Gaussian with mean
+    linear in l and a covariance P_y|l that does not depend on l; so the prediction is the
+    one-dimensional integral over l of the conditionals' predictions. Gauss-Hermite nodes
+    l_j = m + s xi_j (``nodes`` of them, exact for polynomials in l to degree 2 nodes - 1)
+    carry the integral; each conditional N(x_j, P_y|l) is predicted by the EKF (its l is
+    fixed, so drag = exp(-l_j) is evaluated at the node, not at the mean); the result is the
+    moment-matched mixture. The cubature filter's 2n points sit at +- sqrt(n) sigma (2.65
+    sigma in 7-D) with weight 1/(2n): too few, too wide points in l for a drag exp(-l) with
+    sigma ~1 (E[exp(-l)] from the three l values of an uncorrelated l: 1.87 exp(-m) at sigma
+    1 against the exact e^(1/2) = 1.65; three Gauss-Hermite nodes give 1.64, five 1.65).
+    Against Monte Carlo (50 km, 2.5 km/s, sigma 1, 10 s; tests/tracking/test_filters.py)
+    five nodes hold the moved velocity's mean to 0.01 m/s and its sigmas and cov(v, l) to
+    2 %, where the cubature filter overstates them by up to 1.47x and 1.6x.
+
+    Not the tracker's filter: as :class:`DragAwareFilter`'s prediction of the drag-uncertain
+    rows (``uncertain=LogBetaQuadratureFilter()``) in place of the cubature filter it did
+    worse on srbm-salvo (2026-11-26, the same runs for both): ln(beta)'s error over its sigma
+    170-300 s after launch (seeds 100-103) mean +0.73, rms 1.17 against +0.54, 1.06; the
+    impact ellipses' coverage per missile over seeds 100-111 90.7/95.2/93.7 % against
+    93.4/95.8/94.7 %, and over seeds 112-123 82.6/80.3/90.6 % against 85.5/82.6/93.9 %; the
+    50-run NEES 6.22 against 6.14 (band 5.70-6.31). Three nodes did worse again: +0.75,
+    1.22; 89.9/94.0/92.7 % and 81.1/80.1/90.7 %; NEES 6.27. (Cost is not the matter: five
+    nodes predict 1-10 rows in 0.13-0.21 ms, the cubature filter in 0.25-0.34 ms.)
+    So the cubature's overstated spread is not what pushes l high: the exact prediction
+    pushes it higher. l is read in the ~50 s after burnout (its sigma 0.35 over 120-140 s
+    after launch, 0.17 over 140-160 s), comes out of the first of them high with either
+    filter (error +0.36 over 120-140 s), and falls to +0.04-0.06 by 180 s as its sigma falls
+    to 0.1, so the error over sigma stays +0.4 to +0.9. With the true beta at the prior's
+    mean (7,000 kg/m^2) the error over sigma was -0.14 (cubature) and +0.12 (five nodes), rms
+    0.95 and 0.97: the lean follows the prior's offset from the truth (l 0.34 high at 5,000),
+    which a one-Gaussian filter's linear update in l, made while l's sigma is still ~1,
+    does not remove (a likely cause, not shown).
+    """
+
+    name: str = "ekf+gh"
+    nodes: int = 5
+
+    def predict(self, model: MotionModel, x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
+        x = np.asarray(x, float)
+        P = np.asarray(P, float)
+        k, n = x.shape
+        xi, w = np.polynomial.hermite_e.hermegauss(self.nodes)  # weight exp(-xi^2 / 2)
+        w = w / w.sum()
+        var = np.maximum(P[:, LOG_BETA, LOG_BETA], 1e-300)
+        gain = P[:, :, LOG_BETA] / var[:, None]  # d E[x | l] / d l (1 at l itself)
+        offset = np.sqrt(var)[:, None] * xi  # l_j - m, (k, nodes)
+        x_nodes = x[:, None, :] + offset[..., None] * gain[:, None, :]
+        P_cond = P - P[:, :, LOG_BETA, None] * gain[:, None, :]  # P - P_.l P_l. / P_ll
+        P_cond[:, LOG_BETA, :] = 0.0  # (exactly: l is given)
+        P_cond[:, :, LOG_BETA] = 0.0
+        dt = np.empty(k)
+        dt[...] = dt_s
+        node_rows = np.repeat(np.arange(k), self.nodes)
+        x_moved, P_moved = EKF.predict(
+            model.take(node_rows),
+            x_nodes.reshape(k * self.nodes, n),
+            np.repeat(symmetrize(P_cond), self.nodes, axis=0),
+            dt[node_rows],
+        )
+        x_moved = x_moved.reshape(k, self.nodes, n)
+        P_moved = P_moved.reshape(k, self.nodes, n, n)
+        mean = np.einsum("j,kji->ki", w, x_moved)
+        dev = x_moved - mean[:, None, :]
+        cov = np.einsum("j,kjab->kab", w, P_moved) + np.einsum("j,kja,kjb->kab", w, dev, dev)
+        return mean, symmetrize(cov)
+
+    def update(
+        self, x: Array, P: Array, z: Array, R: Array, measurement: MeasurementModel
+    ) -> Update:
+        return EKF.update(x, P, z, R, measurement)
+
+
+@dataclass(frozen=True)
 class DragAwareFilter:
     """The EKF, except the prediction of rows whose drag is both felt and uncertain, which
     the cubature filter predicts (same slot as the EKF).
@@ -291,12 +367,15 @@ class DragAwareFilter:
     agree, and the EKF's prediction is compiled: the cubature filter for every row made the
     tracker 2.6x slower per scan (bench/tracking_vs_stonesoup.py, 100 objects: 5.51 against
     2.08 ms).
-    ``felt_drag_mps2``: the drag acceleration at the mean state from which it counts.
+    ``felt_drag_mps2``: the drag acceleration at the mean state from which it counts;
+    ``uncertain``: the filter whose prediction those rows take (:class:`LogBetaQuadratureFilter`
+    was tried there and did worse, see it).
     """
 
     name: str = "ekf+ckf"
     felt_drag_mps2: float = 1e-3
     linear_log_beta_sigma: float = 0.15
+    uncertain: Filter = CubatureKalmanFilter()  # the prediction of the drag-uncertain rows
 
     def predict(self, model: MotionModel, x: Array, P: Array, dt_s: Array) -> tuple[Array, Array]:
         x = np.asarray(x, float)
@@ -308,7 +387,9 @@ class DragAwareFilter:
         rest = np.setdiff1d(np.arange(x.shape[0]), rows, assume_unique=True)
         x_out = np.empty_like(x)
         P_out = np.empty(np.shape(P))
-        x_out[rows], P_out[rows] = CKF.predict(model.take(rows), x[rows], P[rows], dt[rows])
+        x_out[rows], P_out[rows] = self.uncertain.predict(
+            model.take(rows), x[rows], P[rows], dt[rows]
+        )
         if rest.size:
             x_out[rest], P_out[rest] = EKF.predict(model.take(rest), x[rest], P[rest], dt[rest])
         return x_out, P_out
