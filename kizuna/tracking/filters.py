@@ -307,11 +307,11 @@ class LogBetaQuadratureFilter:
     pushes it higher. l is read in the ~50 s after burnout (its sigma 0.35 over 120-140 s
     after launch, 0.17 over 140-160 s), comes out of the first of them high with either
     filter (error +0.36 over 120-140 s), and falls to +0.04-0.06 by 180 s as its sigma falls
-    to 0.1, so the error over sigma stays +0.4 to +0.9. With the true beta at the prior's
-    mean (7,000 kg/m^2) the error over sigma was -0.14 (cubature) and +0.12 (five nodes), rms
-    0.95 and 0.97: the lean follows the prior's offset from the truth (l 0.34 high at 5,000),
-    which a one-Gaussian filter's linear update in l, made while l's sigma is still ~1,
-    does not remove (a likely cause, not shown).
+    to 0.1, so the error over sigma stays +0.4 to +0.9. Nor is it simply the prior's pull
+    (the prior's mean, 7,000 kg/m^2, is l 0.34 above srbm-salvo's 5,000): with the true beta
+    at 7,000 the error over sigma was -0.14 (cubature) and +0.12 (five nodes), rms 0.95 and
+    0.97, but at 10,000 (l 0.36 above the prior's mean) the cubature's was +0.54 again, rms
+    1.72 (seeds 100-103). Its cause is not found.
     """
 
     name: str = "ekf+gh"
@@ -367,6 +367,11 @@ class DragAwareFilter:
     agree, and the EKF's prediction is compiled: the cubature filter for every row made the
     tracker 2.6x slower per scan (bench/tracking_vs_stonesoup.py, 100 objects: 5.51 against
     2.08 ms).
+    Measured 2026-11-26 on srbm-salvo seeds the change was not made on: over seeds 112-123
+    the impact ellipses held the truth 85.5/82.6/93.9 % of the time per missile with this
+    filter, 97.8/95.5/98.9 % with the plain EKF (over 100-111: 93.4/95.8/94.7 against
+    88.4/83.8/98.2 %; over all 24 seeds 91.0 against 93.7 %, 9 and 6 of 72 missiles under
+    80 %). The coverage gain on seeds 100-111 did not hold; single missiles decide it.
     ``felt_drag_mps2``: the drag acceleration at the mean state from which it counts;
     ``uncertain``: the filter whose prediction those rows take (:class:`LogBetaQuadratureFilter`
     was tried there and did worse, see it).
