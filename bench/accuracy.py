@@ -10,9 +10,9 @@ All runs are one array: the filter and the prediction are vectorised over runs.
 Targets (DESIGN.md section 5): RMSE / PCRLB under 1.2 after convergence, average NEES inside
 its 95 % band, ellipse coverage 93-97 %.
 
-Filters plug in through :class:`FilterAdapter`: ``--filter ekf|ckf|drag`` (default ``drag``)
-uses kizuna.tracking's extended or cubature filter, or the tracker's default filter, the EKF
-with the cubature prediction where drag is felt and ln(beta) uncertain
+Filters plug in through :class:`FilterAdapter`: ``--filter ekf|ckf|drag`` (default ``ekf``,
+the tracker's default) uses kizuna.tracking's extended or cubature filter, or the EKF with the
+cubature prediction where drag is felt and ln(beta) uncertain
 (:class:`kizuna.tracking.filters.DragAwareFilter`), with its ballistic motion model (7
 states, ln(beta) estimated; the impact is predicted from that Gaussian, as the tracker's
 predictions are);
@@ -38,8 +38,8 @@ white acceleration noise for the rest (kizuna.tracking.motion):
 The three tracking filters agree to these figures' precision: this bench's prior ln(beta)
 sigma is 0.2 (beta known to ~20 %), where exp(-l) is nearly linear (e^(0.02) - 1 = 2 %);
 "drag" predicted 30 % of srbm's run-steps by cubature (drag > 1e-3 m/s^2 with that sigma)
-and 1.8 % of mrbm's. The case the default filter was made for, ln(beta) at the tracker's
-prior sigma 1 in air, is the tracker's (tests/prediction/test_scenarios.py, srbm-salvo).
+and 1.8 % of mrbm's. The case "drag" was made for, ln(beta) at the tracker's prior sigma 1
+in air, is the tracker's (srbm-salvo; see DragAwareFilter for why it is not the default).
 
 RMSE/PCRLB and coverage meet their targets on both flights; mrbm's NEES (5.28) is just under
 its band (a little cautious). On a J2-only truth (before) mrbm read NEES 4.21 and coverage
@@ -184,7 +184,7 @@ class BuiltinEKF:
         return self.x, self.P
 
 
-# --filter name -> the filter's name in kizuna.tracking.filters ("drag": the tracker's default,
+# --filter name -> the filter's name in kizuna.tracking.filters ("ekf": the tracker's default,
 # TrackerConfig.filter).
 TRACKING_FILTERS = {"ekf": "EKF", "ckf": "CKF", "drag": "EKF_CKF"}
 
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--flight", choices=sorted(FLIGHTS), default="srbm")
-    parser.add_argument("--filter", choices=["builtin", *TRACKING_FILTERS], default="drag")
+    parser.add_argument("--filter", choices=["builtin", *TRACKING_FILTERS], default="ekf")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start-s", type=float, default=10.0, help="track start after burnout")
     parser.add_argument("--predict-every", type=float, default=30.0)

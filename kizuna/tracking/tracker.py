@@ -75,7 +75,7 @@ from kizuna.timefmt import format_time
 from kizuna.tracking import imm, jpda
 from kizuna.tracking.association import assign, ball_candidates
 from kizuna.tracking.filters import (
-    EKF_CKF,
+    EKF,
     Filter,
     cholesky,
     gaussian_log_likelihood,
@@ -116,10 +116,11 @@ UNDECIDED, POWERED, COASTING = 0, 1, 2
 class TrackerConfig:
     """Tunable figures of the tracker (defaults documented where they matter)."""
 
-    # The EKF, but the cubature filter's prediction where drag is felt and ln(beta) still
-    # uncertain (see filters.DragAwareFilter): srbm-salvo's ln(beta) otherwise left the air
-    # biased and its impact ellipses missed along track.
-    filter: Filter = EKF_CKF
+    # The EKF. filters.DragAwareFilter (the cubature prediction where drag is felt and
+    # ln(beta) still uncertain) leaves the air with a more consistent ln(beta), but its impact
+    # ellipses held the truth less often: srbm-salvo seeds 100-147, 90.8 % against the EKF's
+    # 93.4 % (20 and 15 of 144 missiles under 80 %); see that class.
+    filter: Filter = EKF
     reorder_window_s: float = 3.0
     scan_window_s: float = 0.25  # one radar scan: plots of one sensor this close in time
     gate_probability: float = 0.9995  # chi-square gate on the 3-D innovation
@@ -1903,7 +1904,7 @@ def _floor_log_beta(Pm: Array, slots: NDArray[np.intp] | slice, sigma_min: float
     impacts. Widening the prior for every track instead (sigma 1.2) cut srbm-salvo's impact
     ellipse coverage over seeds 100-111 from 87.7 to 72.7 % for the second missile, measured
     with the plain EKF, whose drag linearised at the mean l errs the more the wider l's
-    sigma is (see filters.DragAwareFilter); not re-measured with that filter.
+    sigma is (see filters.DragAwareFilter).
     """
     _scale_log_beta(Pm, slots, lambda sigma: np.maximum(1.0, sigma_min / sigma))
 
