@@ -20,7 +20,8 @@ handed over, and recorded in :attr:`NatsBus.dropped` for the audit log. The serv
 by :mod:`kizuna.sharing.natsconfig`, enforces the same agreement on subjects independently.
 The bus keeps pull requests open on the consumer for :data:`PULL_WINDOW` messages ahead of
 what it handed over, replacing each as it fills or expires (:meth:`NatsBus._top_up`), so a
-stored message is never waiting for the node to ask.
+stored message is never waiting for the node to ask (a request the server drops without a
+notice is replaced :data:`PULL_SLACK_S` after its expiry).
 
 Heartbeats (:mod:`kizuna.sharing.watermark`): :meth:`NatsBus.publish_heartbeat` sends the
 node's data clock on ``kz.<nation>.<dest>.heartbeat.<node>`` to every nation its reports may
@@ -91,10 +92,11 @@ PULL_WINDOW = 1024
 what one ``receive`` asks for): at most this many wait in the process unacknowledged."""
 PULL_EXPIRES_S = 5.0
 """Life of one pull request on the server. A request that expires is replaced at once (its
-notice says what it still owed), so this only bounds how long a request lost with a notice
+notice says what it still owed), so this only bounds how long a request lost without a notice
 goes unnoticed; short lives cost a request and a notice each."""
 PULL_SLACK_S = 1.0
-"""How long past a request's expiry its notice may take before the bus stops counting on it."""
+"""How long past a request's expiry its notice may take before the bus stops counting on it
+and asks again by itself (:meth:`NatsBus._pull_deadline`)."""
 
 
 class TransportError(KizunaError):
@@ -155,6 +157,8 @@ class NatsBus:
         self._credit = 0
         self._window = PULL_WINDOW
         self._pull_until = 0.0
+        self._pull_timer: asyncio.TimerHandle | None = None
+        self._renewal: asyncio.Task[None] | None = None
         self._publish_timeout_s = 2.0
         self._ack_sub: Any = None
         self._ack_prefix = ""
@@ -515,19 +519,34 @@ class NatsBus:
         :data:`PULL_EXPIRES_S`. The server ends a request by filling it or with a status notice
         saying how much it still owed (:meth:`_on_pulled`); a notice lost with the connection
         (a reconnect, :meth:`_on_reconnected`) or never sent cannot hold the credit beyond the
-        last request's expiry."""
-        if self._credit and time.monotonic() > self._pull_until:
+        last request's expiry and slack, when the bus asks again by itself
+        (:meth:`_pull_deadline`)."""
+        if self._credit and time.monotonic() >= self._pull_until:
             self._credit = 0
         want = self._window - self._credit - len(self._pulled)
         if want < self._window // 2 or not self.connected:
             return
         self._credit += want
         self._pull_until = time.monotonic() + PULL_EXPIRES_S + PULL_SLACK_S
+        if self._pull_timer is not None:
+            self._pull_timer.cancel()
+        self._pull_timer = asyncio.get_running_loop().call_later(
+            PULL_EXPIRES_S + PULL_SLACK_S, self._pull_deadline
+        )
         request = b'{"batch":%d,"expires":%d}' % (want, int(PULL_EXPIRES_S * 1e9))
         try:
             await self._nc.publish(self._next_subject, request, reply=self._pull_inbox)
         except nats.errors.Error:
             self._credit -= want  # not sent: the connection is going down
+
+    def _pull_deadline(self) -> None:
+        """The last request is past its expiry and slack and no notice has settled what the
+        requests owed: ask again now, not at the node's next receive(). nats-server 2.9 drops
+        a request that expires just as a message is stored without a notice (seen under CPU
+        load: neither the message nor a 408 came, and the message waited for receive())."""
+        self._pull_timer = None
+        if self._credit and (self._renewal is None or self._renewal.done()):
+            self._renewal = asyncio.ensure_future(self._top_up())
 
     async def _on_pulled(self, msg: Msg) -> None:
         headers = msg.headers
@@ -635,6 +654,13 @@ class NatsBus:
         return None
 
     async def close(self) -> None:
+        if self._pull_timer is not None:
+            self._pull_timer.cancel()
+            self._pull_timer = None
+        if self._renewal is not None and not self._renewal.done():
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewal
         if self._nc is None or self._nc.is_closed:
             return
         # Flush so that acknowledgements already given reach the server, then close. (Not
