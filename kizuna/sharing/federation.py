@@ -243,6 +243,7 @@ async def serve_node(
     stop: asyncio.Event | None = None,
     finish_on_stop: bool = False,
     feed_end_s: float | None = None,
+    recover: bool = False,
 ) -> bool:
     """Run one federated node until ``stop`` is set (or it has been idle long enough).
 
@@ -263,6 +264,13 @@ async def serve_node(
     after the last one, once its outbox is empty. The steps the clock allows run in slices of
     :data:`CATCH_UP_SLICE_S`, the loop going round between them, so a node catching up on a
     backlog keeps sending heartbeats and taking in what the bus delivers.
+
+    ``recover``: first rebuild the node from its store (:meth:`Node.recover`, a restart), in
+    slices of :data:`CATCH_UP_SLICE_S` as well; :meth:`Node.finish` runs in slices too. Between
+    those slices the loop publishes what waits in the outbox and sends heartbeats, but takes
+    nothing in: a report entered in the middle of the replay would change what the replay
+    rebuilds, and one entered in the middle of the finish what it derives. The heartbeats
+    then vouch only for the own reports entered before (during the replay: none of the feed).
 
     End of run. ``exit_after_idle_s``: once the feed is done, nothing waits to be published
     and no report (own or a partner's) arrived for that long while the bus was connected, the
@@ -291,7 +299,28 @@ async def serve_node(
     finished = False
     beat = _Beat()
     i = 0
+
+    async def between_slices() -> None:
+        """A round of the loop between two slices of a replay or finish: the outbox, the
+        heartbeat (of what was entered: nothing new meanwhile), and the other tasks."""
+        if node.has_outbox:
+            await node.flush_outbox()
+        if node.sources is not None:
+            await beat.send(node, feed_watermark(reports, i, t0, start, speed, time.time(), end))
+        await asyncio.sleep(0.001)  # (not 0: see the catch-up below)
+
+    if recover:
+        await node.recover(budget_s=CATCH_UP_SLICE_S)
     while not stop.is_set():
+        if node.recovering or node.finishing:
+            if node.recovering:
+                await node.recover(budget_s=CATCH_UP_SLICE_S)
+            else:
+                await node.finish(budget_s=CATCH_UP_SLICE_S)
+                finished = not node.finishing
+            await between_slices()
+            last_activity = time.monotonic()
+            continue
         # Own reports due now and whatever the bus has, entered together (Node.ingest).
         now = time.time()
         j = i
@@ -337,11 +366,14 @@ async def serve_node(
                 return True
             # Published like any product: a copy the transport does not take now waits in
             # the outbox, and the loop does not end while the outbox holds anything.
-            await node.finish()
-            finished = True
+            await node.finish(budget_s=CATCH_UP_SLICE_S)
+            finished = not node.finishing
             last_activity = time.monotonic()
-    if finish_on_stop and not finished and i == len(reports):
-        await node.finish()
+    if finish_on_stop and not finished and i == len(reports) and not node.recovering:
+        await node.finish(budget_s=CATCH_UP_SLICE_S)
+        while node.finishing:
+            await between_slices()
+            await node.finish(budget_s=CATCH_UP_SLICE_S)
         finished = True
         deadline = time.monotonic() + FINISH_PUBLISH_WAIT_S
         while node.has_outbox and time.monotonic() < deadline:

@@ -14,6 +14,7 @@ heartbeat went out about every second, in process and over NATS.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from sharing_helpers import nats_server, needs_nats, provision_streams
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.bus import InProcessHub
 from kizuna.sharing.envelope import Envelope
-from kizuna.sharing.federation import assign_owners, serve_node
+from kizuna.sharing.federation import CATCH_UP_SLICE_S, assign_owners, serve_node
 from kizuna.sharing.nats_bus import NatsBus
 from kizuna.sharing.node import Node
 from kizuna.sharing.watermark import HEARTBEAT_KEEPALIVE_S
@@ -122,14 +123,7 @@ async def _serve_catch_up(behind: Behind, beats: list[float]) -> CatchUp:
     await asyncio.sleep(0.2)
     assert usfk.stats.steps == 0 and usfk.waiting_for == ["ROK-JCS"]
     lags: list[float] = []
-
-    async def watchdog() -> None:
-        while True:
-            before = time.monotonic()
-            await asyncio.sleep(0.01)
-            lags.append(time.monotonic() - before - 0.01)
-
-    watching = asyncio.create_task(watchdog())
+    watching = asyncio.create_task(_watchdog(lags))
     await asyncio.sleep(0.05)
     go = time.monotonic()
     await behind.buses["ROK-JCS"].publish_heartbeat(behind.end, behind.end)
@@ -275,3 +269,176 @@ async def test_a_restart_runs_no_step_the_node_had_not_run_before_a_batch(
     assert await again.recover() == behind.total
     assert again.stats.steps == 0
     await again.close()
+
+
+async def _usfk_served_live(agreement: Agreement, root: Path) -> int:
+    """USFK's store and record as a node served through WINDOW leaves them: every second of
+    data, the partners publish their reports of it and their heartbeats, USFK enters its own
+    reports of it with what the bus delivered (one batch, Node.ingest) and runs the steps its
+    clock then allows (Node.advance). So steps ran between the batches, and a restart's replay
+    runs them again between the same batches. Returns the steps run."""
+    hub = InProcessHub(agreement)
+    t_feed = short_feed(0.0)[0][0]
+    feed = [r for at, r in short_feed(WINDOW[1]) if at - t_feed >= WINDOW[0]]
+    owners = assign_owners(agreement, [(r.t, r) for r in feed])
+    usfk = Node(
+        "USFK",
+        agreement,
+        hub.connect("USFK"),
+        open_store(root / "data", "USFK"),
+        pipeline=cheap_pipeline(),
+        record=root / "live.jsonl",
+        clock="sources",
+        partner_timeout_s=None,
+    )
+    buses = {n: hub.connect(n) for n in PARTNERS}
+    feed.sort(key=_order)
+    second = math.floor(feed[0].t)
+    i = 0
+    while i < len(feed):
+        second += 1.0
+        chunk = []
+        while i < len(feed) and feed[i].t < second:
+            chunk.append(feed[i])
+            i += 1
+        mark = math.nextafter(second, -math.inf)
+        for node_id, bus in buses.items():
+            for report in (r for r in chunk if owners[r.sensor.id] == node_id):
+                await bus.publish(Envelope.of(report, origin_node=node_id, agreement=agreement))
+            await bus.publish_heartbeat(mark, mark)
+        deliveries = []
+        while batch := await usfk.bus.receive(max_messages=512, timeout_s=0.0):
+            deliveries += batch
+        await usfk.ingest([r for r in chunk if owners[r.sensor.id] == "USFK"], deliveries)
+        await usfk.advance(mark)
+    steps = usfk.stats.steps
+    await usfk.close()
+    for bus in buses.values():
+        await bus.close()
+    return steps
+
+
+def _restarted(agreement: Agreement, root: Path, record: str) -> Node:
+    """USFK restarted over the store of root/data, recording into root/<record> afresh."""
+    return Node(
+        "USFK",
+        agreement,
+        InProcessHub(agreement).connect("USFK"),
+        open_store(root / "data", "USFK"),
+        pipeline=cheap_pipeline(),
+        record=root / record,
+        clock="sources",
+        partner_timeout_s=None,
+    )
+
+
+async def test_a_restarting_node_replays_its_store_in_slices_keeping_its_heartbeats_going(
+    trilateral: Agreement, tmp_path: Path
+) -> None:
+    """USFK restarts with 180 s of srbm-salvo in its store (~1,800 reports, ~175 steps to run
+    again). Served (``serve_node(recover=True)``) the replay runs in slices, the loop going
+    round between them: it lags at most a slice and a step, a heartbeat goes out every
+    keepalive, and the replay derives what the replay in one go derives. In one go (what
+    ``kizuna node`` did before it served) the loop lagged the whole replay, with no heartbeat."""
+    live_steps = await _usfk_served_live(trilateral, tmp_path)
+    assert live_steps > 150
+
+    reference = _restarted(trilateral, tmp_path, "one-go.jsonl")
+    total = await reference.recover()
+    steps = reference.stats.steps
+    assert total > 1500 and steps > 150 and not reference.recovering
+    await reference.close()
+
+    usfk = _restarted(trilateral, tmp_path, "sliced.jsonl")
+    beats: list[float] = []
+    publish_heartbeat = usfk.bus.publish_heartbeat
+
+    async def sent(watermark_s: float | None, at_time: float) -> None:
+        beats.append(time.monotonic())
+        await publish_heartbeat(watermark_s, at_time)
+
+    usfk.bus.publish_heartbeat = sent  # type: ignore[method-assign]
+    slices: list[float] = []
+    recover = usfk.recover
+
+    async def counted(**kwargs: Any) -> int:
+        total = await recover(**kwargs)
+        slices.append(time.monotonic())  # (after the call: the first one reads the store)
+        return total
+
+    usfk.recover = counted  # type: ignore[method-assign]
+    t_feed = short_feed(0.0)[0][0]
+    owners = assign_owners(trilateral, short_feed(WINDOW[1]))
+    mine = sorted(
+        (
+            r
+            for at, r in short_feed(WINDOW[1])
+            if at - t_feed >= WINDOW[0] and owners[r.sensor.id] == "USFK"
+        ),
+        key=_order,
+    )
+    lags: list[float] = []
+    watching = asyncio.create_task(_watchdog(lags))
+    await asyncio.sleep(0.05)
+    stop = asyncio.Event()
+    go = time.monotonic()
+    serving = asyncio.create_task(
+        serve_node(usfk, feed=mine, feed_t0_s=mine[0].t, speed=0.0, stop=stop, recover=True)
+    )
+    while not slices or usfk.recovering:
+        await asyncio.sleep(0.01)
+    done = time.monotonic()
+    await asyncio.sleep(0.05)  # the watchdog's sample over the last slice
+    watching.cancel()
+    stop.set()
+    await serving
+    await usfk.close()
+    replay = CatchUp(go, done, lags, beats)
+    replay.check()
+    assert len(slices) > 5 and usfk.stats.steps == steps
+    assert _own_products(tmp_path / "sliced.jsonl") == _own_products(tmp_path / "one-go.jsonl")
+
+
+async def _watchdog(lags: list[float]) -> None:
+    """The event loop's lateness, sampled every 10 ms, into ``lags``."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(0.01)
+        lags.append(time.monotonic() - before - 0.01)
+
+
+async def test_a_finish_in_slices_derives_what_a_finish_in_one_go_derives(
+    trilateral: Agreement, tmp_path: Path
+) -> None:
+    """USFK, its clock held back by ROK-JCS with 180 s of reports entered, finishes: every
+    step up to its last report runs (as after a stop with --finish-on-stop). Given a budget of
+    one slice per call it returns after a slice with steps left (finishing), and the calls
+    together derive what one call derives, the open alerts closed once, by the last."""
+
+    async def connect(node_id: str) -> Any:
+        return hub.connect(node_id)
+
+    records = {}
+    for name, budget in (("one-go", None), ("sliced", CATCH_UP_SLICE_S)):
+        hub = InProcessHub(trilateral)
+        behind = await _usfk_behind(trilateral, tmp_path / name, connect)
+        usfk = behind.usfk
+        await _ingest_as_served(behind)
+        await usfk.advance(behind.end)
+        assert usfk.stats.steps == 0 and not usfk.has_steps_due
+        calls = 0
+        while True:
+            start = time.monotonic()
+            await usfk.finish(budget_s=budget)
+            calls += 1
+            if not usfk.finishing:
+                break
+            assert usfk.has_steps_due and time.monotonic() - start < MAX_LAG_S
+        records[name] = (calls, usfk.stats.steps, usfk.stats.produced["alert"])
+        await _close(behind)
+    (one_calls, one_steps, _), (calls, steps, _) = records["one-go"], records["sliced"]
+    assert one_calls == 1 and calls > 5 and steps == one_steps > 150
+    assert records["one-go"][2] == records["sliced"][2] > 0
+    assert _own_products(tmp_path / "sliced" / "USFK.jsonl") == _own_products(
+        tmp_path / "one-go" / "USFK.jsonl"
+    )

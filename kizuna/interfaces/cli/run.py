@@ -327,7 +327,6 @@ async def run_node(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await node.recover()
         if isinstance(start_at_s, str):  # "@FILE": ready now, wait for the go
             start_at_s = await wait_for_start_file(Path(start_at_s), stop)
         with frozen_heap():
@@ -342,6 +341,8 @@ async def run_node(
                 finish_on_stop=finish_on_stop,
                 # Every node of the run stops its feed's watermark at the same data time.
                 feed_end_s=reports[-1].t if reports else None,
+                # The store's replay in slices, the loop (heartbeats, outbox) going round.
+                recover=True,
             )
     finally:
         await node.close()
@@ -417,8 +418,9 @@ def node_command(
             "--start-at",
             help="Wall time (ISO 8601 or POSIX s) at which the feed's first report is due; "
             "give every node the same value to replay a scenario together. A node restarted "
-            "later takes what is already due at once. @FILE: connect and recover, then wait "
-            "until FILE holds that time (start a federation once every node is up). "
+            "later takes what is already due at once. @FILE: connect, then wait until FILE "
+            "holds that time (start a federation once every node is up); a node with a "
+            "store replays it once it serves, its heartbeats going meanwhile. "
             "Default: now.",
         ),
     ] = None,
