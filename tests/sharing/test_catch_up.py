@@ -61,16 +61,7 @@ async def _usfk_behind(
     feed = [(at, r) for at, r in short_feed(WINDOW[1]) if at - t_feed >= WINDOW[0]]
     owners = assign_owners(agreement, feed)
     end = max(r.t for _, r in feed)
-    usfk = Node(
-        "USFK",
-        agreement,
-        await connect("USFK"),
-        open_store(root / "data", "USFK"),
-        pipeline=cheap_pipeline(),
-        record=root / "USFK.jsonl",
-        clock="sources",
-        partner_timeout_s=None,
-    )
+    usfk = _usfk(agreement, await connect("USFK"), root, "USFK.jsonl")
     buses = {n: await connect(n) for n in PARTNERS}
     for node_id, bus in buses.items():
         theirs = sorted((r for _, r in feed if owners[r.sensor.id] == node_id), key=_order)
@@ -81,6 +72,21 @@ async def _usfk_behind(
     mine = sorted((r for _, r in feed if owners[r.sensor.id] == "USFK"), key=_order)
     assert len(feed) > 1500 and len(mine) > 400
     return Behind(usfk, buses, mine, end, len(feed))
+
+
+def _usfk(agreement: Agreement, bus: Any, root: Path, record: str) -> Node:
+    """USFK's node over ``bus`` and the store of root/data, recording into root/<record>: the
+    sources clock, the cheap pipeline, no partner ever dropped."""
+    return Node(
+        "USFK",
+        agreement,
+        bus,
+        open_store(root / "data", "USFK"),
+        pipeline=cheap_pipeline(),
+        record=root / record,
+        clock="sources",
+        partner_timeout_s=None,
+    )
 
 
 def _order(report: Any) -> tuple[float, str]:
@@ -281,16 +287,7 @@ async def _usfk_served_live(agreement: Agreement, root: Path) -> int:
     t_feed = short_feed(0.0)[0][0]
     feed = [r for at, r in short_feed(WINDOW[1]) if at - t_feed >= WINDOW[0]]
     owners = assign_owners(agreement, [(r.t, r) for r in feed])
-    usfk = Node(
-        "USFK",
-        agreement,
-        hub.connect("USFK"),
-        open_store(root / "data", "USFK"),
-        pipeline=cheap_pipeline(),
-        record=root / "live.jsonl",
-        clock="sources",
-        partner_timeout_s=None,
-    )
+    usfk = _usfk(agreement, hub.connect("USFK"), root, "live.jsonl")
     buses = {n: hub.connect(n) for n in PARTNERS}
     feed.sort(key=_order)
     second = math.floor(feed[0].t)
@@ -320,16 +317,7 @@ async def _usfk_served_live(agreement: Agreement, root: Path) -> int:
 
 def _restarted(agreement: Agreement, root: Path, record: str) -> Node:
     """USFK restarted over the store of root/data, recording into root/<record> afresh."""
-    return Node(
-        "USFK",
-        agreement,
-        InProcessHub(agreement).connect("USFK"),
-        open_store(root / "data", "USFK"),
-        pipeline=cheap_pipeline(),
-        record=root / record,
-        clock="sources",
-        partner_timeout_s=None,
-    )
+    return _usfk(agreement, InProcessHub(agreement).connect("USFK"), root, record)
 
 
 async def test_a_restarting_node_replays_its_store_in_slices_keeping_its_heartbeats_going(
