@@ -270,7 +270,10 @@ async def serve_node(
     those slices the loop publishes what waits in the outbox and sends heartbeats, but takes
     nothing in: a report entered in the middle of the replay would change what the replay
     rebuilds, and one entered in the middle of the finish what it derives. The heartbeats
-    then vouch only for the own reports entered before (during the replay: none of the feed).
+    then vouch only for the own reports entered before (during the replay: none of the feed),
+    so they keep the node heard but move no partner's clock on it before the replay is over:
+    a partner it holds back longer than the partner's timeout drops it all the same (as
+    stalled instead of silent) and takes it back once its watermark moves.
 
     End of run. ``exit_after_idle_s``: once the feed is done, nothing waits to be published
     and no report (own or a partner's) arrived for that long while the bus was connected, the
