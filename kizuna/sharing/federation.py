@@ -266,14 +266,13 @@ async def serve_node(
     backlog keeps sending heartbeats and taking in what the bus delivers.
 
     ``recover``: first rebuild the node from its store (:meth:`Node.recover`, a restart), in
-    slices of :data:`CATCH_UP_SLICE_S` as well; :meth:`Node.finish` runs in slices too. Between
-    those slices the loop publishes what waits in the outbox and sends heartbeats, but takes
-    nothing in: a report entered in the middle of the replay would change what the replay
-    rebuilds, and one entered in the middle of the finish what it derives. The heartbeats
-    then vouch only for the own reports entered before (during the replay: none of the feed),
-    so they keep the node heard but move no partner's clock on it before the replay is over:
-    a partner it holds back longer than the partner's timeout drops it all the same (as
-    stalled instead of silent) and takes it back once its watermark moves.
+    slices of :data:`CATCH_UP_SLICE_S` as well, the loop going round between them as in a
+    catch-up except that the clock does not advance: what the feed and the bus bring is
+    stored, published and acknowledged at once, and entered after the stored reports
+    (:meth:`Node.ingest`), so the heartbeats move the partners' clocks on the node during the
+    replay as they would after it. :meth:`Node.finish` runs in slices too; between those the
+    loop publishes what waits in the outbox and sends heartbeats but takes nothing in (a
+    report entered in the middle of the finish could change what it derives).
 
     End of run. ``exit_after_idle_s``: once the feed is done, nothing waits to be published
     and no report (own or a partner's) arrived for that long while the bus was connected, the
@@ -304,8 +303,8 @@ async def serve_node(
     i = 0
 
     async def between_slices() -> None:
-        """A round of the loop between two slices of a replay or finish: the outbox, the
-        heartbeat (of what was entered: nothing new meanwhile), and the other tasks."""
+        """A round of the loop between two slices of a finish: the outbox, the heartbeat (of
+        what was entered: nothing new meanwhile), and the other tasks."""
         if node.has_outbox:
             await node.flush_outbox()
         if node.sources is not None:
@@ -315,12 +314,9 @@ async def serve_node(
     if recover:
         await node.recover(budget_s=CATCH_UP_SLICE_S)
     while not stop.is_set():
-        if node.recovering or node.finishing:
-            if node.recovering:
-                await node.recover(budget_s=CATCH_UP_SLICE_S)
-            else:
-                await node.finish(budget_s=CATCH_UP_SLICE_S)
-                finished = not node.finishing
+        if node.finishing:
+            await node.finish(budget_s=CATCH_UP_SLICE_S)
+            finished = not node.finishing
             await between_slices()
             last_activity = time.monotonic()
             continue
@@ -333,7 +329,7 @@ async def serve_node(
             wait = min(poll_s, max(0.0, start + (reports[j].t - t0) / speed - now))
         else:
             wait = poll_s
-        if node.has_steps_due:
+        if node.has_steps_due or node.recovering:
             wait = 0.0  # catching up: take what is there, then the next slice
         elif j > i:
             wait = 0.01
@@ -346,17 +342,22 @@ async def serve_node(
                 last_activity = time.monotonic()
             i = j
         left = await node.flush_outbox() if node.has_outbox else 0
+        if node.recovering:
+            # The replay's next slice (what came meanwhile waits behind it); the clock stays.
+            await node.recover(budget_s=CATCH_UP_SLICE_S)
+            last_activity = time.monotonic()  # a replay is not idle
         if node.sources is not None:
             mark = feed_watermark(reports, j, t0, start, speed, now, end)
-            await node.advance(mark, budget_s=CATCH_UP_SLICE_S)
+            if not node.recovering:
+                await node.advance(mark, budget_s=CATCH_UP_SLICE_S)
             await beat.send(node, mark)
             if node.waiting_for or node.has_steps_due:
                 last_activity = time.monotonic()  # waiting for a partner is not idle
-            if node.has_steps_due:
-                # Let the connection's reader, the store's callbacks and the other tasks run
-                # before the next slice. Not sleep(0): the loop runs what was ready before it
-                # looks for I/O and timers, so this task would run a second slice first.
-                await asyncio.sleep(0.001)
+        if node.has_steps_due or node.recovering:
+            # Let the connection's reader, the store's callbacks and the other tasks run
+            # before the next slice. Not sleep(0): the loop runs what was ready before it
+            # looks for I/O and timers, so this task would run a second slice first.
+            await asyncio.sleep(0.001)
         if not getattr(node.bus, "connected", True):
             last_activity = time.monotonic()  # cut off is not idle: wait for the link
         if (

@@ -78,13 +78,17 @@ Catching up (why the steps due are run in slices)
     take the same ``budget_s`` and run their steps through the same :meth:`Node._tick` (a
     restart with 180 s of srbm-salvo stored replays ~200 steps, 1.9-2.3 s with the cheap
     predictor on a loaded machine: in one go, before the node served, it sent no heartbeat
-    meanwhile). Between their slices the runner sends heartbeats and publishes its outbox but
-    enters nothing (:attr:`Node.recovering`, :attr:`Node.finishing`): a report entered in the
-    middle of the replay would go in before stored reports accepted earlier, and one entered
-    in the middle of a finish, its time in a step still to run, would be fused where the
-    finish in one go, over before it came, leaves it late. So the products are those of the
-    one go. A slice still ends only after the step it started: 50-90 ms with the cheap
-    predictor, several times that with the full one on a loaded machine.
+    meanwhile). Between the replay's slices (:attr:`Node.recovering`) the runner goes round its
+    loop but does not advance the clock: what comes is stored, published and acknowledged as
+    always and queued behind the stored reports (:meth:`Node.ingest`), since entered in the
+    middle of the replay it would go in before stored reports accepted earlier; the replay
+    republishes the own stored reports first, so the heartbeats can vouch for the feed as it
+    goes on and move the partners' clocks on the node. Between a finish's slices
+    (:attr:`Node.finishing`) the runner enters nothing: a report entered then, its time in a
+    step still to run, would be fused where the finish in one go, over before it came, leaves
+    it late. So the products are those of the one go. A slice still ends only after the step
+    it started: 50-90 ms with the cheap predictor, several times that with the full one on a
+    loaded machine.
 
 Restart (:meth:`Node.recover`)
     A node killed and restarted rebuilds its pipeline by replaying its store in the order the
@@ -114,7 +118,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
@@ -320,6 +324,23 @@ class NodeStats:
     ack_failures: int = 0
 
 
+REPUBLISH_BATCH = 512
+"""Own reports a restart's replay republishes in one batch (one round trip over NATS)."""
+
+
+class _Queued(NamedTuple):
+    """A report that came during a restart's replay, queued behind the stored ones: the fields
+    of a stored row the replay reads."""
+
+    received_at_s: float
+    t: float
+    report: AnyReport
+
+
+def _time_id(report: AnyReport) -> tuple[float, str]:
+    return report.t, report.id
+
+
 class Node:
     """One command's runtime (see the module docstring).
 
@@ -392,6 +413,9 @@ class Node:
         self._replay: list[Any] | None = None
         self._replayed = 0
         self._replay_clock: float | None = None
+        # Its own stored reports by (time, id), republished first, and how many were.
+        self._republish: list[AnyReport] = []
+        self._republished = 0
         # finish(): the steps up to this boundary are due whatever the clock; and whether the
         # open alerts are still to be closed by the call that runs the last of them.
         self._finish_until = -math.inf
@@ -481,7 +505,6 @@ class Node:
         same batch the same way. Returns :meth:`accept`'s flags for ``reports``.
         """
         async with self._lock:
-            self._not_recovering("ingest")
             # The stamp is the batch's, partner reports included: the first batch entered
             # decides the first step, and a partner backlog may be older than the own reports.
             times = [r.t for r in reports]
@@ -490,7 +513,12 @@ class Node:
             added, own = await self._accept(list(reports), stamp=stamp)
             theirs = await self._take(deliveries, stamp=stamp)
             fresh = sorted([*own, *theirs], key=lambda r: (r.t, r.id))
-            await self._enter(fresh, self.auto_clock)
+            if self._replay is not None and stamp is not None:
+                # A restart's replay under way: stored, published and acknowledged now, entered
+                # after the stored reports, as a later replay of the store enters them.
+                self._replay.extend(_Queued(stamp, r.t, r) for r in fresh)
+            else:
+                await self._enter(fresh, self.auto_clock)
             return added
 
     async def _accept(
@@ -794,6 +822,9 @@ class Node:
             if not getattr(self.bus, "connected", True):
                 return False
             unpublished = [e.time for e in self._outbox if e.kind == "report"]
+            if self._republished < len(self._republish):
+                # (A restart's own stored reports not republished yet: perhaps never sent.)
+                unpublished.append(self._republish[self._republished].t)
             if unpublished:
                 below = math.nextafter(min(unpublished), -math.inf)
                 watermark_s = below if watermark_s is None else min(watermark_s, below)
@@ -922,8 +953,11 @@ class Node:
         runner's clock now, ticked to after the replay; the data clock needs none.
         ``budget_s``: as for :meth:`advance`, wall seconds after which no further step or
         report is started; the rest of the replay stays (:attr:`recovering`) and the next call
-        goes on with it. Until it is over the node takes nothing else in (:meth:`accept`,
-        :meth:`ingest`, :meth:`take`, :meth:`tick`, :meth:`advance` and :meth:`finish` raise).
+        goes on with it. It republishes the own reports first, so the node's heartbeats may
+        vouch for them early (:meth:`publish_heartbeat` stays below those not yet sent).
+        Meanwhile :meth:`ingest` stores, publishes and acknowledges what comes as always and
+        queues it behind the stored reports; :meth:`accept`, :meth:`take`, :meth:`tick`,
+        :meth:`advance` and :meth:`finish` raise until the replay is over.
         """
         async with self._lock:
             if self._replay is None:
@@ -932,22 +966,34 @@ class Node:
                 if stored:
                     self._last_received_at = stored[-1].received_at_s
                 self._replay, self._replayed, self._replay_clock = stored, 0, clock_s
+                mine = [row.report for row in stored if self.owns(row.report)]
+                self._republish, self._republished = sorted(mine, key=_time_id), 0
             total = len(self._replay)
             await self._replay_slice(budget_s)
             return total
 
     async def _replay_slice(self, budget_s: float | None) -> None:
-        """Go on with the replay for at most ``budget_s`` (None: to its end). Each stored row
-        is entered as it was accepted: with the external and sources clocks after ticking to
-        its stamp, with the data clock before the steps its time allows; those steps run
-        through :meth:`_tick` under the same budget, so a slice ends within a step of it."""
+        """Go on with the replay for at most ``budget_s`` (None: to its end): the own reports
+        republished (by time, in batches), then each stored row entered as it was accepted:
+        with the external and sources clocks after ticking to its stamp, with the data clock
+        before the steps its time allows; those steps run through :meth:`_tick` under the
+        same budget, so a slice ends within a step or a batch of it."""
         rows = self._replay
         assert rows is not None
         until = time.monotonic() + budget_s if budget_s is not None else math.inf
-        own: list[Envelope] = []
+        while self._republished < len(self._republish):
+            batch = self._republish[self._republished : self._republished + REPUBLISH_BATCH]
+            envelopes = [
+                Envelope.of(r, origin_node=self.node_id, agreement=self.agreement) for r in batch
+            ]
+            self._record(envelopes)
+            await self._publish_many(envelopes)
+            self._republished += len(batch)
+            if time.monotonic() >= until:
+                self._flush_audit()
+                return
         while True:
             if self.has_steps_due:
-                await self._publish_own(own)
                 await self._tick(-math.inf, budget_s=max(0.0, until - time.monotonic()))
                 if self.has_steps_due:
                     break
@@ -955,32 +1001,20 @@ class Node:
                 if self._replay_clock is not None and self._replay_clock > self._watermark:
                     self._watermark = self._replay_clock
                     continue
-                self._replay = None
+                self._replay, self._republish, self._republished = None, [], 0
                 break
             row = rows[self._replayed]
             if not self.auto_clock and row.received_at_s > self._watermark:
                 self._watermark = row.received_at_s  # the steps run before the batch, first
                 continue
             self._replayed += 1
-            report = row.report
-            if self.owns(report):
-                own.append(Envelope.of(report, origin_node=self.node_id, agreement=self.agreement))
             # Entered, then (data clock) the steps its time allows, as _enter runs them live.
-            await self._enter([report], False)
+            await self._enter([row.report], False)
             if self.auto_clock:
-                self._watermark = max(self._watermark, report.t)
+                self._watermark = max(self._watermark, row.t)
             if time.monotonic() >= until:
                 break
-        await self._publish_own(own)
         self._flush_audit()
-
-    async def _publish_own(self, envelopes: list[Envelope]) -> None:
-        """Record and republish the replay's own reports gathered so far (then forgets them)."""
-        if envelopes:
-            batch = envelopes[:]
-            envelopes.clear()
-            self._record(batch)
-            await self._publish_many(batch)
 
     async def close(self) -> None:
         self._flush_audit()

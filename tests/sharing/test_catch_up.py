@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -277,15 +278,16 @@ async def test_a_restart_runs_no_step_the_node_had_not_run_before_a_batch(
     await again.close()
 
 
-async def _usfk_served_live(agreement: Agreement, root: Path) -> int:
-    """USFK's store and record as a node served through WINDOW leaves them: every second of
+async def _usfk_served_live(agreement: Agreement, root: Path, end_s: float = WINDOW[1]) -> int:
+    """USFK's store and record as a node served through WINDOW (to ``end_s`` s of the feed)
+    leaves them: every second of
     data, the partners publish their reports of it and their heartbeats, USFK enters its own
     reports of it with what the bus delivered (one batch, Node.ingest) and runs the steps its
     clock then allows (Node.advance). So steps ran between the batches, and a restart's replay
     runs them again between the same batches. Returns the steps run."""
     hub = InProcessHub(agreement)
     t_feed = short_feed(0.0)[0][0]
-    feed = [r for at, r in short_feed(WINDOW[1]) if at - t_feed >= WINDOW[0]]
+    feed = [r for at, r in short_feed(end_s) if at - t_feed >= WINDOW[0]]
     owners = assign_owners(agreement, [(r.t, r) for r in feed])
     usfk = _usfk(agreement, hub.connect("USFK"), root, "live.jsonl")
     buses = {n: hub.connect(n) for n in PARTNERS}
@@ -355,16 +357,7 @@ async def test_a_restarting_node_replays_its_store_in_slices_keeping_its_heartbe
         return total
 
     usfk.recover = counted  # type: ignore[method-assign]
-    t_feed = short_feed(0.0)[0][0]
-    owners = assign_owners(trilateral, short_feed(WINDOW[1]))
-    mine = sorted(
-        (
-            r
-            for at, r in short_feed(WINDOW[1])
-            if at - t_feed >= WINDOW[0] and owners[r.sensor.id] == "USFK"
-        ),
-        key=_order,
-    )
+    mine = _usfk_feed(trilateral)
     lags: list[float] = []
     watching = asyncio.create_task(_watchdog(lags))
     await asyncio.sleep(0.05)
@@ -385,6 +378,14 @@ async def test_a_restarting_node_replays_its_store_in_slices_keeping_its_heartbe
     replay.check()
     assert len(slices) > 5 and usfk.stats.steps == steps
     assert _own_products(tmp_path / "sliced.jsonl") == _own_products(tmp_path / "one-go.jsonl")
+
+
+def _usfk_feed(agreement: Agreement) -> list[Any]:
+    """USFK's own reports of WINDOW, in (time, id) order."""
+    t_feed = short_feed(0.0)[0][0]
+    feed = [(at, r) for at, r in short_feed(WINDOW[1]) if at - t_feed >= WINDOW[0]]
+    owners = assign_owners(agreement, feed)
+    return sorted((r for _, r in feed if owners[r.sensor.id] == "USFK"), key=_order)
 
 
 async def _watchdog(lags: list[float]) -> None:
@@ -429,4 +430,77 @@ async def test_a_finish_in_slices_derives_what_a_finish_in_one_go_derives(
     assert records["one-go"][2] == records["sliced"][2] > 0
     assert _own_products(tmp_path / "sliced" / "USFK.jsonl") == _own_products(
         tmp_path / "one-go" / "USFK.jsonl"
+    )
+
+
+async def test_what_comes_during_a_replay_is_accepted_at_once_and_entered_after_it(
+    trilateral: Agreement, tmp_path: Path
+) -> None:
+    """USFK restarts with the first 120 s of WINDOW stored while its feed has 60 s more. The
+    served replay republishes its stored own reports first; meanwhile the new ones are
+    accepted (stored, published) while the replay still runs, and the heartbeats vouch for
+    them: past the stored reports, never past an own report not yet published. Afterwards the
+    node holds what a replay in one go followed by the same reports holds."""
+    stored_end = WINDOW[0] + 120.0
+    await _usfk_served_live(trilateral, tmp_path / "a", stored_end)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # a store for each restart
+    mine = _usfk_feed(trilateral)
+    t_feed = short_feed(0.0)[0][0]
+    stored = [r for r in mine if r.t - t_feed < stored_end - 5.0]  # (sensor latency < 5 s)
+    later = [r for r in mine if r.t - t_feed > stored_end + 5.0]
+    assert len(stored) > 200 and len(later) > 100
+
+    reference = _restarted(trilateral, tmp_path / "a", "one-go.jsonl")
+    await reference.recover()
+    await reference.ingest(mine, [])
+    steps, new = reference.stats.steps, reference.stats.accepted
+    assert steps > 100 and new >= len(later)
+    await reference.close()
+
+    usfk = _restarted(trilateral, tmp_path / "b", "sliced.jsonl")
+    published: dict[str, float] = {}
+    beats: list[tuple[float, float | None, bool]] = []
+    accepted_while_replaying: list[int] = []
+    publish, publish_heartbeat, recover = usfk.bus.publish, usfk.bus.publish_heartbeat, usfk.recover
+
+    async def publishing(envelope: Envelope) -> Any:
+        routing = await publish(envelope)
+        if envelope.kind == "report":
+            published.setdefault(envelope.product["id"], time.monotonic())
+        return routing
+
+    async def beating(watermark_s: float | None, at_time: float) -> None:
+        beats.append((time.monotonic(), watermark_s, usfk.recovering))
+        await publish_heartbeat(watermark_s, at_time)
+
+    async def slicing(**kwargs: Any) -> int:
+        total = await recover(**kwargs)
+        if usfk.recovering:
+            accepted_while_replaying.append(usfk.stats.accepted)
+        return total
+
+    usfk.bus.publish = publishing  # type: ignore[method-assign]
+    usfk.bus.publish_heartbeat = beating  # type: ignore[method-assign]
+    usfk.recover = slicing  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    serving = asyncio.create_task(
+        serve_node(usfk, feed=mine, feed_t0_s=mine[0].t, speed=0.0, stop=stop, recover=True)
+    )
+    deadline = time.monotonic() + 60.0
+    while not accepted_while_replaying or usfk.recovering:
+        assert time.monotonic() < deadline, "the replay did not end"
+        await asyncio.sleep(0.01)
+    stop.set()
+    await serving
+    await usfk.close()
+
+    assert max(accepted_while_replaying) == new  # taken in before the replay was over
+    during = [mark for _, mark, replaying in beats if replaying]
+    assert any(m is not None and m > max(r.t for r in stored) for m in during), during
+    for at, mark, _ in beats:
+        vouched = [r.id for r in mine if mark is None or r.t <= mark]
+        assert all(published.get(i, math.inf) < at for i in vouched), mark
+    assert usfk.stats.steps == steps
+    assert _own_products(tmp_path / "b" / "sliced.jsonl") == _own_products(
+        tmp_path / "a" / "one-go.jsonl"
     )
