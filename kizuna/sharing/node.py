@@ -76,14 +76,14 @@ Catching up (why the steps due are run in slices)
 
     The replay of a restart (:meth:`Node.recover`) and the end of a run (:meth:`Node.finish`)
     take the same ``budget_s`` and run their steps through the same :meth:`Node._tick` (a
-    restart with 180 s of srbm-salvo stored replays ~200 steps, 1.9-2.3 s with the cheap
-    predictor on a loaded machine: in one go, before the node served, it sent no heartbeat
-    meanwhile). Between the replay's slices (:attr:`Node.recovering`) the runner goes round its
-    loop but does not advance the clock: what comes is stored, published and acknowledged as
-    always and queued behind the stored reports (:meth:`Node.ingest`), since entered in the
-    middle of the replay it would go in before stored reports accepted earlier; the replay
-    republishes the own stored reports first, so the heartbeats can vouch for the feed as it
-    goes on and move the partners' clocks on the node. Between a finish's slices
+    restart with 180 s of srbm-salvo stored replays ~200 steps, 1.2-2.2 s with the cheap
+    predictor and ~10 s with the full one: in one go, before the node served, it sent no
+    heartbeat meanwhile). Between the replay's slices (:attr:`Node.recovering`) the runner goes
+    round its loop but does not advance the clock: what comes is stored, published and
+    acknowledged as always and queued behind the stored reports (:meth:`Node.ingest`), since
+    entered in the middle of the replay it would go in before stored reports accepted earlier;
+    the replay republishes the own stored reports first, so the heartbeats can vouch for the
+    feed as it goes on and move the partners' clocks on the node. Between a finish's slices
     (:attr:`Node.finishing`) the runner enters nothing: a report entered then, its time in a
     step still to run, would be fused where the finish in one go, over before it came, leaves
     it late. So the products are those of the one go. A slice still ends only after the step

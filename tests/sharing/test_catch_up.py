@@ -9,6 +9,11 @@ node sent no heartbeat and serviced no connection: partners drop a node silent f
 ``--partner-timeout`` (10 s by default), and every second of it delays their warnings. Served
 in slices (kizuna.sharing.node, "Catching up") the loop lagged at most 0.13-0.16 s and a
 heartbeat went out about every second, in process and over NATS.
+
+The same holds for a restart's replay (USFK restarting with 180 s stored: 202 steps, the loop
+held 1.2-2.1 s in one go with the cheap predictor, 9.9 s with the full one, no heartbeat; in
+slices at most 0.20-0.30 s, a heartbeat every 1.0-1.2 s) and for a finish (206 steps: 1.5-2.3 s
+against 0.23-0.25 s).
 """
 
 from __future__ import annotations
