@@ -209,6 +209,17 @@ def test_stage_separation_over_seeds():
     assert all(2.0 < m < 12.0 for m in means.values()), means
 
 
+def test_a_plot_its_track_missed_by_a_hair_starts_no_third_track():
+    """Seed 134, 112 s after the separation (objects 338 m apart): the warhead's track missed
+    its own plot of one scan (d2 18.4 against the gate's 17.7) and the stage's track gated it.
+    Before, that plot started a split child of the stage's track, confirmed on the warhead's
+    next plots: a third track on the warhead until folded, both tracks widened as at a
+    separation. Now the plot is the missed track's (Tracker._claimed_by_missed): two tracks,
+    one per object."""
+    nees = _check_split(134)
+    assert len(nees) == 2
+
+
 def test_piece_born_at_separation_is_not_coasting_until_it_settles():
     """The track that takes up the piece leaving the parent (seed 100: a split child of the
     parent's track, born in the separation's first second) is not ``midcourse`` from its
