@@ -27,9 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from node_support import cheap_pipeline, open_store, read_record, short_feed
 from sharing_helpers import nats_server, needs_nats, provision_streams
 
+from kizuna.sharing import federation
+from kizuna.sharing import node as node_module
 from kizuna.sharing.agreement import Agreement
 from kizuna.sharing.bus import InProcessHub
 from kizuna.sharing.envelope import Envelope
@@ -283,13 +286,19 @@ async def test_a_restart_runs_no_step_the_node_had_not_run_before_a_batch(
     await again.close()
 
 
-async def _usfk_served_live(agreement: Agreement, root: Path, end_s: float = WINDOW[1]) -> int:
+async def _usfk_served_live(
+    agreement: Agreement,
+    root: Path,
+    end_s: float = WINDOW[1],
+    withheld: Callable[[Any], bool] = lambda report: False,
+) -> int:
     """USFK's store and record as a node served through WINDOW (to ``end_s`` s of the feed)
     leaves them: every second of
     data, the partners publish their reports of it and their heartbeats, USFK enters its own
     reports of it with what the bus delivered (one batch, Node.ingest) and runs the steps its
     clock then allows (Node.advance). So steps ran between the batches, and a restart's replay
-    runs them again between the same batches. Returns the steps run."""
+    runs them again between the same batches. Own reports ``withheld`` never reach it. Returns
+    the steps run."""
     hub = InProcessHub(agreement)
     t_feed = short_feed(0.0)[0][0]
     feed = [r for at, r in short_feed(end_s) if at - t_feed >= WINDOW[0]]
@@ -313,7 +322,8 @@ async def _usfk_served_live(agreement: Agreement, root: Path, end_s: float = WIN
         deliveries = []
         while batch := await usfk.bus.receive(max_messages=512, timeout_s=0.0):
             deliveries += batch
-        await usfk.ingest([r for r in chunk if owners[r.sensor.id] == "USFK"], deliveries)
+        own = [r for r in chunk if owners[r.sensor.id] == "USFK" and not withheld(r)]
+        await usfk.ingest(own, deliveries)
         await usfk.advance(mark)
     steps = usfk.stats.steps
     await usfk.close()
@@ -439,29 +449,44 @@ async def test_a_finish_in_slices_derives_what_a_finish_in_one_go_derives(
 
 
 async def test_what_comes_during_a_replay_is_accepted_at_once_and_entered_after_it(
-    trilateral: Agreement, tmp_path: Path
+    trilateral: Agreement, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """USFK restarts with the first 120 s of WINDOW stored while its feed has 60 s more. The
-    served replay republishes its stored own reports first; meanwhile the new ones are
-    accepted (stored, published) while the replay still runs, and the heartbeats vouch for
-    them: past the stored reports, never past an own report not yet published. Afterwards the
-    node holds what a replay in one go followed by the same reports holds."""
+    """USFK restarts with the first 120 s of WINDOW stored while its feed has 60 s more, and
+    20 s of its own reports from the middle of the stored span that never reached it before
+    (their steps ran without them: entered in the middle of the replay they would be fused
+    there). The served replay republishes its stored own reports first, in small batches
+    here so that heartbeats go out meanwhile; the new reports are accepted (stored, published)
+    while the replay still runs, and the heartbeats vouch for them: past the stored reports,
+    never past an own report not yet published. Afterwards the node holds what a replay in one
+    go followed by the same reports holds, and a finish derives the same from both (the
+    reports that came during the replay entered the pipeline, after the stored ones)."""
+    t_feed = short_feed(0.0)[0][0]
     stored_end = WINDOW[0] + 120.0
-    await _usfk_served_live(trilateral, tmp_path / "a", stored_end)
+
+    def withheld(report: Any) -> bool:
+        return WINDOW[0] + 40.0 <= report.t - t_feed < WINDOW[0] + 60.0
+
+    await _usfk_served_live(trilateral, tmp_path / "a", stored_end, withheld)
     shutil.copytree(tmp_path / "a", tmp_path / "b")  # a store for each restart
     mine = _usfk_feed(trilateral)
-    t_feed = short_feed(0.0)[0][0]
-    stored = [r for r in mine if r.t - t_feed < stored_end - 5.0]  # (sensor latency < 5 s)
-    later = [r for r in mine if r.t - t_feed > stored_end + 5.0]
-    assert len(stored) > 200 and len(later) > 100
+    stored = [r for r in mine if r.t - t_feed < stored_end - 5.0 and not withheld(r)]
+    # (sensor latency < 5 s)
+    later = [r for r in mine if r.t - t_feed > stored_end + 5.0 or withheld(r)]
+    assert len(stored) > 150 and len(later) > 100 and any(withheld(r) for r in later)
 
     reference = _restarted(trilateral, tmp_path / "a", "one-go.jsonl")
     await reference.recover()
     await reference.ingest(mine, [])
     steps, new = reference.stats.steps, reference.stats.accepted
     assert steps > 100 and new >= len(later)
+    await reference.finish()
+    finish_steps = reference.stats.steps
+    assert finish_steps > steps
     await reference.close()
 
+    monkeypatch.setattr(node_module, "REPUBLISH_BATCH", 16)
+    # (A heartbeat every 0.2 s: several during the replay, the first while it republishes.)
+    monkeypatch.setattr(federation, "HEARTBEAT_KEEPALIVE_S", 0.2)
     usfk = _restarted(trilateral, tmp_path / "b", "sliced.jsonl")
     published: dict[str, float] = {}
     beats: list[tuple[float, float | None, bool]] = []
@@ -472,6 +497,7 @@ async def test_what_comes_during_a_replay_is_accepted_at_once_and_entered_after_
         routing = await publish(envelope)
         if envelope.kind == "report":
             published.setdefault(envelope.product["id"], time.monotonic())
+            await asyncio.sleep(0.002)  # a round trip: the republish takes several slices
         return routing
 
     async def beating(watermark_s: float | None, at_time: float) -> None:
@@ -497,15 +523,20 @@ async def test_what_comes_during_a_replay_is_accepted_at_once_and_entered_after_
         await asyncio.sleep(0.01)
     stop.set()
     await serving
-    await usfk.close()
 
     assert max(accepted_while_replaying) == new  # taken in before the replay was over
     during = [mark for _, mark, replaying in beats if replaying]
     assert any(m is not None and m > max(r.t for r in stored) for m in during), during
+    # Heartbeats went out while stored own reports were still to be republished ...
+    assert min(at for at, _, _ in beats) < max(published[r.id] for r in stored)
     for at, mark, _ in beats:
+        # ... and none vouched for one not yet published.
         vouched = [r.id for r in mine if mark is None or r.t <= mark]
         assert all(published.get(i, math.inf) < at for i in vouched), mark
     assert usfk.stats.steps == steps
+    await usfk.finish()
+    assert usfk.stats.steps == finish_steps
+    await usfk.close()
     assert _own_products(tmp_path / "b" / "sliced.jsonl") == _own_products(
         tmp_path / "a" / "one-go.jsonl"
     )
