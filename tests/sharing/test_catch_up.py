@@ -540,3 +540,78 @@ async def test_what_comes_during_a_replay_is_accepted_at_once_and_entered_after_
     assert _own_products(tmp_path / "b" / "sliced.jsonl") == _own_products(
         tmp_path / "a" / "one-go.jsonl"
     )
+
+
+async def test_what_comes_during_a_served_finish_waits_until_the_finish_is_over(
+    trilateral: Agreement, tmp_path: Path
+) -> None:
+    """USFK (the data clock, a lag longer than the window: no step runs before the end) has
+    entered its 180 s of WINDOW and, idle, finishes in slices under serve_node. After the
+    first slice its partners publish their reports of the window's last 80 s: entered between
+    two slices they would be fused by the steps still to run; the runner takes them in once
+    the finish is over (late, as after a finish in one go), so it derives what a finish in one
+    go followed by the same reports derives."""
+    t_feed = short_feed(0.0)[0][0]
+    feed = [(at, r) for at, r in short_feed(WINDOW[1]) if at - t_feed >= WINDOW[0]]
+    owners = assign_owners(trilateral, feed)
+    mine = _usfk_feed(trilateral)
+    theirs = [
+        r for _, r in feed if owners[r.sensor.id] in PARTNERS and r.t - t_feed >= WINDOW[1] - 80.0
+    ]
+    assert len(theirs) > 100
+
+    async def served(root: Path, sliced: bool) -> tuple[int, int]:
+        hub = InProcessHub(trilateral)
+        usfk = Node(
+            "USFK",
+            trilateral,
+            hub.connect("USFK"),
+            open_store(root / "data", "USFK"),
+            pipeline=cheap_pipeline(),
+            record=root / "USFK.jsonl",
+            clock="data",
+            lag_s=10_000.0,
+        )
+        buses = {n: hub.connect(n) for n in PARTNERS}
+
+        async def publish_theirs() -> None:
+            for report in theirs:
+                node_id = owners[report.sensor.id]
+                await buses[node_id].publish(
+                    Envelope.of(report, origin_node=node_id, agreement=trilateral)
+                )
+
+        await usfk.ingest(mine, [])
+        assert usfk.stats.steps == 0
+        slices = 0
+        if sliced:
+            finish = usfk.finish
+
+            async def finishing(**kwargs: Any) -> Any:
+                nonlocal slices
+                out = await finish(**kwargs)
+                slices += 1
+                if slices == 1:
+                    assert usfk.finishing
+                    await publish_theirs()
+                return out
+
+            usfk.finish = finishing  # type: ignore[method-assign]
+            assert await serve_node(usfk, exit_after_idle_s=0.3)
+        else:
+            await usfk.finish()
+            await publish_theirs()
+            await usfk.drain()
+        assert usfk.stats.received["report"] == len(theirs)
+        steps = usfk.stats.steps
+        await usfk.close()
+        for bus in buses.values():
+            await bus.close()
+        return steps, slices
+
+    one_go, _ = await served(tmp_path / "one-go", sliced=False)
+    steps, slices = await served(tmp_path / "sliced", sliced=True)
+    assert slices > 2 and steps == one_go > 150, (slices, steps, one_go)
+    assert _own_products(tmp_path / "sliced" / "USFK.jsonl") == _own_products(
+        tmp_path / "one-go" / "USFK.jsonl"
+    )
