@@ -659,8 +659,9 @@ class NatsBus:
             self._pull_timer = None
         if self._renewal is not None and not self._renewal.done():
             self._renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewal
+            # (wait(), not await: the renewal's CancelledError stays in its task, and one of
+            # close() itself, a timeout around the shutdown, is not mistaken for it.)
+            await asyncio.wait([self._renewal])
         if self._nc is None or self._nc.is_closed:
             return
         # Flush so that acknowledgements already given reach the server, then close. (Not

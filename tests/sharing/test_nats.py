@@ -591,6 +591,34 @@ async def _expiring_requests_are_replaced(
         await usfj.close()
 
 
+async def test_a_close_cancelled_while_it_ends_a_pull_renewal_is_cancelled(
+    trilateral: Agreement,
+) -> None:
+    """close() ends the timer's pull renewal still under way; a cancellation of close() itself
+    meanwhile (a timeout around the node's shutdown) reaches its caller instead of being taken
+    for the renewal's own and swallowed."""
+    bus = NatsBus(trilateral, "USFJ-JFHQ", None)
+    ended = asyncio.Event()
+
+    async def slow_to_end() -> None:  # a renewal that takes a moment to unwind
+        try:
+            await asyncio.sleep(10.0)
+        except asyncio.CancelledError:
+            await ended.wait()
+            raise
+
+    bus._renewal = asyncio.create_task(slow_to_end())
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(bus.close())
+    await asyncio.sleep(0.01)  # close() waits for the renewal to end
+    closing.cancel()
+    ended.set()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await asyncio.sleep(0)
+    assert bus._renewal.cancelled()
+
+
 async def _heartbeat_of(bus: NatsBus, node: str) -> float | None:
     marks: dict[str, float | None] = {}
     for _ in range(10):
