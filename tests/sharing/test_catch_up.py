@@ -611,7 +611,7 @@ async def test_what_comes_during_a_served_finish_waits_until_the_finish_is_over(
 
     one_go, _ = await served(tmp_path / "one-go", sliced=False)
     steps, slices = await served(tmp_path / "sliced", sliced=True)
-    assert slices > 2 and steps == one_go > 150, (slices, steps, one_go)
+    assert slices >= 2 and steps == one_go > 150, (slices, steps, one_go)
     assert _own_products(tmp_path / "sliced" / "USFK.jsonl") == _own_products(
         tmp_path / "one-go" / "USFK.jsonl"
     )
