@@ -83,9 +83,10 @@ async def _usfk_behind(
     return Behind(usfk, buses, mine, end, len(feed))
 
 
-def _usfk(agreement: Agreement, bus: Any, root: Path, record: str) -> Node:
+def _usfk(agreement: Agreement, bus: Any, root: Path, record: str, **options: Any) -> Node:
     """USFK's node over ``bus`` and the store of root/data, recording into root/<record>: the
-    sources clock, the cheap pipeline, no partner ever dropped."""
+    cheap pipeline and, unless ``options`` say otherwise, the sources clock, no partner ever
+    dropped."""
     return Node(
         "USFK",
         agreement,
@@ -93,8 +94,7 @@ def _usfk(agreement: Agreement, bus: Any, root: Path, record: str) -> Node:
         open_store(root / "data", "USFK"),
         pipeline=cheap_pipeline(),
         record=root / record,
-        clock="sources",
-        partner_timeout_s=None,
+        **{"clock": "sources", "partner_timeout_s": None, **options},
     )
 
 
@@ -562,16 +562,7 @@ async def test_what_comes_during_a_served_finish_waits_until_the_finish_is_over(
 
     async def served(root: Path, sliced: bool) -> tuple[int, int]:
         hub = InProcessHub(trilateral)
-        usfk = Node(
-            "USFK",
-            trilateral,
-            hub.connect("USFK"),
-            open_store(root / "data", "USFK"),
-            pipeline=cheap_pipeline(),
-            record=root / "USFK.jsonl",
-            clock="data",
-            lag_s=10_000.0,
-        )
+        usfk = _usfk(trilateral, hub.connect("USFK"), root, "USFK.jsonl", clock="data", lag_s=1e4)
         buses = {n: hub.connect(n) for n in PARTNERS}
 
         async def publish_theirs() -> None:
