@@ -159,6 +159,9 @@ class NatsBus:
         self._pull_until = 0.0
         self._pull_timer: asyncio.TimerHandle | None = None
         self._renewal: asyncio.Task[None] | None = None
+        # Set by close(): a notice arriving while close() flushes asks for nothing more (nor
+        # re-arms the renewal timer close() has just cancelled).
+        self._closing = False
         self._publish_timeout_s = 2.0
         self._ack_sub: Any = None
         self._ack_prefix = ""
@@ -524,7 +527,7 @@ class NatsBus:
         if self._credit and time.monotonic() >= self._pull_until:
             self._credit = 0
         want = self._window - self._credit - len(self._pulled)
-        if want < self._window // 2 or not self.connected:
+        if want < self._window // 2 or not self.connected or self._closing:
             return
         self._credit += want
         self._pull_until = time.monotonic() + PULL_EXPIRES_S + PULL_SLACK_S
@@ -547,6 +550,13 @@ class NatsBus:
         self._pull_timer = None
         if self._credit and (self._renewal is None or self._renewal.done()):
             self._renewal = asyncio.ensure_future(self._top_up())
+            self._renewal.add_done_callback(self._renewal_ended)
+
+    def _renewal_ended(self, task: asyncio.Future[None]) -> None:
+        # No one awaits the timer's renewal: what it raised (beyond the NATS errors _top_up
+        # handles) is collected in ``errors``, not left to asyncio's "never retrieved" log.
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.errors.append(f"pull renewal: {type(exc).__name__}: {exc}")
 
     async def _on_pulled(self, msg: Msg) -> None:
         headers = msg.headers
@@ -654,6 +664,7 @@ class NatsBus:
         return None
 
     async def close(self) -> None:
+        self._closing = True
         if self._pull_timer is not None:
             self._pull_timer.cancel()
             self._pull_timer = None

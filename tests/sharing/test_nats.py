@@ -619,6 +619,52 @@ async def test_a_close_cancelled_while_it_ends_a_pull_renewal_is_cancelled(
     assert bus._renewal.cancelled()
 
 
+async def test_a_notice_arriving_while_close_flushes_asks_for_nothing_more(
+    trilateral: Agreement,
+) -> None:
+    """A pull request's 408 notice that arrives while close() flushes the connection neither
+    sends a new request nor re-arms the renewal timer close() has cancelled (before: a new
+    request went out and a timer fired ~6 s after the bus was gone)."""
+    bus = NatsBus(trilateral, "USFJ-JFHQ", None)
+    requests: list[bytes] = []
+
+    class Connection:  # a connection up until close() closes it; flush delivers the notice
+        is_connected, is_closed = True, False
+
+        async def publish(self, subject: str, data: bytes, reply: str = "") -> None:
+            requests.append(data)
+
+        async def flush(self, timeout: float) -> None:
+            bus._credit = 0  # the notice: the last request expired owing everything
+            await bus._top_up()
+
+        async def close(self) -> None:
+            self.is_connected, self.is_closed = False, True
+
+    bus._nc = Connection()
+    await bus.close()
+    assert requests == []
+    assert bus._pull_timer is None
+
+
+async def test_what_the_timer_s_pull_renewal_raises_is_collected(
+    trilateral: Agreement,
+) -> None:
+    """Nobody awaits the renewal the timer starts; an error it raises lands in ``errors``."""
+    bus = NatsBus(trilateral, "USFJ-JFHQ", None)
+
+    async def broken() -> None:
+        raise ValueError("boom")
+
+    bus._top_up = broken  # type: ignore[method-assign]
+    bus._credit = 1
+    bus._pull_deadline()
+    assert bus._renewal is not None
+    await asyncio.wait([bus._renewal])
+    await asyncio.sleep(0)  # the done callback
+    assert bus.errors == ["pull renewal: ValueError: boom"]
+
+
 async def _heartbeat_of(bus: NatsBus, node: str) -> float | None:
     marks: dict[str, float | None] = {}
     for _ in range(10):
