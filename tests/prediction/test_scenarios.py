@@ -223,9 +223,9 @@ def test_ln_beta_leaves_the_air_consistent():
     exp(-m): low; at its mean exp(-m + s^2/2): high; the cubature prediction with drag at
     exp(-m) goes low too, mean -0.87). Narrower hand-over sigmas at burnout shrink it (EKF rms,
     seeds 100-147: 1.33 at sigma 1, 0.97 at 0.5; 100-111: 1.57, 1.15 at 0.7, 0.98 at 0.5; the
-    cubature prediction's mean, 100-103, +0.54 -> +0.30 at 0.5), but a spent stage's track is handed the
-    same prior at its own burnout (satellite-sohae's first stage, beta 1,500: ellipse coverage
-    83/96 at sigma 1, 79/97 at 0.7, 64/98 at 0.5)."""
+    cubature prediction's mean, 100-103, +0.54 -> +0.30 at 0.5), but a spent stage's track is
+    handed the same prior at its own burnout (satellite-sohae's first stage, beta 1,500:
+    ellipse coverage 83/96 at sigma 1, 79/97 at 0.7, 64/98 at 0.5)."""
     z = []
     for seed in range(100, 104):
         reports, truth = reports_of("srbm-salvo", seed=seed)
