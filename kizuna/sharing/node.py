@@ -512,7 +512,7 @@ class Node:
             stamp = self._stamp(times) if reports or deliveries else None
             added, own = await self._accept(list(reports), stamp=stamp)
             theirs = await self._take(deliveries, stamp=stamp)
-            fresh = sorted([*own, *theirs], key=lambda r: (r.t, r.id))
+            fresh = sorted([*own, *theirs], key=_time_id)
             if self._replay is not None and stamp is not None:
                 # A restart's replay under way: stored, published and acknowledged now, entered
                 # after the stored reports, as a later replay of the store enters them.
@@ -552,7 +552,7 @@ class Node:
         if not reports:
             return []
         # One transaction (one fsync) per batch, in the canonical order the pipeline uses.
-        reports.sort(key=lambda r: (r.t, r.id))
+        reports.sort(key=_time_id)
         received = stamp if stamp is not None else self._stamp(r.t for r in reports)
         return await self.store.put_reports(reports, node_id=self.node_id, received_at_s=received)
 

@@ -74,13 +74,7 @@ from kizuna.physics.dynamics import approx_altitude_m
 from kizuna.timefmt import format_time
 from kizuna.tracking import imm, jpda
 from kizuna.tracking.association import assign, ball_candidates
-from kizuna.tracking.filters import (
-    EKF,
-    Filter,
-    cholesky,
-    gaussian_log_likelihood,
-    mahalanobis_sq,
-)
+from kizuna.tracking.filters import EKF, Filter, cholesky, gaussian_log_likelihood, mahalanobis_sq
 from kizuna.tracking.fusion import ci_omega
 from kizuna.tracking.imm import THRUST_SIGMA_MPS2
 from kizuna.tracking.initiation import launch_seed, two_point
@@ -608,6 +602,7 @@ class Tracker:
         jpda_slots = np.zeros(0, np.intp)
         assigned_r = np.zeros(0, np.intp)
         assigned_c = np.zeros(0, np.intp)
+        claimed = np.zeros(0, np.intp)  # plots a missed track owns (_claimed_by_missed)
         nis_of = np.zeros(0)
         shared_of = np.zeros(0, bool)
         updates: list[TrackUpdate] = []
@@ -707,8 +702,7 @@ class Tracker:
             tab.misses[live[missed]] += 1
         unused = np.ones(m, bool)
         unused[assigned_c] = False
-        if live.size and rows.size:
-            unused[claimed] = False
+        unused[claimed] = False
         children = np.zeros(0, np.intp)
         if live.size and rows.size and unused.any():
             children, taken = self._split(
