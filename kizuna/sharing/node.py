@@ -84,9 +84,10 @@ Catching up (why the steps due are run in slices)
     entered in the middle of the replay it would go in before stored reports accepted earlier;
     the replay republishes the own stored reports first, so the heartbeats can vouch for the
     feed as it goes on and move the partners' clocks on the node. Between a finish's slices
-    (:attr:`Node.finishing`) the runner enters nothing: a report entered then, its time in a
-    step still to run, would be fused where the finish in one go, over before it came, leaves
-    it late. So the products are those of the one go. A slice still ends only after the step
+    (:attr:`Node.finishing`) the runner enters nothing, and the node refuses it (accept, take
+    and ingest raise, storing nothing): a report entered then, its time in a step still to
+    run, would be fused where the finish in one go, over before it came, leaves it late. So
+    the products are those of the one go. A slice still ends only after the step
     it started: 50-90 ms with the cheap predictor, several times that with the full one on a
     loaded machine.
 
@@ -489,6 +490,7 @@ class Node:
         """
         async with self._lock:
             self._not_recovering("accept")
+            self._not_finishing("accept")
             added, fresh = await self._accept(list(reports))
             await self._enter(fresh, self._auto(auto_clock))
             return added
@@ -505,6 +507,7 @@ class Node:
         same batch the same way. Returns :meth:`accept`'s flags for ``reports``.
         """
         async with self._lock:
+            self._not_finishing("ingest")
             # The stamp is the batch's, partner reports included: the first batch entered
             # decides the first step, and a partner backlog may be older than the own reports.
             times = [r.t for r in reports]
@@ -655,6 +658,7 @@ class Node:
         into the pipeline."""
         async with self._lock:
             self._not_recovering("take")
+            self._not_finishing("take")
             fresh = await self._take(deliveries)
             await self._enter(fresh, self._auto(auto_clock))
 
@@ -942,6 +946,14 @@ class Node:
         # were accepted earlier: the replay would no longer repeat the run it rebuilds.
         if self._replay is not None:
             raise RuntimeError(f"{self.node_id}: {what} while the restart's replay is under way")
+
+    def _not_finishing(self, what: str) -> None:
+        # A report entered between two slices of a finish would run in the finish's remaining
+        # steps or after the alerts it closes, so the sliced finish would no longer derive what
+        # a finish in one go derives. Raised before anything is stored: nothing is
+        # acknowledged, so the caller (or the bus, redelivering) offers it again afterwards.
+        if self._finishing:
+            raise RuntimeError(f"{self.node_id}: {what} while a finish is under way")
 
     async def recover(self, *, clock_s: float | None = None, budget_s: float | None = None) -> int:
         """Rebuild the pipeline from the store after a restart; returns the number of stored

@@ -438,6 +438,13 @@ async def test_a_finish_in_slices_derives_what_a_finish_in_one_go_derives(
             if not usfk.finishing:
                 break
             assert usfk.has_steps_due and time.monotonic() - start < MAX_LAG_S
+            if calls == 1:  # between two slices the node takes nothing in, and stores nothing
+                stored = len(await usfk.store.reports(node_id="USFK"))
+                late = behind.mine[-1].model_copy(update={"id": "between-slices"})
+                for enter in (usfk.ingest([late], []), usfk.accept([late])):
+                    with pytest.raises(RuntimeError, match="finish is under way"):
+                        await enter
+                assert len(await usfk.store.reports(node_id="USFK")) == stored
         records[name] = (calls, usfk.stats.steps, usfk.stats.produced["alert"])
         await _close(behind)
     (one_calls, one_steps, _), (calls, steps, _) = records["one-go"], records["sliced"]
