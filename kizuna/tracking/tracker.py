@@ -207,6 +207,11 @@ class TrackerConfig:
     heap_pad_bytes: int = 64 << 20
 
 
+def track_id_of(number: int) -> str:
+    """The public id of system track ``number`` ("KZ-000123")."""
+    return f"KZ-{number:06d}"
+
+
 @dataclass(slots=True)
 class TrackUpdate:
     """A confirmed system track right after an update (the tracker's output).
@@ -1777,7 +1782,7 @@ class Tracker:
             if track_id is None:
                 if len(id_cache) > 65536:  # a long run: keep the cache to recent numbers
                     id_cache.clear()
-                track_id = id_cache[number] = f"KZ-{number:06d}"
+                track_id = id_cache[number] = track_id_of(number)
             out.append(
                 TrackUpdate(
                     track_id,
@@ -1815,6 +1820,13 @@ class Tracker:
         )
         return found
 
+    def live_track_ids(self) -> set[str]:
+        """The ids of the confirmed tracks alive now (a track missing from it was dropped:
+        deleted, or merged into another)."""
+        tab = self.table
+        live = np.flatnonzero(tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED))
+        return {track_id_of(int(n)) for n in tab.number[live]}
+
     def estimates(self, time_s: float) -> tuple[list[str], Array, Array]:
         """Every live confirmed track predicted to ``time_s`` (nothing is committed).
 
@@ -1823,7 +1835,7 @@ class Tracker:
         """
         tab = self.table
         live = np.flatnonzero(tab.alive[: tab.n] & (tab.status[: tab.n] == CONFIRMED))
-        ids = [f"KZ-{int(n):06d}" for n in tab.number[live]]
+        ids = [track_id_of(int(n)) for n in tab.number[live]]
         if live.size == 0:
             return ids, np.zeros((0, BALLISTIC_DIM)), np.zeros((0, BALLISTIC_DIM, BALLISTIC_DIM))
         pred = imm.predict(

@@ -72,8 +72,8 @@ cancels a real-world alert.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Container, Iterable
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal, Protocol
 
@@ -312,6 +312,7 @@ class _Line:
     regions: tuple[Region, ...]
     event_time_s: float | None  # impact time, or first time over the regions
     impact_time_s: float | None
+    replaced_by: str | None = None  # a duplicate's cancel: the alert id that carries on
 
 
 @dataclass
@@ -579,6 +580,14 @@ class _OverflightLifecycle:
             return self._close(impact_time_s, cancelled=())
         return []
 
+    def withdraw(self) -> list[_Line]:
+        """``cancelled``, naming the regions still ahead, if active (see ThreatAlerts.withdraw)."""
+        if self.state != "active":
+            return []
+        self.state = "cancelled"
+        regions = self.active_regions()
+        return [_Line("overflight", "cancelled", "warning", regions, None, self.stated_impact_s)]
+
     def _close(self, impact_time_s: float | None, cancelled: tuple[Region, ...]) -> list[_Line]:
         """``passed`` if any region was overflown, else ``cancelled`` naming ``cancelled``."""
         if not self.passed:
@@ -636,6 +645,24 @@ class ThreatAlerts:
         lines += self.overflight.tick(now_s, self._rules, predicted_impact_time_s(self._last))
         return [self._product(line, now_s) for line in lines]
 
+    def withdraw(self, now_s: float, live: ThreatAlerts) -> list[AlertProduct]:
+        """Close this threat's open alerts in favour of ``live``'s, which follow the same
+        object (:meth:`AlertEngine.tick`): what the clock closes by now closes as usual
+        (``impacted``, ``passed``); what is still open is ``cancelled`` with a message naming
+        the alert that carries on (``live``'s of the same kind if open, else its other)."""
+        out = self.tick(now_s)
+        open_ids = [
+            alert_id_for(live.track_id, kind, live.exercise)
+            for kind, lifecycle in (("impact", live.impact), ("overflight", live.overflight))
+            if lifecycle.state == "active"
+        ]
+        lines: list[_Line] = []
+        for line in self.impact._cancel() + self.overflight.withdraw():
+            same = alert_id_for(live.track_id, line.kind, live.exercise)
+            lines.append(replace(line, replaced_by=same if same in open_ids else open_ids[0]))
+        self.lines_emitted += len(lines)
+        return out + [self._product(line, now_s) for line in lines]
+
     def due_time_s(self) -> float | None:
         """When every open alert of this threat will have closed by the clock (or None)."""
         times = []
@@ -648,6 +675,8 @@ class ThreatAlerts:
     def _product(self, line: _Line, now_s: float) -> AlertProduct:
         pred = self._last
         key = line.level if line.status in ("issued", "updated") else line.status
+        if line.replaced_by is not None:
+            key = "superseded"
         messages = render(
             line.kind,
             key,
@@ -656,6 +685,7 @@ class ThreatAlerts:
             now_s,
             self.exercise,
             impact_time_s=line.impact_time_s,
+            other=line.replaced_by,
         )
         return AlertProduct(
             alert_id=alert_id_for(self.track_id, line.kind, self.exercise),
@@ -720,6 +750,7 @@ class AlertEngine:
         self.aliases: dict[tuple[str, bool], tuple[str, bool]] = {}
         self._candidates: dict[tuple[str, bool], tuple[tuple[str, bool], float]] = {}
         self._own_update_s: dict[tuple[str, bool], float] = {}
+        self._ended: set[tuple[str, bool]] = set()  # tracks the tracker dropped (tracks_ended)
 
     def update(
         self,
@@ -774,10 +805,12 @@ class AlertEngine:
         prediction: PredictionProduct,
         track: GroundTrack | None,
         now_s: float,
+        skip: Container[tuple[str, bool]] = (),
     ) -> tuple[str, bool] | None:
         """The open threat this track duplicates (AlertRules.duplicate_distance_m), if any:
         same exercise flag, position now within the distance of that threat's predicted
-        position now (3-D), and an agreeing impact (:func:`impacts_agree`)."""
+        position now (3-D), and an agreeing impact (:func:`impacts_agree`); not one of
+        ``skip``."""
         if self.rules.duplicate_distance_m <= 0.0 or track is None:
             return None
         here = position_at(track, now_s)
@@ -785,7 +818,13 @@ class AlertEngine:
             return None
         for other_key, other in self.threats.items():
             last = other.last_prediction
-            if other_key[1] != key[1] or not other.is_open() or other.last_track is None:
+            if (
+                other_key == key
+                or other_key in skip
+                or other_key[1] != key[1]
+                or not other.is_open()
+                or other.last_track is None
+            ):
                 continue
             there = position_at(other.last_track, now_s)
             if there is None or float(np.linalg.norm(here - there)) > (
@@ -813,6 +852,48 @@ class AlertEngine:
             if due is not None:
                 out.extend(threat.tick(due, final=True))
         return out
+
+    def tracks_ended(self, track_ids: Iterable[str], now_s: float) -> list[AlertProduct]:
+        """The tracker dropped these tracks: fold each one's threat into a live duplicate.
+
+        A threat with open alerts of its own whose tracks (its own and every alias's) have all
+        ended, while a threat of a live track has open alerts where the ended one's last
+        prediction puts it now, with an agreeing impact (the duplicate rule, for a pair that
+        both raised alerts before the tracker could tell them apart), is the live one's: its
+        open alerts are cancelled naming the live alert, and a later track of its own (a
+        restart) is the live threat's alias. Without this it would close ``impacted`` at its
+        last predicted impact time (satellite-sohae: the satellite's track, on the coasting
+        payload and second stage for five minutes, was dropped when the third stage lit; its
+        notice said "fallen" 7 minutes later beside the second stage's own, while the payload
+        went to orbit). With no live duplicate the clock closes it as before: an object out
+        of every radar's cover still falls.
+        """
+        ended = {(tid, flag) for tid in track_ids for flag in (False, True)}
+        self._ended |= ended & (set(self.threats) | set(self.aliases))
+        if self.rules.duplicate_distance_m <= 0.0:
+            return []
+        now_s = float(now_s)
+        out: list[AlertProduct] = []
+        for key, threat in list(self.threats.items()):
+            last = threat.last_prediction
+            if not threat.is_open() or last is None or not self._all_ended(key):
+                continue
+            dead = {k for k in self.threats if self._all_ended(k)}
+            live = self._duplicate_of(key, last, threat.last_track, now_s, skip=dead)
+            if live is None:
+                continue
+            out.extend(threat.withdraw(now_s, self.threats[live]))
+            del self.threats[key]
+            for alias, primary in list(self.aliases.items()):
+                if primary == key:
+                    self.aliases[alias] = live
+            self.aliases[key] = live
+        return out
+
+    def _all_ended(self, key: tuple[str, bool]) -> bool:
+        """Whether every track feeding threat ``key`` (its own, its aliases) has ended."""
+        feeders = [key, *(a for a, p in self.aliases.items() if p == key)]
+        return all(k in self._ended for k in feeders)
 
     def tick(self, now_s: float) -> list[AlertProduct]:
         """Close alerts whose impact / overflight time has come; call it as the clock runs."""

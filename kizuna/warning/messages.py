@@ -81,6 +81,25 @@ _TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
         "ko": "해제: {where} 상공 통과 예측이 해제되었습니다{fall}. "
         "더 이상의 조치는 필요하지 않습니다.",
     },
+    # A duplicate's alert closed in favour of the live track's alert on the same object
+    # (AlertEngine: a track with alerts of its own fell silent beside another): status
+    # ``cancelled``, but not "no longer predicted" -- the threat stands, under {other}.
+    ("impact", "superseded"): {
+        "en": "CANCELLED: this alert is withdrawn; the same missile is followed under alert "
+        "{other}. Follow that alert.",
+        "ja": "解除：この情報は取り消されました。同じミサイルは{other}で引き続き追跡しています。"
+        "そちらの情報に従ってください。",
+        "ko": "해제: 이 경보는 취소되었습니다. 같은 미사일은 {other}(으)로 계속 추적하고 "
+        "있습니다. 해당 경보를 따르십시오.",
+    },
+    ("overflight", "superseded"): {
+        "en": "CANCELLED: this warning for {where} is withdrawn; the same missile is followed "
+        "under alert {other}. Follow that alert.",
+        "ja": "解除：{where}上空の通過予測の情報は取り消されました。同じミサイルは{other}で"
+        "引き続き追跡しています。そちらの情報に従ってください。",
+        "ko": "해제: {where} 상공 통과 경보는 취소되었습니다. 같은 미사일은 {other}(으)로 계속 "
+        "추적하고 있습니다. 해당 경보를 따르십시오.",
+    },
     ("impact", "impacted"): {
         "en": "IMPACT: the missile is assessed to have fallen in {where} at {time} UTC. Do not "
         "approach any fallen object; report it to the police, fire service or coast guard.",
@@ -151,6 +170,7 @@ def render(
     now_s: float,
     exercise: bool,
     impact_time_s: float | None = None,
+    other: str | None = None,
 ) -> dict[str, str]:
     """Messages ``{"en", "ja", "ko"}`` for one alert line.
 
@@ -159,6 +179,7 @@ def render(
     overflight time (POSIX seconds): the "when" of the message, in minutes from ``now_s`` and
     as UTC. ``impact_time_s`` (overflight lines only) is the object's predicted impact time,
     the line's ``impact_time`` field: stated too when not None, so field and text agree.
+    ``other``: for ``superseded`` (a cancelled duplicate), the alert id that carries on.
     """
     template = _TEMPLATES[(kind, key)]
     if event_time_s is None:
@@ -173,7 +194,8 @@ def render(
         if kind == "overflight" and impact_time_s is not None:
             fall = fall_texts[lang].format(impact=_clock(impact_time_s))
         text = template[lang].format(
-            where=region_names(regions, lang), minutes=minutes, time=when, fall=fall
+            where=region_names(regions, lang), minutes=minutes, time=when, fall=fall,
+            other=other or "?",
         )
         out[lang] = (EXERCISE_BANNER[lang] + text) if exercise else text
     return out

@@ -61,6 +61,7 @@ class Pipeline:
         )
         self.alerts = alerts if alerts is not None else AlertEngine()
         self.counts = PipelineCounts()
+        self._live: set[str] = set()  # the tracker's confirmed tracks after the last batch
 
     def ingest(self, report: AnyReport) -> bool:
         """Buffer one validated report; False if it is a duplicate (or too late to use)."""
@@ -116,8 +117,12 @@ class Pipeline:
             alerts = self.alerts.consume(prediction, now_s=parse_time(prediction.product.time))
             out.extend(alerts)
             self.counts.alerts += len(alerts)
+        live = self.tracker.live_track_ids()
         if now_s is not None:
-            closing = self.alerts.tick(now_s)
+            # Tracks the tracker dropped in this batch (deleted, or merged into another).
+            closing = self.alerts.tracks_ended(self._live - live, now_s)
+            closing += self.alerts.tick(now_s)
             out.extend(closing)
             self.counts.alerts += len(closing)
+        self._live = live
         return out

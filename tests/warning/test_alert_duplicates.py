@@ -93,3 +93,58 @@ def test_a_track_that_raised_nothing_yet_can_still_be_a_duplicate():
         assert feed(engine, "T2", flight(NOW, 0.02), NOW + k) == []
         feed(engine, "T1", flight(NOW), NOW + k + 0.5)
     assert ("T2", False) in engine.aliases and ("T2", False) not in engine.threats
+
+
+def _pair_with_alerts_of_their_own(engine):
+    """T1 and T2 on one object 2 km apart, each with its own alerts: T2 began beside T1
+    while the two disagreed (T1 then predicted no impact, as a payload's track does while it
+    coasts with its spent stage), then T1's predictions came to agree with T2's."""
+    coasting = prediction(0, 0, impact=False, category="unknown", now=NOW + 100.0)
+    assert engine.update(coasting, flight(NOW), NOW + 100.0)  # an overflight warning
+    assert {a.alert_id for a in feed(engine, "T2", flight(NOW, 0.02), NOW + 101.0)} == {
+        "ALERT-T2-IMPACT",
+        "ALERT-T2-OVERFLIGHT",
+    }
+    for k in range(102, 130, 2):
+        feed(engine, "T1", flight(NOW), NOW + k)
+        feed(engine, "T2", flight(NOW, 0.02), NOW + k + 0.5)
+    assert engine.threats[("T1", False)].impact.state == "active"
+
+
+def test_an_ended_track_with_alerts_of_its_own_is_folded_into_its_live_duplicate():
+    """satellite-sohae: the satellite's track, on the payload and second stage coasting
+    together, raised a notice beside the stage's own; dropped when the third stage lit, its
+    notice closed "impacted" minutes later at its last predicted impact time (the payload
+    went to orbit). Ended beside a live duplicate, its alerts are withdrawn in the live
+    one's favour, and the live one's carry on to their own end."""
+    engine = AlertEngine()
+    _pair_with_alerts_of_their_own(engine)
+    lines = engine.tracks_ended(["T1"], NOW + 131.0)
+    assert {(a.alert_id, a.status) for a in lines} == {
+        ("ALERT-T1-IMPACT", "cancelled"),
+        ("ALERT-T1-OVERFLIGHT", "cancelled"),
+    }
+    impact = next(a for a in lines if a.kind == "impact")
+    assert "ALERT-T2-IMPACT" in impact.message.en and "no longer predicted" not in impact.message.en
+    assert all("ALERT-T2-" in a.message.ja and "ALERT-T2-" in a.message.ko for a in lines)
+    # A later track of T1's own (a restart) raises nothing while T2 is live.
+    assert feed(engine, "T1", flight(NOW), NOW + 133.0) == []
+    closing = engine.finish()
+    assert {a.alert_id for a in closing} == {"ALERT-T2-IMPACT", "ALERT-T2-OVERFLIGHT"}
+    assert {a.status for a in closing if a.kind == "impact"} == {"impacted"}
+
+
+def test_an_ended_track_without_a_live_duplicate_keeps_its_alerts_to_their_end():
+    """An object out of every radar's cover still falls: nothing beside it, nothing folded.
+    Nor is it folded into a track that has ended too, or into another exercise flag's."""
+    engine = AlertEngine()
+    _pair_with_alerts_of_their_own(engine)
+    assert engine.tracks_ended(["T1", "T2"], NOW + 131.0) == []
+    drill = AlertEngine()
+    feed(drill, "T1", flight(NOW), NOW + 100.0)
+    exercise = prediction(*FAR, 1220.0, now=NOW + 101.0, track_id="T2", exercise=True)
+    assert drill.update(exercise, flight(NOW), NOW + 101.0)
+    assert drill.tracks_ended(["T1"], NOW + 102.0) == []
+    for eng, ended in ((engine, {"T1", "T2"}), (drill, {"T1"})):
+        impacts = {a.track_id for a in eng.finish() if a.status == "impacted"}
+        assert ended <= impacts
