@@ -55,8 +55,11 @@ One threat, one ``alert_id``: a track without alerts of its own that sits on the
 path of a track with an open alert (within :attr:`AlertRules.duplicate_distance_m`, impact
 agreeing) is a duplicate of that object and raises nothing; confirmed after
 :attr:`AlertRules.duplicate_confirm_s`, it carries that threat's alerts on (same id) once the
-original track falls silent. A salvo's next missile, a stage falling short or an orbital
-object next to a ballistic one are not duplicates (too far apart, or another impact).
+original track falls silent. Two tracks that both raised alerts before they could be told
+apart are folded when the tracker drops one (:meth:`AlertEngine.tracks_ended`): its open
+alerts are cancelled naming the live one's. A salvo's next missile, a stage falling short or
+an orbital object next to a ballistic one are not duplicates (too far apart, or another
+impact).
 
 An impact alert never stays open on an impact time long past: if its track went silent after
 its predictions lost the impact, it closes :attr:`AlertRules.stale_impact_grace_s` after that
