@@ -776,7 +776,9 @@ class AlertEngine:
         track = None if ground_track is None else GroundTrack.coerce(ground_track)
         if key in self.aliases:
             primary = self.aliases[key]
-            if now_s - self._own_update_s[primary] < self.rules.duplicate_silence_s:
+            # The original's own track carries the alerts until it is dropped or falls silent.
+            silent_s = now_s - self._own_update_s[primary]
+            if primary not in self._ended and silent_s < self.rules.duplicate_silence_s:
                 return []
             return self.threats[primary].update(prediction, track, now_s)
         threat = self.threats.get(key)

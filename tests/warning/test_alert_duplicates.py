@@ -54,6 +54,18 @@ def test_a_duplicate_track_raises_nothing_and_carries_on_when_the_original_falls
     assert ids == {"ALERT-T1-IMPACT", "ALERT-T1-OVERFLIGHT"}
 
 
+def test_a_duplicate_carries_on_at_once_when_the_tracker_drops_the_original():
+    engine = AlertEngine()
+    feed(engine, "T1", flight(NOW), NOW + 100.0)
+    dup = flight(NOW, 0.02)
+    for k in range(102, 130, 2):
+        feed(engine, "T1", flight(NOW), NOW + k)
+        assert feed(engine, "T2", dup, NOW + k + 0.5) == []
+    assert engine.tracks_ended(["T1"], NOW + 130.0) == []  # T2 is its alias: nothing to fold
+    lines = feed(engine, "T2", flight(NOW - 60.0, 0.02), NOW + 131.0)  # 1 s after T1's last
+    assert lines and {a.track_id for a in lines} == {"T1"}
+
+
 def test_a_salvos_next_missile_has_its_own_alerts():
     # 12 s behind on the same path: ~40 km back at this flight's mean ground speed.
     engine = AlertEngine()
