@@ -385,17 +385,20 @@ class OrbitalFlight:
         )
         all_t = np.concatenate([times, self.insertion_s + orbit_t[1:]])
         all_x = np.vstack([states, orbit_x[1:, 0]])
-        coarse = Trajectory(all_t, all_x, np.zeros(all_t.size, bool))
-        grid = np.unique(np.concatenate([
-            np.arange(0.0, all_t[-1], dt_s),
-            [powered_until, self.upper_ignition_s, self.insertion_s, all_t[-1]],
-        ]))
+        # Every ignition and cutoff: the lower stages' separations (the last one starts the
+        # coast; taken on the ascent's own step times, which sum the burns in another order),
+        # the upper stage's ignition and its cutoff at insertion.
+        separations = np.array([stage.separation_s for stage in self.stages])
+        separations = times[np.argmin(np.abs(times[:, None] - separations), axis=0)]
+        cuts = np.concatenate([separations, [self.upper_ignition_s, self.insertion_s]])
+        coarse = Trajectory(all_t, all_x, np.zeros(all_t.size, bool), cuts)
+        grid = np.unique(np.concatenate([np.arange(0.0, all_t[-1], dt_s), cuts, [all_t[-1]]]))
         # The stage boundaries are knots of the spline, so the states there are exact.
         sampled = coarse.state_at(grid)
         powered = (grid < powered_until - 1e-9) | (
             (grid >= self.upper_ignition_s) & (grid < self.insertion_s - 1e-9)
         )
-        return Trajectory(launch_time_s + grid, sampled, powered)
+        return Trajectory(launch_time_s + grid, sampled, powered, launch_time_s + cuts)
 
 
 def ballistic_trajectory(

@@ -15,10 +15,11 @@ costs a few dozen batched propagations rather than hundreds of scalar ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.interpolate import CubicHermiteSpline
+from scipy.interpolate import CubicHermiteSpline, PPoly
 
 from kizuna.errors import PhysicsError
 from kizuna.geo.frames import ecef_to_lla
@@ -82,20 +83,28 @@ class Trajectory:
     ``time_s`` absolute (POSIX seconds when the flight has a launch time), ``state`` (n, 6)
     ECEF, ``powered`` (n,) True during the boost. Interpolation uses position and velocity
     (cubic Hermite per segment), accurate to well under a millimetre at 1 s sampling.
+
+    The acceleration jumps where an engine lights or cuts off: at every sample where
+    ``powered`` changes and at the sample times ``cuts_s`` (s, same clock; e.g. one stage
+    burning out as the next lights, where ``powered`` stays True). The spline is built
+    separately between cuts, so no interval mixes the accelerations of two sides of a cut.
     """
 
     time_s: Array
     state: Array
     powered: NDArray[np.bool_]
-    _spline: CubicHermiteSpline = field(init=False, repr=False, compare=False)
+    cuts_s: Array = field(default_factory=lambda: np.zeros(0))
+    _spline: PPoly = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        derivative = np.concatenate(
-            [self.state[:, 3:], _acceleration_samples(self.time_s, self.state)], axis=-1
-        )
-        object.__setattr__(
-            self, "_spline", CubicHermiteSpline(self.time_s, self.state, derivative, axis=0)
-        )
+        bounds = _segment_bounds(self.time_s, self.powered, self.cuts_s)
+        pieces = []
+        for a, b in pairwise(bounds):
+            t, x = self.time_s[a : b + 1], self.state[a : b + 1]
+            derivative = np.concatenate([x[:, 3:], _acceleration_samples(t, x)], axis=-1)
+            pieces.append(CubicHermiteSpline(t, x, derivative, axis=0).c)
+        spline = PPoly(np.concatenate(pieces, axis=1), self.time_s)
+        object.__setattr__(self, "_spline", spline)
 
     @property
     def start_s(self) -> float:
@@ -110,11 +119,27 @@ class Trajectory:
         return np.asarray(self._spline(np.asarray(time_s, float)))
 
 
+def _segment_bounds(time_s: Array, powered: NDArray[np.bool_], cuts_s: Array) -> Array:
+    """Sample indices that start and end the smooth segments: 0, every cut, n - 1.
+
+    A cut is the first sample of a new ``powered`` value, or the sample at a time of
+    ``cuts_s``; that sample closes one segment and opens the next (the state is continuous
+    across a cut, its derivative is not).
+    """
+    flips = np.flatnonzero(powered[1:] != powered[:-1]) + 1
+    cuts = np.atleast_1d(np.asarray(cuts_s, float))
+    at = np.argmin(np.abs(time_s[:, None] - cuts), axis=0)
+    if np.any(np.abs(time_s[at] - cuts) > 1e-6):
+        raise PhysicsError("a trajectory's cuts must be sample times")
+    return np.unique(np.concatenate([[0, time_s.size - 1], flips, at]))
+
+
 def _acceleration_samples(time_s: Array, state: Array) -> Array:
     # Velocity's derivative from finite differences of the velocity samples themselves: the
     # powered phase has thrust we do not store, and central differences on fine sampling are
-    # accurate enough for interpolation (second order in the step).
-    return np.gradient(state[:, 3:], time_s, axis=0, edge_order=2)
+    # accurate enough for interpolation (second order in the step). Called per segment between
+    # cuts, so the ends are one-sided (second order too) and never difference across a cut.
+    return np.gradient(state[:, 3:], time_s, axis=0, edge_order=2 if time_s.size > 2 else 1)
 
 
 @dataclass(frozen=True)

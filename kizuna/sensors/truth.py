@@ -41,7 +41,7 @@ from kizuna.sensors.scenario import Launch
 Array = NDArray[np.float64]
 ObjectKind = Literal["missile", "stage", "satellite"]
 
-CACHE_VERSION = "2"  # 2: flown in the TRUTH force model
+CACHE_VERSION = "3"  # 2: flown in the TRUTH force model; 3: the main object's cuts
 SEPARATION_DV_MPS = 3.0  # a spent body is pushed back this much at separation (assumed)
 TRUTH_STEP_S = 1.0
 
@@ -68,9 +68,12 @@ class TruthObject:
 
 @dataclass(frozen=True)
 class Designed:
-    """A designed launch, times relative to lift-off: the main object and any stages."""
+    """A designed launch, times relative to lift-off: the main object and any stages.
 
-    main: tuple[Array, Array, NDArray[np.bool_]]
+    ``main`` is (times, states, powered, cuts) as in :class:`Trajectory`.
+    """
+
+    main: tuple[Array, Array, NDArray[np.bool_], Array]
     stages: list[tuple[Array, Array]]
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -127,7 +130,7 @@ def _design_fresh(launch: Launch) -> Designed:
             "orbit_apogee_alt_m": orbital.apogee_alt_m,
             "inclination_deg": orbital.inclination_deg,
         }
-        return Designed((main.time_s, main.state, main.powered),
+        return Designed((main.time_s, main.state, main.powered, main.cuts_s),
                         [(s.time_s, s.state) for s in stages], info)
 
     vehicle = Vehicle(**launch.vehicle)
@@ -155,7 +158,7 @@ def _design_fresh(launch: Launch) -> Designed:
         "impact_lat": flight.impact_lat_deg,
         "impact_lon": flight.impact_lon_deg,
     }
-    return Designed((main.time_s, main.state, main.powered),
+    return Designed((main.time_s, main.state, main.powered, main.cuts_s),
                     [(s[0], s[1]) for s in stages], info)
 
 
@@ -168,6 +171,7 @@ def _altitude_m(state: Array) -> Array:
 def _save(path: Path, designed: Designed) -> None:
     arrays: dict[str, Any] = {
         "main_t": designed.main[0], "main_x": designed.main[1], "main_p": designed.main[2],
+        "main_c": designed.main[3],
         "info": np.array(json.dumps(designed.info, sort_keys=True)),
     }
     for i, (t, x) in enumerate(designed.stages):
@@ -186,8 +190,8 @@ def _load(path: Path) -> Designed:
         while f"stage{i}_t" in data:
             stages.append((data[f"stage{i}_t"], data[f"stage{i}_x"]))
             i += 1
-        return Designed((data["main_t"], data["main_x"], data["main_p"].astype(bool)), stages,
-                        json.loads(str(data["info"])))
+        return Designed((data["main_t"], data["main_x"], data["main_p"].astype(bool),
+                         data["main_c"]), stages, json.loads(str(data["info"])))
 
 
 def design_launch(launch: Launch, use_cache: bool = True) -> Designed:
@@ -208,10 +212,10 @@ def design_launch(launch: Launch, use_cache: bool = True) -> Designed:
 
 def objects_of(launch: Launch, designed: Designed) -> list[TruthObject]:
     """The truth objects of one launch, on the absolute clock."""
-    t, x, powered = designed.main
+    t, x, powered, cuts = designed.main
     kind: ObjectKind = "satellite" if launch.kind == "satellite" else "missile"
     objects = [TruthObject(launch.object_id, launch.launch_id, kind,
-                           Trajectory(launch.time_s + t, x, powered),
+                           Trajectory(launch.time_s + t, x, powered, launch.time_s + cuts),
                            impacts=kind == "missile", from_pad=True)]
     for i, (st, sx) in enumerate(designed.stages):
         objects.append(TruthObject(
