@@ -273,12 +273,8 @@ class Evaluation:
 
 
 def associate(truth: dict[str, TruthObject], tracks: dict[str, TrackPoints]) -> dict[str, Array]:
-    """Track id -> the true object of each of its updates (object ids, "" where unmatched).
-
-    Nearest object alive at the update's time within :data:`GATE_M`; an update with another
-    object within :data:`AMBIGUOUS_M` of the nearest takes the owner of the track's next
-    unambiguous update (else its previous one; else the nearest).
-    """
+    """Track id -> the true object of each of its updates (object ids, "" where unmatched),
+    by :func:`owners_of_updates`."""
     owners = {}
     ids = list(truth)
     for tid, tr in tracks.items():
@@ -290,19 +286,31 @@ def associate(truth: dict[str, TruthObject], tracks: dict[str, TrackPoints]) -> 
                 d[i, inside] = np.linalg.norm(
                     obj.position_at(tr.time_s[inside]) - tr.r_ecef_m[inside], axis=-1
                 )
-        order = np.argsort(d, axis=0)
-        cols = np.arange(tr.time_s.size)
-        best = d[order[0], cols]
-        second = d[order[1], cols] if len(ids) > 1 else np.full(best.shape, np.inf)
-        who = np.where(best < GATE_M, np.array(ids, dtype=object)[order[0]], "")
-        clear = (who != "") & (second - best >= AMBIGUOUS_M)
-        where = np.flatnonzero(clear)
-        if where.size:
-            unsure = np.flatnonzero((who != "") & ~clear)
-            k = np.minimum(np.searchsorted(where, unsure), where.size - 1)  # next clear one
-            who[unsure] = who[where[k]]
-        owners[tid] = who
+        owners[tid] = owners_of_updates(ids, d)
     return owners
+
+
+def owners_of_updates(ids: list[str], distance_m: Array, gate_m: float = GATE_M) -> Array:
+    """The true object of each update of one track, from its distances to the objects.
+
+    ``distance_m`` (len(ids), updates): metres from each update (in time order) to each object,
+    inf where the object is not alive. Returns (updates,) object ids, "" where none is within
+    ``gate_m``. The nearest object, except that an update with another object within
+    :data:`AMBIGUOUS_M` of the nearest takes the owner of the track's next unambiguous update
+    (else its previous one; else the nearest): the object the track stays on once they part.
+    """
+    order = np.argsort(distance_m, axis=0)
+    cols = np.arange(distance_m.shape[1])
+    best = distance_m[order[0], cols]
+    second = distance_m[order[1], cols] if len(ids) > 1 else np.full(best.shape, np.inf)
+    who = np.where(best < gate_m, np.array(ids, dtype=object)[order[0]], "")
+    clear = (who != "") & (second - best >= AMBIGUOUS_M)
+    where = np.flatnonzero(clear)
+    if where.size:
+        unsure = np.flatnonzero((who != "") & ~clear)
+        k = np.minimum(np.searchsorted(where, unsure), where.size - 1)  # next clear one
+        who[unsure] = who[where[k]]
+    return who
 
 
 def _owner_at(owners: Array, track: TrackPoints, time_s: float) -> str:
@@ -596,5 +604,6 @@ __all__ = [
     "load_radars",
     "load_tracks",
     "load_truth",
+    "owners_of_updates",
     "write_plots",
 ]

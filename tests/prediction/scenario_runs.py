@@ -22,6 +22,7 @@ import numpy as np
 from kizuna.contract import parse_report
 from kizuna.geo.frames import ecef_to_lla
 from kizuna.geo.geodesic import distance_m
+from kizuna.prediction.evaluation import owners_of_updates
 from kizuna.prediction.impact import in_ellipse
 from kizuna.prediction.predictor import Prediction, Predictor
 from kizuna.prediction.predictor import TrackUpdate as PredictorInput
@@ -32,7 +33,7 @@ from kizuna.tracking import Tracker
 from kizuna.tracking.tracker import TrackUpdate
 
 BALLISTIC = ("irbm-overflight", "irbm-overflight-2022", "icbm-lofted", "srbm-salvo")
-GATE_M = 20_000.0  # a track update belongs to the nearest true object within this distance
+GATE_M = 20_000.0  # a track update belongs to a true object within this distance
 
 
 @dataclass
@@ -51,7 +52,12 @@ class Run:
     truth: dict[str, Truth]
     updates: list[TrackUpdate]
     predictions: list[Prediction]
-    owner: dict[str, str] = field(default_factory=dict)  # track id -> object id
+    # (track id, update time to the millisecond) -> object id, "" for none (see associate)
+    owner: dict[tuple[str, float], str] = field(default_factory=dict)
+
+    def owner_of(self, track_id: str, time_s: float) -> str:
+        """The true object of the track's update at ``time_s`` (a prediction's time too)."""
+        return self.owner.get((track_id, round(time_s, 3)), "")
 
 
 def reports_of(name: str, seed: int | None = None):
@@ -99,19 +105,32 @@ def run(reports, truth: dict[str, Truth], predictor: Predictor | None = None) ->
     return out
 
 
-def associate(result: Run) -> dict[str, str]:
-    """Track id -> object id by majority vote of nearest true objects (within GATE_M)."""
-    votes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+def associate(result: Run) -> dict[tuple[str, float], str]:
+    """The true object of every track update, as ``kizuna evaluate`` matches them
+    (:func:`kizuna.prediction.evaluation.owners_of_updates`, within GATE_M).
+
+    Per update, not one object per track: a track goes on with whatever it is on, e.g. from
+    the launcher to the spent stage it drops. By majority, satellite-sohae seed 2's first track
+    (the launcher from 63 s, the coasting pair from 230 s, the second stage alone from 536 to
+    894 s) was the satellite's throughout, and its updates on the falling stage were scored
+    against the satellite in orbit.
+    """
+    by_track: dict[str, list[TrackUpdate]] = defaultdict(list)
     for u in result.updates:
-        best, who = GATE_M, None
-        for oid, obj in result.truth.items():
-            if obj.t0 <= u.time_s <= obj.t1:
-                d = float(np.linalg.norm(obj.state_at(u.time_s)[:3] - u.x[:3]))
-                if d < best:
-                    best, who = d, oid
-        if who is not None:
-            votes[u.track_id][who] += 1
-    return {tid: max(v, key=v.get) for tid, v in votes.items()}
+        by_track[u.track_id].append(u)
+    ids = list(result.truth)
+    owner = {}
+    for tid, updates in by_track.items():
+        t = np.array([u.time_s for u in updates])
+        r = np.array([u.x[:3] for u in updates])
+        d = np.full((len(ids), t.size), np.inf)
+        for i, obj in enumerate(result.truth.values()):
+            alive = (t >= obj.t0) & (t <= obj.t1)
+            if alive.any():
+                d[i, alive] = np.linalg.norm(obj.state_at(t[alive])[:, :3] - r[alive], axis=-1)
+        for u, who in zip(updates, owners_of_updates(ids, d, GATE_M), strict=True):
+            owner[(tid, round(u.time_s, 3))] = str(who)
+    return owner
 
 
 def nees(result: Run, settle_s: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +139,8 @@ def nees(result: Run, settle_s: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
     first: dict[str, float] = {}
     t_out, v_out = [], []
     for u in result.updates:
-        oid = result.owner.get(u.track_id)
-        if oid is None:
+        oid = result.owner_of(u.track_id, u.time_s)
+        if not oid:
             continue
         obj = result.truth[oid]
         first.setdefault(u.track_id, u.time_s)
@@ -151,12 +170,13 @@ def impacts(result: Run) -> dict[str, ImpactScore]:
     """Impact predictions of every object's tracks against its true impact."""
     rows: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
     for p in result.predictions:
-        oid = result.owner.get(p.product.track_id)
+        t_pred = parse_time(p.product.time)
+        oid = result.owner_of(p.product.track_id, t_pred)
         imp = p.product.impact
-        if oid is None or imp is None or result.truth[oid].impact is None:
+        if not oid or imp is None or result.truth[oid].impact is None:
             continue
         t_imp, lat, lon = result.truth[oid].impact
-        lead = t_imp - parse_time(p.product.time)
+        lead = t_imp - t_pred
         if lead <= 0.0:
             continue
         e = imp.ellipse_95
@@ -188,7 +208,8 @@ def summary(name: str, seed: int | None = None) -> str:
         )
     cats = defaultdict(int)
     for p in result.predictions:
-        cats[(result.owner.get(p.product.track_id), p.product.category)] += 1
+        oid = result.owner_of(p.product.track_id, parse_time(p.product.time)) or None
+        cats[(oid, p.product.category)] += 1
     lines.append(f"  categories: {dict(cats)}")
     return "\n".join(lines)
 

@@ -6,9 +6,11 @@ ground), so they are marked slow; each has a default-run variant on a shorter or
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
-from scenario_runs import BALLISTIC, GATE_M, impacts, nees, reports_of, run
+from scenario_runs import BALLISTIC, GATE_M, Run, Truth, associate, impacts, nees, reports_of, run
 from scipy.stats import chi2
 
 from kizuna.prediction.predictor import Predictor
@@ -27,6 +29,36 @@ def _check_impacts(result, name):
         assert oid in scores, (name, oid, "no impact prediction")
         error = scores[oid].at_lead(LEAD_S)
         assert error < MAX_IMPACT_ERROR_M, (name, oid, error)
+
+
+def test_updates_are_scored_against_the_object_the_track_is_on():
+    """A track on A for its first 100 s at 10 Hz (a boost's rate), then on B, dropped by A at
+    100 s and leaving it at 50 m/s, for 300 s at 1 Hz: 1,000 updates on A, 300 on B. By
+    majority the track was A's throughout and its NEES on B in the thousands."""
+    velocity = {"A": np.array([0.0, 2_000.0, 0.0]), "B": np.array([50.0, 2_000.0, 0.0])}
+
+    def state_of(oid, t0):
+        def state_at(t):
+            t = np.asarray(t, float)
+            r = (t[..., None] - t0) * velocity[oid] + (t0 * velocity["A"] if oid == "B" else 0.0)
+            return np.concatenate([r, np.broadcast_to(velocity[oid], r.shape)], axis=-1)
+        return state_at
+
+    truth = {"A": Truth("A", "missile", 0.0, 400.0, state_of("A", 0.0), None, 0.0),
+             "B": Truth("B", "stage", 100.0, 400.0, state_of("B", 100.0), None, 100.0)}
+    rng = np.random.default_rng(3)
+    updates = []
+    for t in np.concatenate([np.arange(0.1, 100.0, 0.1), np.arange(100.0, 400.0, 1.0)]):
+        on = "A" if t < 100.0 else "B"
+        x = truth[on].state_at(t) + rng.normal(0.0, [30.0] * 3 + [3.0] * 3)
+        P = np.diag([30.0**2] * 3 + [3.0**2] * 3)
+        updates.append(SimpleNamespace(track_id="T1", time_s=float(t), x=x, P=P, phase="midcourse"))
+    result = Run(truth, updates, [])
+    result.owner = associate(result)
+    _, values = nees(result)  # from 30 s into the track and 30 s after B is dropped
+    assert values.size > 900
+    assert values.max() < 40.0  # chi-square, 6 degrees of freedom: 99.9999 % below 40
+    assert result.owner_of("T1", 50.0) == "A" and result.owner_of("T1", 300.0) == "B"
 
 
 def test_salvo_impacts_within_5_km_a_minute_out():
@@ -231,7 +263,7 @@ def test_ln_beta_leaves_the_air_consistent():
         reports, truth = reports_of("srbm-salvo", seed=seed)
         result = run(reports, truth, Predictor(min_interval_s=1e9, with_ground_track=False))
         for u in result.updates:
-            obj = truth.get(result.owner.get(u.track_id, ""))
+            obj = truth.get(result.owner_of(u.track_id, u.time_s))
             if obj is None or u.x_log is None or not 170.0 <= u.time_s - obj.t0 <= 300.0:
                 continue
             z.append((u.x_log[6] - np.log(5000.0)) / np.sqrt(u.P_log[6, 6]))
