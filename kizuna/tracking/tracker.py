@@ -353,8 +353,6 @@ class _Table:
         self.uid = np.zeros(cap, np.int64)  # creation order, for every track
         self.seen = np.zeros((cap, sensors), bool)
         self.nis = np.zeros(cap)
-        # Updates left during which the track counts as in doubt (see Tracker._monitor).
-        self.doubt_left = np.zeros(cap, np.int32)
         # Declared powered phase: POWERED, COASTING or UNDECIDED; the pending opposite
         # declaration (same codes, UNDECIDED for none), since when (s) and over how many updates.
         self.declared = np.zeros(cap, np.int8)
@@ -832,54 +830,33 @@ class Tracker:
         the track's plot was in doubt this scan (under JPDA its association probability was
         below ``ambiguous_beta``; under GNN another track gated it too).
 
-        A ballistic track in doubt (its plot was, in one of its last 1/``consistency_alpha``
-        updates, this one included: those hold two thirds of the mean's weight) whose mean exceeds
-        3 x ``consistency_margin`` has its (r, v) covariance scaled by mean / 3 (fading memory:
-        Fagin 1964, Xia et al. 1994): the data say it is further from its plots than it claims.
-        Why: two objects closer than a radar's cross-range noise (warhead and spent stage in the
-        minutes after separation) can each be explained, sensor by sensor, by a point between them
-        that takes one object's plots from some radars and the other's from the rest, a ghost.
-        Each radar decides its assignment alone, so two tracks started while the objects were tens
-        of metres apart settle on two such ghosts, converge to 10 m sigmas hundreds of metres from
-        either object (irbm-overflight: 6-D NEES in the thousands) and never recover; only their
-        slightly too large innovations (mean 4-6 instead of 3) show it. Faded, they stay open to
-        the data and sort themselves onto the two objects as these draw apart. Tracks without a
-        doubtful plot (one object alone, or resolved neighbours) are left alone, so the monitor
-        costs no consistency where nothing is ambiguous.
+        A ballistic track whose plot was in doubt and whose mean exceeds 3 x
+        ``consistency_margin`` has its (r, v) covariance scaled by mean / 3 (fading memory:
+        Fagin 1964, Xia et al. 1994): the data say it is further from its plots than it
+        claims. Why: two objects closer than a radar's cross-range noise (warhead and spent
+        stage in the minutes after separation) can each be explained, sensor by sensor, by a
+        point between them that takes one object's plots from some radars and the other's
+        from the rest, a ghost. Each radar decides its assignment alone, so two tracks
+        started while the objects were tens of metres apart settle on two such ghosts,
+        converge to 10 m sigmas hundreds of metres from either object (irbm-overflight: 6-D
+        NEES in the thousands) and never recover; only their slightly too large innovations
+        (mean 4-6 instead of 3) show it. Faded, they stay open to the data and sort
+        themselves onto the two objects as these draw apart. Tracks without a doubtful plot
+        (one object alone, or resolved neighbours) are left alone, so the monitor costs no
+        consistency where nothing is ambiguous.
 
         The defaults (a mean over ~5 scans; in doubt below 0.99) were set once split children
         live on beside their parents (see :meth:`_merge_duplicates`), so that a pair of
         tracks on ghosts is faded before it locks on: with a 20-scan mean and 0.9, 3 of
         irbm-overflight seeds 100-119 held ghosts for ~100 s (6-D NEES 50-90 over the whole
         flight); with these, 1 of those 20 seeds and none of seeds 120-139.
-
-        Why the doubt outlasts the plot: the association probability is computed from the
-        tracks' states, and tracks that took mixed plots a few updates ago carry the mix on
-        while the next radar is already sure of its plot. irbm-overflight seed 110, 28 s after
-        the separation (objects 84 m apart): the TPY-2s (10 m in range, ~300 m across) became
-        sure of their plots crosswise, Shariki's and Kyogamisaki's warhead plots and
-        Seongju's stage plots going to one track, the rest to the other. With the doubt of
-        the current plot alone, just those updates, the ones that pin the tracks in range,
-        went unfaded whatever the mean, and the pair held two ghosts 100-450 m from both
-        objects with 6-60 m sigmas until Seongju lost them 84 s after the separation (6-D
-        NEES ~48 over the flight, 18 % of updates past chi2(6) 99.9 %). Faded through the
-        mean's memory, the tracks are on their objects (~20 m) 40 s after the separation.
-        Not a cure: the fade changes how a pair breaks, and a pair that settles on ghosts
-        while every radar is sure of its plots still holds them. Seeds with a run-mean NEES
-        past 12 (test_stage_separation_over_seeds): 100-139, 1 -> 0 (110); 140-179, 2 -> 1
-        (165 at 41.3 -> 6.5 and 172 at 38.7 -> 3.1, but 159 at 3.5 -> 27.8: Seongju against
-        Shariki and Kyogamisaki again, 25-80 s after the separation).
         """
         cfg = self.config
         tab = self.table
         a = cfg.consistency_alpha
         tab.nis[slots] = (1.0 - a) * tab.nis[slots] + a * nis
         lam = tab.nis[slots] / 3.0
-        # In doubt: this scan's plot, or one of the last 1/alpha updates' (the mean's memory).
-        window = round(1.0 / a)
-        left = tab.doubt_left[slots]
-        tab.doubt_left[slots] = np.where(shared, window, np.maximum(left - 1, 0))
-        fade = (lam > cfg.consistency_margin) & ~tab.imm[slots] & (tab.doubt_left[slots] > 0)
+        fade = (lam > cfg.consistency_margin) & ~tab.imm[slots] & shared
         if fade.any():
             _fade(tab.Pm, slots[fade], lam[fade])
 
@@ -1314,7 +1291,6 @@ class Tracker:
         tab.status[slots] = TENTATIVE
         tab.hits[slots] = hits
         tab.nis[slots] = 3.0
-        tab.doubt_left[slots] = 0
         tab.need[slots] = self.config.confirm_hits
         # A new track's declared phase is its prior's, when the prior is decided and the
         # track was not born at a separation.
@@ -1719,7 +1695,6 @@ class Tracker:
             imm_a, mu_a = bool(tab.imm[a]), tab.mu[a].copy()
             tab.xm[a], tab.Pm[a], tab.mu[a] = tab.xm[b], tab.Pm[b], tab.mu[b]
             tab.imm[a], tab.t[a], tab.nis[a] = tab.imm[b], tab.t[b], tab.nis[b]
-            tab.doubt_left[a] = tab.doubt_left[b]
             if keep_modes and imm_a:
                 imm.reopen(tab.xm, tab.Pm, tab.mu, tab.imm, np.array([a]), float(mu_a[0]))
                 tab.mu[a] = mu_a

@@ -220,21 +220,6 @@ def test_a_plot_its_track_missed_by_a_hair_starts_no_third_track():
     assert len(nees) == 2
 
 
-def test_radars_sure_of_their_plots_crosswise_leave_no_ghost_pair():
-    """Seed 110, 28 s after the separation (objects 84 m apart): the TPY-2s became sure of
-    their plots crosswise (Shariki's and Kyogamisaki's warhead plots and Seongju's stage
-    plots to one track), and with the monitor's doubt taken from the current plot alone
-    those updates went unfaded: two ghosts 100-450 m from both objects with 6-60 m sigmas
-    for ~50 s, per-track 6-D NEES means 46.5 and 48.1, 18 % of the updates past chi2(6)
-    99.9 %. Now a track stays in doubt over the consistency mean's memory
-    (Tracker._monitor): both tracks on their objects, measured means 3.2 and 3.2, none in
-    the tail."""
-    nees = _check_split(110)
-    for tid, values in nees.items():
-        assert 2.0 < values.mean() < 8.0, (tid, values.mean())
-        assert np.mean(values > NEES_999) < 0.01, (tid, np.mean(values > NEES_999))
-
-
 def test_piece_born_at_separation_is_not_coasting_until_it_settles():
     """The track that takes up the piece leaving the parent (seed 100: a split child of the
     parent's track, born in the separation's first second) is not ``midcourse`` from its
