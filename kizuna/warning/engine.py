@@ -650,7 +650,7 @@ class ThreatAlerts:
 
     def withdraw(self, now_s: float, live: ThreatAlerts) -> list[AlertProduct]:
         """Close this threat's open alerts in favour of ``live``'s, which follow the same
-        object (:meth:`AlertEngine.tick`): what the clock closes by now closes as usual
+        object (:meth:`AlertEngine.tracks_ended`): what the clock closes by now closes as usual
         (``impacted``, ``passed``); what is still open is ``cancelled`` with a message naming
         the alert that carries on (``live``'s of the same kind if open, else its other)."""
         out = self.tick(now_s)
@@ -879,11 +879,11 @@ class AlertEngine:
             return []
         now_s = float(now_s)
         out: list[AlertProduct] = []
+        dead = {k for k in self.threats if self._all_ended(k)}  # (folding moves no feeder)
         for key, threat in list(self.threats.items()):
             last = threat.last_prediction
-            if not threat.is_open() or last is None or not self._all_ended(key):
+            if not threat.is_open() or last is None or key not in dead:
                 continue
-            dead = {k for k in self.threats if self._all_ended(k)}
             live = self._duplicate_of(key, last, threat.last_track, now_s, skip=dead)
             if live is None:
                 continue

@@ -82,7 +82,7 @@ _TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
         "더 이상의 조치는 필요하지 않습니다.",
     },
     # A duplicate's alert closed in favour of the live track's alert on the same object
-    # (AlertEngine: a track with alerts of its own fell silent beside another): status
+    # (AlertEngine.tracks_ended: a track with alerts of its own dropped beside another): status
     # ``cancelled``, but not "no longer predicted" -- the threat stands, under {other}.
     ("impact", "superseded"): {
         "en": "CANCELLED: this alert is withdrawn; the same missile is followed under alert "
