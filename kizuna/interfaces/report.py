@@ -360,6 +360,7 @@ def accuracy(run: Run, node: str) -> tuple[dict[str, Any] | None, str | None]:
             "final impact error km": None
             if o.final_impact_error_m is None
             else o.final_impact_error_m / 1e3,
+            "final impact time error s": o.final_impact_time_error_s,
             "in 95 % ellipse": f"{o.coverage[0]}/{o.coverage[1]}" if o.coverage[1] else "-",
         }
         for o in result.objects

@@ -239,6 +239,8 @@ class ObjectScore:
     rmse_m: float | None
     nees: float | None
     final_impact_error_m: float | None  # last prediction before impact
+    # That prediction's impact time minus the true one, s (negative: predicted early).
+    final_impact_time_error_s: float | None
     coverage: tuple[int, int]  # predictions whose ellipse held the truth, predictions
     categories: dict[str, int]
     # Launch to the first alert line (issued/updated) of the object's tracks, seconds, and per
@@ -264,6 +266,7 @@ class Evaluation:
     gospa_m: Array = field(default_factory=lambda: np.zeros(0))
     impact_tti_s: Array = field(default_factory=lambda: np.zeros(0))  # time to impact
     impact_error_m: Array = field(default_factory=lambda: np.zeros(0))
+    impact_time_error_s: Array = field(default_factory=lambda: np.zeros(0))
     impact_inside: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     impact_object: list[str] = field(default_factory=list)
 
@@ -414,7 +417,7 @@ def evaluate(
     ev.gospa_t, ev.gospa_m = np.array(gospa_t), np.array(gospa_v)
 
     # Impact predictions against the true impacts.
-    tti, ierr, iin, iobj = [], [], [], []
+    tti, ierr, iterr, iin, iobj = [], [], [], [], []
     by_object_pred: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for p in predictions:
         oid = _product_owner(p, owners, tracks)
@@ -431,6 +434,7 @@ def evaluate(
         e = imp["ellipse_95"]
         tti.append(obj.impact[0] - t_pred)
         ierr.append(float(distance_m(obj.impact[1], obj.impact[2], imp["lat"], imp["lon"])))
+        iterr.append(parse_time(imp["time"]) - obj.impact[0])
         iin.append(
             bool(
                 in_ellipse(
@@ -446,6 +450,7 @@ def evaluate(
         )
         iobj.append(oid)
     ev.impact_tti_s, ev.impact_error_m = np.array(tti), np.array(ierr)
+    ev.impact_time_error_s = np.array(iterr)
     ev.impact_inside, ev.impact_object = np.array(iin, bool), iobj
 
     # Latency counts from the launch (a spent stage's own truth begins at separation).
@@ -463,9 +468,9 @@ def evaluate(
         with_impact = [p for p in preds if p.get("impact") is not None]
         first_pred = parse_time(with_impact[0]["time"]) if with_impact else None
         mine = np.array([o == oid for o in ev.impact_object], bool)
-        final = (
-            float(ev.impact_error_m[mine][np.argmin(ev.impact_tti_s[mine])]) if mine.any() else None
-        )
+        last = int(np.argmin(np.where(mine, ev.impact_tti_s, np.inf))) if mine.any() else None
+        final = None if last is None else float(ev.impact_error_m[last])
+        final_time = None if last is None else float(ev.impact_time_error_s[last])
         obj_err = np.array([o == oid for o in ev.error_object], bool)
         rmse = float(np.sqrt(np.mean(ev.error_m[obj_err] ** 2))) if obj_err.any() else None
         first_alert, first_alert_by = alert_latency(by_object_alert.get(oid, []), tids, launch)
@@ -484,6 +489,7 @@ def evaluate(
                 rmse_m=rmse,
                 nees=obj_nees,
                 final_impact_error_m=final,
+                final_impact_time_error_s=final_time,
                 coverage=(int(ev.impact_inside[mine].sum()), int(mine.sum())),
                 categories=dict(Counter(str(p.get("category")) for p in preds)),
                 first_alert_s=first_alert,

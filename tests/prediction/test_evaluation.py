@@ -138,6 +138,7 @@ def test_scores_match_the_synthetic_statistics(run_dir, srbm):
     inside, total = obj.coverage
     assert total >= 15 and inside >= total - 3  # ~95 %: at most a few misses
     assert obj.final_impact_error_m < 200.0
+    assert abs(obj.final_impact_time_error_s) < 0.5  # s (measured -0.008: same noise model)
     assert obj.categories == {"ballistic": total}
     _, bound = ev.pcrlb["L1-M1"]
     assert bound[-1] < bound[0] and 1.0 < bound[-1] < 500.0

@@ -70,27 +70,32 @@ def evaluate_command(
         "RMSE m",
         "NEES",
         "impact err km",
+        "impact time err s",
         "in ellipse",
         "categories",
     )
     for name in headers:
-        table.add_column(name, justify="left" if name in ("object", "kind") else "right")
+        # Names whole, one per line (a track id cut to "KZ-0000…" names nothing); numbers
+        # right-aligned under headers that wrap at their spaces.
+        text = name in ("object", "kind", "tracks", "categories")
+        table.add_column(name, justify="left" if text else "right", no_wrap=text)
     for o in result.objects:
         inside, total = o.coverage
         table.add_row(
             o.object_id,
             o.kind,
-            ",".join(o.tracks) or "-",
+            "\n".join(o.tracks) or "-",
             fmt(o.first_track_s),
             fmt(o.first_prediction_s),
             fmt(o.first_alert_s),
             fmt(o.rmse_m),
             fmt(o.nees, digits=2),
             fmt(o.final_impact_error_m, 1e3, 2),
+            "-" if o.final_impact_time_error_s is None else f"{o.final_impact_time_error_s:+.1f}",
             f"{inside}/{total}" if total else "-",
-            " ".join(f"{k}:{v}" for k, v in sorted(o.categories.items())) or "-",
+            "\n".join(f"{k} {v}" for k, v in sorted(o.categories.items())) or "-",
         )
-    console = Console(width=max(120, Console().width))
+    console = Console(width=max(132, Console().width))  # the table needs 132 columns
     console.print(table)
     if result.impact_inside.size:
         console.print(
