@@ -262,3 +262,23 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path):
                 run_dir=tmp_path / "run",
                 console=Console(file=io.StringIO()),
             )
+
+
+def test_first_ctrl_c_asks_the_run_to_stop_at_its_next_tick_a_second_stops_at_once():
+    import os
+    import signal
+
+    from kizuna.interfaces.cli.demo import _CtrlC
+
+    before = signal.getsignal(signal.SIGINT)
+    with _CtrlC() as ctrl_c:
+        ctrl_c.check()  # nothing asked yet
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs in the main thread at its next bytecode
+        assert ctrl_c.requested
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is before
