@@ -185,6 +185,7 @@ def _stacked_model(n_boost: int, n_ballistic: int) -> MotionModel:
         per_row(BOOST.q_log_beta, BALLISTIC.q_log_beta),  # type: ignore[arg-type]
         per_row(BOOST.q_jerk_m2_s5, 0.0),  # type: ignore[arg-type]
         per_row(BOOST.drag_error_fraction, BALLISTIC.drag_error_fraction),  # type: ignore[arg-type]
+        per_row(BOOST.drag_linearisation, BALLISTIC.drag_linearisation),  # type: ignore[arg-type]
     )
 
 

@@ -40,6 +40,7 @@ from kizuna.tracking.motion import (  # the motion models' own figures
     _DRAG_CORRELATION_S,
     _MIN_STEP_S,
     _RK4_DRAG_STABLE,
+    drag_linearisation_variance,
 )
 
 Array = NDArray[np.float64]
@@ -51,6 +52,9 @@ _K_J2 = 1.5 * WGS84_J2 * WGS84_A_M**2  # as motion._fast_acceleration: (1.5 J2) 
 _W = WGS84_OMEGA_RAD_S
 _LOG_RHO = _TABLE_LOG_RHO  # ln(density) every _TABLE_STEP_M from 0 m (read-only below)
 _STEP = _TABLE_STEP_M
+# The formula of motion.drag_linearisation_variance, compiled (its machine code is inlined
+# into the kernels that call it: the cache guard below checks its values).
+_linearisation_variance = numba.njit(cache=True)(drag_linearisation_variance)
 
 
 def kernel_array(a: Array) -> Array:
@@ -136,6 +140,7 @@ def _substep_row(
     q_log_beta: float,
     jj: float,
     drag_error: float,
+    linearisation: float,
     flags: tuple,
     rho_60km: float,
     vec: Array,
@@ -285,6 +290,17 @@ def _substep_row(
         rho0 = _density(_altitude(rx, ry, rz, rr, math.sqrt(rr)), log_rho)
         a_drag = 0.5 * rho0 * vv * inv_beta
         q = q + (drag_error * a_drag) ** 2 * _DRAG_CORRELATION_S
+        if linearisation != 0.0:  # (the extended filter's drag linearisation noise)
+            q_drag = a_drag * a_drag * _linearisation_variance(Pr[6, 6]) * dt * linearisation
+            sp = max(math.sqrt(vv), 1e-9)
+            for i in range(3):
+                ui = xr[3 + i] / sp
+                for j in range(3):
+                    uij = ui * (xr[3 + j] / sp)
+                    Po[i, j] += q_drag * (dt * dt * dt / 3.0) * uij
+                    Po[i, 3 + j] += q_drag * (dt * dt / 2.0) * uij
+                    Po[3 + i, j] += q_drag * (dt * dt / 2.0) * uij
+                    Po[3 + i, 3 + j] += q_drag * dt * uij
         q_l = q_l * (rho0 / (rho0 + rho_60km))
     d2 = dt * dt
     d3 = d2 * dt
@@ -339,6 +355,7 @@ def ekf_predict(
     q_log_beta: Array,
     q_jerk: Array,
     drag_error: Array,
+    linearisation: Array,
     flags: tuple,
     rho_60km: float,
 ) -> tuple[Array, Array]:
@@ -350,8 +367,9 @@ def ekf_predict(
     Phi = I + A h + (A h)^2 / 2, A the Jacobian (MotionModel.jacobian) at the sub-step's
     midpoint, plus the process noise MotionModel.noise at its start: P' = Phi P Phi^T + Q;
     the result symmetrised. ``flags`` = (j2, rotation, drag, thrust) of the motion model
-    (thrust: n = 10, the states 7:10); ``q_*`` and ``drag_error`` (K,) are its noise
-    densities row by row; ``rho_60km`` (kg/m^3) scales the ln(beta) walk. A row with
+    (thrust: n = 10, the states 7:10); ``q_*``, ``drag_error`` and ``linearisation`` (K,)
+    are its noise figures row by row (the drag linearisation noise from each sub-step's
+    P[6, 6] at its start); ``rho_60km`` (kg/m^3) scales the ln(beta) walk. A row with
     |dt| <= 1e-9 s is not moved. Returns new arrays; the inputs are untouched.
     """
     drag = flags[2]
@@ -370,7 +388,7 @@ def ekf_predict(
             h = _step_s(xa, remaining, drag)
             _substep_row(
                 xa, Pa, h, q_accel[row], q_log_beta[row], q_jerk[row], drag_error[row],
-                flags, rho_60km, vec, mats, xb, Pb,
+                linearisation[row], flags, rho_60km, vec, mats, xb, Pb,
             )
             xa, xb = xb, xa
             Pa, Pb = Pb, Pa
@@ -908,6 +926,7 @@ def _figures() -> tuple[float, ...]:
         _A, _B, _GM, _K_J2, _W, _STEP, float(size),
         _LOG_RHO[0], _LOG_RHO[size // 3], _LOG_RHO[size // 2], _LOG_RHO[size - 1],
         _DENSITY_STEP_M, _DRAG_CORRELATION_S, _MIN_STEP_S, _RK4_DRAG_STABLE,
+        _linearisation_variance(0.01), _linearisation_variance(1.0),
     )  # fmt: skip
 
 

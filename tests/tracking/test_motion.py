@@ -66,6 +66,7 @@ def test_stacked_rows_equal_separate_models():
         np.r_[[BOOST.q_log_beta] * 3, [BALLISTIC.q_log_beta] * 3],
         np.r_[[BOOST.q_jerk_m2_s5] * 3, [0.0] * 3],
         np.r_[[BOOST.drag_error_fraction] * 3, [BALLISTIC.drag_error_fraction] * 3],
+        np.r_[[BOOST.drag_linearisation] * 3, [BALLISTIC.drag_linearisation] * 3],
     )
     dt = np.full(6, 2.0)
     q = rows.noise(x, dt)
@@ -134,7 +135,7 @@ def _reference_predict(model, x, P, dt):
         x_new = sub.rk4(x[idx], h)
         A_h = sub.jacobian(0.5 * (x[idx] + x_new)) * h[:, None, None]
         phi = np.eye(model.dim) + A_h + 0.5 * (A_h @ A_h)
-        P[idx] = phi @ P[idx] @ phi.mT + sub.noise(x[idx], h)
+        P[idx] = phi @ P[idx] @ phi.mT + sub.noise(x[idx], h, P[idx, 6, 6])
         x[idx] = x_new
         remaining[idx] -= h
     return x, 0.5 * (P + P.mT)
@@ -184,3 +185,33 @@ def test_compiled_prediction_equals_the_models_formulas(model):
     np.testing.assert_array_less(np.abs(P_new - P_ref), 1e-12 * scale + 1e-300)
     np.testing.assert_array_equal(P_new, P_new.mT)
     np.testing.assert_array_equal(P_new[5], P_ref[5])
+
+
+def test_drag_linearisation_variance_is_the_residual_of_the_best_line():
+    """exp(-d), d ~ N(0, s^2), less its least-squares line in d: the residual's variance is
+    drag_linearisation_variance(s^2) (~ s^4 / 2 for a small s), and the extended filter's
+    noise grows by |a_drag|^2 times it per second of step along the velocity (none without
+    the variance, none in powered flight)."""
+    from kizuna.tracking.motion import drag_linearisation_variance, drag_mps2
+
+    rng = np.random.default_rng(13)
+    for s in (0.1, 0.5, 1.0):
+        d = rng.normal(0.0, s, 2_000_000)
+        y = np.exp(-d)
+        slope, offset = np.polyfit(d, y, 1)
+        residual = y - (slope * d + offset)
+        assert abs(residual.var() / drag_linearisation_variance(s * s) - 1.0) < 0.03, s
+    assert abs(drag_linearisation_variance(1e-4) / (0.5 * 1e-8) - 1.0) < 1e-3
+    x = _states(2, 7, seed=14)
+    x[:, :3] = lla_to_ecef(np.zeros(2), np.zeros(2), np.array([30e3, 400e3]))
+    dt = np.full(2, 2.0)
+    extra = BALLISTIC.noise(x, dt, np.full(2, 0.5)) - BALLISTIC.noise(x, dt)
+    # Along the velocity only (the drag's direction): a^2 g dt^2 u u^T on v.
+    u = x[:, 3:6] / np.linalg.norm(x[:, 3:6], axis=-1)[:, None]
+    expected = (drag_mps2(x) ** 2 * drag_linearisation_variance(0.5) * 2.0 * 2.0)[
+        :, None, None
+    ] * (u[:, :, None] * u[:, None, :])
+    np.testing.assert_allclose(extra[:, 3:6, 3:6], expected, rtol=1e-9, atol=1e-15)
+    assert extra[0, 3, 3] > 0.0 and np.all(extra[:, 6, 6] == 0.0)
+    assert np.all(BOOST.noise(np.c_[x, np.zeros((2, 3))], dt, np.full(2, 0.5))
+                  == BOOST.noise(np.c_[x, np.zeros((2, 3))], dt))
