@@ -1601,6 +1601,12 @@ class Tracker:
         # The mode-weighted (r, v) and covariance of every live track at t_ref, in one
         # compiled loop over the table's rows (kernels.moved_mode_average).
         t_ref = float(tab.t[touched].max())
+        if self._pair_keys.size and detected is not None and detected.size:
+            # Stored pairs whose tracks both took a plot of this scan are shown distinct
+            # whether or not they are near enough to be compared now.
+            keys, took_uid = self._pair_keys, tab.uid[detected]
+            shown = np.isin(keys >> 32, took_uid) & np.isin(keys & 0xFFFFFFFF, took_uid)
+            self._pair_distinct_t[shown] = t_ref
         x, P = moved_mode_average(tab.xm, tab.Pm, tab.mu, live, t_ref - tab.t[live])
         sigma = np.sqrt(P[:, :3, :3].trace(axis1=1, axis2=2))
         where = live.searchsorted(touched)
