@@ -201,7 +201,10 @@ def test_stage_separation_over_seeds():
     seed (measured 2.9-4.1, on the cautious side: the tracks fade while their plots are in
     doubt. Before split children lived on, seed 102 failed: a warhead track on a ghost,
     per-track mean 62.5, and seed 104's warhead track was at 12.7; before the merge-split
-    work: 1,498, 4.8, 1,659, 2,903 on 100-103)."""
+    work: 1,498, 4.8, 1,659, 2,903 on 100-103). Which seeds hold a ghost pair depends on the
+    machine's floating point (the lead measured seed 110 at ~47; on an AMD EPYC it was seed
+    105 at 38.7, the pair test of Tracker._ghost_pairs takes it to 9.0; the others of
+    100-107 measured there 3.0-4.2)."""
     means = {}
     for seed in range(100, 108):
         nees = _check_split(seed)
@@ -313,3 +316,70 @@ def test_compiled_moved_mode_average_equals_the_numpy_forms():
     xs, Ps = _shift(x_ref[:, None], P_ref[:, None], dt)
     np.testing.assert_array_equal(x, xs[:, 0])
     np.testing.assert_array_equal(P, Ps[:, 0])
+
+
+def _ghost(first, second, t, near, far):
+    """The state at ``t`` of the point at ``first``'s range from the radars at ``near`` and
+    at ``second``'s from those at ``far`` (three sites in all: the point is determined), its
+    velocity by a difference over 0.5 s: a ghost of the pair (first, second)."""
+
+    def point(t):
+        a, b = first.state_at(t)[:3], second.state_at(t)[:3]
+        sites = [*near, *far]
+        rho = np.array([np.linalg.norm(a - o) for o in near] + [np.linalg.norm(b - o) for o in far])
+        x = 0.5 * (a + b)
+        for _ in range(8):
+            H = np.array([(x - o) / np.linalg.norm(x - o) for o in sites])
+            x = x + np.linalg.solve(H, rho - np.linalg.norm(x - np.array(sites), axis=1))
+        return x
+
+    p0, p1 = point(t), point(t + 0.5)
+    return np.concatenate([p0, (p1 - p0) / 0.5])
+
+
+def test_ghost_pair_is_moved_onto_the_objects():
+    """Two tracks on ghosts (see kizuna.tracking.ghosts): seed 100's tracks, each on its
+    object 40 s after the separation, are set on the two points that take one object's range
+    from Shariki's and Kyogamisaki's TPY-2s and the other's from Seongju's (~120-180 m from
+    both objects, as irbm-overflight seed 105's pair settled by itself). Each radar's plots
+    fit them in range, so nothing per scan tells them wrong: before, they stayed ghosts for
+    ~50 s (from 20 s to 45 s after the injection, 6-D NEES 34-500 against the nearer object).
+    The pair test finds the labelling the radars agree on and moves them once it wins:
+    from 20 s on, each track is on an object of its own with an
+    honest covariance (measured: NEES 1-5 at 20, 30 and 45 s; fails before with means of
+    60-190)."""
+    reports, truth = _irbm(100)
+    warhead, stage = truth["L1-M1"], truth["L1-M1-S1"]
+    cut = stage.start_s + 40.0
+    tracker = Tracker()
+    tracker.process([r for r in reports if r.t < cut])
+    tab = tracker.table
+    live = np.flatnonzero(tab.alive[: tab.n])
+    assert live.size == 2
+    site = {sid: tracker.frames.origins[tracker.frames.index[sid]] for sid in tracker._sensor_ids}
+    near = [site["USA-TPY2-SHARIKI"], site["USA-TPY2-KYOGAMISAKI"]]
+    far = [site["USA-TPY2-SEONGJU"]]
+    for slot in live:
+        x = np.einsum("j,ji->i", tab.mu[slot], tab.xm[slot, :, :6])
+        t = float(tab.t[slot])
+        d = [np.linalg.norm(x[:3] - o.state_at(t)[:3]) for o in (warhead, stage)]
+        on, other = (warhead, stage) if d[0] < d[1] else (stage, warhead)
+        tab.xm[slot, :, :6] = _ghost(on, other, t, near, far)
+    updates = tracker.process([r for r in reports if r.t >= cut])
+    nees: dict[str, list[float]] = defaultdict(list)
+    nearest: dict[str, Counter] = defaultdict(Counter)
+    for u in updates:
+        if not cut + 20.0 <= u.time_s <= cut + 45.0:
+            continue
+        values = {}
+        for oid, traj in (("warhead", warhead), ("stage", stage)):
+            e = u.x[:6] - traj.state_at(u.time_s)
+            values[oid] = float(e @ np.linalg.solve(u.P[:6, :6], e))
+        oid = min(values, key=values.get)
+        nees[u.track_id].append(values[oid])
+        nearest[u.track_id][oid] += 1
+    assert len(nees) == 2, sorted(nees)
+    owners = {tid: c.most_common(1)[0][0] for tid, c in nearest.items()}
+    assert sorted(owners.values()) == ["stage", "warhead"], owners
+    for tid, values in nees.items():
+        assert np.mean(values) < 12.0, (tid, np.mean(values))
