@@ -59,18 +59,15 @@ MAX_SENSORS = 12
 class Verdict:
     """The labellings of a pair's evidence: the best one (``signs`` over radars ``keys``, its
     chi-square ``gain`` over the tracks' own labelling, >= 0, its relative state (d, w) and
-    covariance), the relative state under the tracks' own labelling (``own``) and under the
-    best other one (``other``, with its gain ``other_gain``, negative when the tracks' own
-    labelling fits best; -inf with a single radar), and ``fit``, the best labelling's
-    chi-square per degree of freedom."""
+    covariance), the gain of the best labelling other than the tracks' own (``other_gain``,
+    negative when the tracks' own fits best; -inf with a single radar), and ``fit``, the best
+    labelling's chi-square per degree of freedom."""
 
     keys: list[int]
     signs: NDArray[np.int64]
     gain: float
     state: Array
     cov: Array
-    own: Array
-    other: Array
     other_gain: float
     fit: float
 
@@ -149,8 +146,6 @@ class PairEvidence:
             state=Ainv @ sums[top],
             cov=Ainv * max(1.0, fit),
             fit=fit,
-            own=Ainv @ sums[0],
-            other=Ainv @ sums[alt],
             other_gain=float(q[alt] - q[0]) if alt else -np.inf,
         )
 

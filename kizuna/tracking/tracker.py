@@ -901,8 +901,8 @@ class Tracker:
         t_rep: Array,
     ) -> None:
         """Watch pairs of confirmed tracks in doubt with each other for ghosts (see
-        :mod:`kizuna.tracking.ghosts`): widen a pair while another labelling of its radars'
-        plots fits better than the tracks' own, move it when one wins clearly.
+        :mod:`kizuna.tracking.ghosts`): move a pair onto another labelling of its radars'
+        plots when that one fits clearly better than the tracks' own.
 
         ``shared_r`` (live-track index), ``shared_c`` (plot index): the gated pairs of this
         scan's plots that more than one track gated; ``sure_r``, ``sure_c``: the tracks that
